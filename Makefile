@@ -1,0 +1,117 @@
+# dpgen - generated, specialized C kernels for DNN operators.
+#   make demo    install what is missing, build, run the demo
+#   make check   install what is missing, build, run every test
+#   make         install what is missing, build dpgen, libdpgen, kernels
+#   make regen   regenerate generated/ from generated/MANIFEST
+#   make install PREFIX=/usr/local DESTDIR=
+# Top-level targets first make sure the Debian packages are there
+# (scripts/deps.sh), then build in a sub-make, so that pkg-config results
+# are read only after the packages exist.
+
+CC ?= cc
+PREFIX ?= /usr/local
+B := build
+
+WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes
+CSTD := -std=c11 -D_POSIX_C_SOURCE=200809L
+OPT ?= -O2 -march=native
+CFLAGS ?= $(OPT) -g
+ALL_CFLAGS = $(CSTD) $(WARN) $(CFLAGS) -fPIC -Iruntime -Igenerated
+LUA_CFLAGS = $(shell pkg-config --cflags lua5.4)
+LUA_LIBS = $(shell pkg-config --libs lua5.4)
+LIBS = -lm
+
+RUNTIME_SRC := $(sort $(wildcard runtime/*.c))
+KERNEL_SRC := $(sort $(wildcard generated/dp_*.c)) generated/registry.c
+GEN_SRC := $(sort $(wildcard generator/*.c))
+GEN_SRC := $(filter-out generator/embed.c,$(GEN_SRC))
+TEMPLATES := $(sort $(wildcard templates/*.lua templates/lib/*.lua))
+TEST_SRC := $(sort $(wildcard tests/t_*.c))
+
+LIB_OBJ := $(RUNTIME_SRC:%.c=$(B)/%.o) $(KERNEL_SRC:%.c=$(B)/%.o)
+GEN_OBJ := $(GEN_SRC:%.c=$(B)/%.o) $(B)/generator/templates_embedded.o
+TESTS := $(TEST_SRC:tests/%.c=$(B)/tests/%)
+
+.PHONY: all deps build demo demo-run check check-run regen install clean
+
+all: deps
+	@$(MAKE) --no-print-directory build
+
+deps:
+	@scripts/deps.sh base
+
+build: $(B)/dpgen $(B)/libdpgen.a $(B)/libdpgen.so $(B)/dpgen.pc
+
+$(B)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(LUA_CFLAGS) -MMD -MP -c $< -o $@
+
+$(B)/libdpgen.a: $(LIB_OBJ)
+	rm -f $@
+	ar rcs $@ $^
+
+$(B)/libdpgen.so: $(LIB_OBJ)
+	$(CC) -shared -o $@ $^ $(LIBS)
+
+# The templates, compiled into dpgen.
+$(B)/embed: generator/embed.c
+	@mkdir -p $(B)
+	$(CC) $(CSTD) $(WARN) -O1 $< -o $@
+
+$(B)/generator/templates_embedded.c: $(B)/embed $(TEMPLATES)
+	@mkdir -p $(dir $@)
+	$(B)/embed $@ templates $(TEMPLATES)
+
+$(B)/generator/templates_embedded.o: $(B)/generator/templates_embedded.c
+	$(CC) $(ALL_CFLAGS) -Igenerator -c $< -o $@
+
+$(B)/dpgen: $(GEN_OBJ) $(B)/libdpgen.a
+	$(CC) -o $@ $(GEN_OBJ) $(B)/libdpgen.a $(LUA_LIBS) $(LIBS)
+
+$(B)/dpgen.pc: runtime/dpgen.pc.in Makefile
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(shell sed -n 's/^#define DP_VERSION "\(.*\)"/\1/p' runtime/dpgen.h)|' $< > $@
+
+# Tests: one C program per concern, TAP on stdout, run by prove.
+TEST_LIB := tests/util.c tests/conv_check.c
+$(B)/tests/%: tests/%.c $(TEST_LIB) $(B)/libdpgen.a
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(LUA_CFLAGS) -Itests $< $(TEST_LIB) -o $@ \
+		$(B)/libdpgen.a $(LUA_LIBS) $(LIBS)
+
+check: deps
+	@$(MAKE) --no-print-directory check-run
+
+check-run: build $(TESTS)
+	DPGEN=$(CURDIR)/$(B)/dpgen DP_SRCDIR=$(CURDIR) prove $(TESTS)
+
+demo: deps
+	@$(MAKE) --no-print-directory demo-run
+
+DEMO_CMD := --op conv --algo direct --shape 28x28x3
+demo-run: build
+	@mkdir -p $(B)/demo
+	@echo '$$ dpgen $(DEMO_CMD) -o $(B)/demo'
+	@$(B)/dpgen $(DEMO_CMD) -o $(B)/demo
+	@name=$$($(B)/dpgen $(DEMO_CMD) --print-name) && \
+	echo "wrote $(B)/demo/$$name.c and .h; compiling it into the demo" && \
+	$(CC) $(ALL_CFLAGS) -I$(B)/demo -DDEMO_KERNEL=$$name \
+		-DDEMO_HEADER="\"$$name.h\"" bench/demo.c $(B)/demo/$$name.c \
+		-o $(B)/demo/demo $(B)/libdpgen.a $(LIBS) && \
+	$(B)/demo/demo
+
+regen: $(B)/dpgen
+	$(B)/dpgen manifest generated/MANIFEST -o generated
+
+install: build
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/pkgconfig \
+		$(DESTDIR)$(PREFIX)/include
+	install -m 755 $(B)/dpgen $(DESTDIR)$(PREFIX)/bin/dpgen
+	install -m 644 $(B)/libdpgen.a $(DESTDIR)$(PREFIX)/lib/libdpgen.a
+	install -m 755 $(B)/libdpgen.so $(DESTDIR)$(PREFIX)/lib/libdpgen.so
+	install -m 644 runtime/dpgen.h $(DESTDIR)$(PREFIX)/include/dpgen.h
+	install -m 644 $(B)/dpgen.pc $(DESTDIR)$(PREFIX)/lib/pkgconfig/dpgen.pc
+
+clean:
+	rm -rf $(B)
+
+-include $(shell find $(B) -name '*.d' 2>/dev/null)

@@ -1,0 +1,394 @@
+/* cli.c - parse and check dpgen's command line. */
+#include <errno.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+
+#define ERR(...) (snprintf(err, err_len, __VA_ARGS__), -1)
+
+enum kind { STR, FLAG };
+
+static const struct option {
+	const char *name;
+	const char *alias;
+	enum kind kind;
+	size_t off;
+	int modes;
+} options[] = {
+#define O(f) offsetof(cli_opts, f)
+	{ "--op", NULL, STR, O(op), MODE_GEN | MODE_RUN },
+	{ "--algo", NULL, STR, O(algo), MODE_GEN | MODE_RUN },
+	{ "--shape", NULL, STR, O(shape), MODE_GEN },
+	{ "--filters", NULL, STR, O(filters), MODE_GEN },
+	{ "--kernel", NULL, STR, O(kernel), MODE_GEN },
+	{ "--stride", NULL, STR, O(stride), MODE_GEN | MODE_RUN },
+	{ "--pad", NULL, STR, O(pad), MODE_GEN | MODE_RUN },
+	{ "--batch", NULL, STR, O(batch), MODE_GEN },
+	{ "--precision", NULL, STR, O(precision), MODE_GEN | MODE_RUN },
+	{ "--output", "-o", STR, O(outdir), MODE_GEN | MODE_MANIFEST },
+	{ "--templates", NULL, STR, O(templates), MODE_GEN | MODE_MANIFEST },
+	{ "--stdout", NULL, FLAG, O(to_stdout), MODE_GEN },
+	{ "--print-name", NULL, FLAG, O(print_name), MODE_GEN },
+	{ "--list", NULL, FLAG, O(list), MODE_GEN },
+	{ "--input", NULL, STR, O(input), MODE_RUN },
+	{ "--weights", NULL, STR, O(weights), MODE_RUN },
+	{ "--bias", NULL, STR, O(bias), MODE_RUN },
+	{ "--out", NULL, STR, O(out), MODE_RUN },
+	{ "--a", NULL, STR, O(a), MODE_RUN },
+	{ "--b", NULL, STR, O(b), MODE_RUN },
+	{ "--rank-a", NULL, STR, O(rank_a), MODE_RUN },
+	{ "--rank-b", NULL, STR, O(rank_b), MODE_RUN },
+	{ "--help", "-h", FLAG, O(help), MODE_GEN | MODE_RUN | MODE_MANIFEST },
+	{ "--version", NULL, FLAG, O(version), MODE_GEN },
+#undef O
+};
+
+static const char *mode_name(enum cli_mode m)
+{
+	return m == MODE_RUN ? "dpgen run" : m == MODE_MANIFEST ?
+	       "dpgen manifest" : "dpgen";
+}
+
+static const struct option *find_option(const char *arg, size_t len)
+{
+	for (size_t i = 0; i < sizeof options / sizeof options[0]; i++) {
+		const struct option *o = &options[i];
+		if ((strlen(o->name) == len && !strncmp(arg, o->name, len)) ||
+		    (o->alias && strlen(o->alias) == len &&
+		     !strncmp(arg, o->alias, len)))
+			return o;
+	}
+	return NULL;
+}
+
+int cli_parse(int argc, char **argv, enum cli_mode mode, cli_opts *o,
+              char *err, size_t err_len)
+{
+	memset(o, 0, sizeof *o);
+	for (int i = 0; i < argc; i++) {
+		const char *arg = argv[i];
+		if (arg[0] != '-' || arg[1] == '\0') {
+			if (mode == MODE_MANIFEST && !o->positional) {
+				o->positional = arg;
+				continue;
+			}
+			return ERR("unexpected argument '%s' (options start "
+			           "with --; see %s --help)", arg, mode_name(mode));
+		}
+		const char *eq = strchr(arg, '=');
+		size_t len = eq ? (size_t)(eq - arg) : strlen(arg);
+		const struct option *opt = find_option(arg, len);
+		if (!opt || !(opt->modes & mode))
+			return ERR("unknown option '%.*s' for %s (see %s --help)",
+			           (int)len, arg, mode_name(mode), mode_name(mode));
+		char *field = (char *)o + opt->off;
+		if (opt->kind == FLAG) {
+			if (eq)
+				return ERR("option %s takes no value", opt->name);
+			if (*(int *)field)
+				return ERR("option %s given twice", opt->name);
+			*(int *)field = 1;
+			continue;
+		}
+		const char *val = eq ? eq + 1 : (i + 1 < argc ? argv[++i] : NULL);
+		if (!val)
+			return ERR("option %s needs a value", opt->name);
+		if (*(const char **)field)
+			return ERR("option %s given twice (first '%s', then '%s')",
+			           opt->name, *(const char **)field, val);
+		if (val[0] == '\0')
+			return ERR("option %s has an empty value", opt->name);
+		*(const char **)field = val;
+	}
+	if (o->outdir && o->to_stdout)
+		return ERR("--output and --stdout exclude each other: "
+		           "give one of them");
+	return 0;
+}
+
+int cli_int(const char *what, const char *s, int lo, int hi, int *out,
+            char *err, size_t err_len)
+{
+	const char *p = s;
+	if (*p == '-' || *p == '+')
+		p++;
+	if (*p < '0' || *p > '9')
+		return ERR("%s '%s' is not an integer (allowed: %d..%d)",
+		           what, s, lo, hi);
+	errno = 0;
+	char *end;
+	long long v = strtoll(s, &end, 10);
+	if (*end != '\0')
+		return ERR("%s '%s' is not an integer (allowed: %d..%d)",
+		           what, s, lo, hi);
+	if (errno == ERANGE || v < lo || v > hi)
+		return ERR("%s %s is out of range (allowed: %d..%d)",
+		           what, s, lo, hi);
+	*out = (int)v;
+	return 0;
+}
+
+/* "AxBxC...": exactly n integers joined by 'x', each in [lo, hi]. */
+static int parse_dims(const char *what, const char *form, const char *s,
+                      int n, int lo, int hi, int *vals,
+                      char *err, size_t err_len)
+{
+	char buf[128];
+	if (strlen(s) >= sizeof buf)
+		return ERR("%s '%.40s...' is too long (expected %s)",
+		           what, s, form);
+	strcpy(buf, s);
+	int count = 0;
+	char *p = buf;
+	for (;;) {
+		char *x = strchr(p, 'x');
+		if (x)
+			*x = '\0';
+		if (count == n)
+			return ERR("%s '%s' has too many sizes (expected %s)",
+			           what, s, form);
+		char sub[CLI_ERR_LEN];
+		if (cli_int(what, p, lo, hi, &vals[count], sub, sizeof sub)) {
+			if (*p == '\0')
+				return ERR("%s '%s' is malformed (expected %s)",
+				           what, s, form);
+			return ERR("%s '%s': size '%s' is not an integer in "
+			           "%d..%d (expected %s)", what, s, p, lo, hi, form);
+		}
+		count++;
+		if (!x)
+			break;
+		p = x + 1;
+	}
+	if (count != n)
+		return ERR("%s '%s' has %d size%s (expected %s)", what, s, count,
+		           count == 1 ? "" : "s", form);
+	return 0;
+}
+
+/* --pad: P, PHxPW, same (keep the size at stride 1), valid (no padding). */
+int cli_pad(const char *s, const dp_desc *d, int *ph, int *pw,
+            char *err, size_t err_len)
+{
+	if (!strcmp(s, "valid")) {
+		*ph = *pw = 0;
+		return 0;
+	}
+	if (!strcmp(s, "same")) {
+		if (d->r % 2 == 0 || d->s % 2 == 0)
+			return ERR("--pad same needs an odd kernel size (kernel is "
+			           "%dx%d); give --pad P or PHxPW", d->r, d->s);
+		*ph = (d->r - 1) / 2;
+		*pw = (d->s - 1) / 2;
+		return 0;
+	}
+	int v[2];
+	if (!strchr(s, 'x')) {
+		if (cli_int("--pad", s, 0, DP_MAX_DIM, &v[0], err, err_len))
+			return ERR("--pad '%s' is not valid (allowed: same, valid, "
+			           "an integer 0..%d, or PHxPW)", s, DP_MAX_DIM);
+		*ph = *pw = v[0];
+		return 0;
+	}
+	if (parse_dims("--pad", "same, valid, P or PHxPW", s, 2, 0, DP_MAX_DIM,
+	               v, err, err_len))
+		return -1;
+	*ph = v[0];
+	*pw = v[1];
+	return 0;
+}
+
+static int parse_names(const cli_opts *o, dp_desc *d, char *err,
+                       size_t err_len)
+{
+	if (!o->op)
+		return ERR("missing --op (allowed: conv, matmul)");
+	if (dp_op_parse(o->op, &d->op))
+		return ERR("--op '%s' is unknown (allowed: conv, matmul)", o->op);
+	if (!o->algo)
+		return ERR("missing --algo (see dpgen --list)");
+	if (dp_algo_parse(o->algo, &d->algo) || dp_algo_op(d->algo) != d->op) {
+		char allowed[256] = "";
+		for (int a = 0; a < DP_ALGO_COUNT; a++)
+			if (dp_algo_op((dp_algo)a) == d->op) {
+				strcat(allowed, *allowed ? ", " : "");
+				strcat(allowed, dp_algo_name((dp_algo)a));
+			}
+		return ERR("--algo '%s' is unknown for --op %s (allowed: %s)",
+		           o->algo, o->op, allowed);
+	}
+	d->precision = DP_PREC_FP32;
+	if (o->precision && dp_precision_parse(o->precision, &d->precision))
+		return ERR("--precision '%s' is unknown (allowed: fp32)",
+		           o->precision);
+	return 0;
+}
+
+/* Options that only convolution takes are an error for matmul. */
+static int reject_conv_options(const cli_opts *o, char *err, size_t err_len)
+{
+	const char *given = o->filters ? "--filters" : o->kernel ? "--kernel" :
+		o->stride ? "--stride" : o->pad ? "--pad" :
+		o->batch ? "--batch" : NULL;
+	if (given)
+		return ERR("%s applies to --op conv only", given);
+	return 0;
+}
+
+static int conv_desc(const cli_opts *o, dp_desc *d, char *err,
+                     size_t err_len)
+{
+	int v[3];
+	if (parse_dims("--shape", "HxWxC, e.g. 28x28x3", o->shape, 3, 1,
+	               DP_MAX_DIM, v, err, err_len))
+		return -1;
+	d->h = v[0];
+	d->w = v[1];
+	d->c = v[2];
+	d->k = 16;
+	d->r = d->s = 3;
+	d->stride = 1;
+	d->n = 1;
+	if (o->filters && cli_int("--filters", o->filters, 1, DP_MAX_DIM,
+	                          &d->k, err, err_len))
+		return -1;
+	if (o->kernel) {
+		if (parse_dims("--kernel", "RxS, e.g. 3x3", o->kernel, 2, 1,
+		               DP_MAX_DIM, v, err, err_len))
+			return -1;
+		d->r = v[0];
+		d->s = v[1];
+	}
+	if (o->stride && cli_int("--stride", o->stride, 1, DP_MAX_DIM,
+	                         &d->stride, err, err_len))
+		return -1;
+	if (o->batch && cli_int("--batch", o->batch, 1, DP_MAX_DIM, &d->n,
+	                        err, err_len))
+		return -1;
+	if (cli_pad(o->pad ? o->pad : "same", d, &d->pad_h, &d->pad_w,
+	              err, err_len))
+		return -1;
+	return 0;
+}
+
+int cli_gen_desc(const cli_opts *o, dp_desc *d, char *err, size_t err_len)
+{
+	memset(d, 0, sizeof *d);
+	if (parse_names(o, d, err, err_len))
+		return -1;
+	if (!o->shape)
+		return ERR("missing --shape (%s)", d->op == DP_OP_CONV ?
+		           "HxWxC, e.g. 28x28x3" : "MxKxN, e.g. 64x784x512");
+	if (d->op == DP_OP_CONV) {
+		if (conv_desc(o, d, err, err_len))
+			return -1;
+	} else {
+		int v[3];
+		if (reject_conv_options(o, err, err_len) ||
+		    parse_dims("--shape", "MxKxN, e.g. 64x784x512", o->shape, 3,
+		               1, DP_MAX_DIM, v, err, err_len))
+			return -1;
+		d->mm_m = v[0];
+		d->mm_k = v[1];
+		d->mm_n = v[2];
+	}
+	char why[CLI_ERR_LEN];
+	if (dp_desc_check(d, why, sizeof why) != DP_OK)
+		return ERR("%s %s: %s", d->op == DP_OP_CONV ? "convolution" :
+		           "matmul", o->shape, why);
+	return 0;
+}
+
+void cli_command(const dp_desc *d, char *buf, size_t len)
+{
+	if (d->op == DP_OP_MATMUL) {
+		snprintf(buf, len, "dpgen --op matmul --algo %s --shape %dx%dx%d "
+		         "--precision %s", dp_algo_name(d->algo), d->mm_m, d->mm_k,
+		         d->mm_n, dp_precision_name(d->precision));
+		return;
+	}
+	char pad[32];
+	if (d->pad_h == d->pad_w)
+		snprintf(pad, sizeof pad, "%d", d->pad_h);
+	else
+		snprintf(pad, sizeof pad, "%dx%d", d->pad_h, d->pad_w);
+	snprintf(buf, len, "dpgen --op conv --algo %s --shape %dx%dx%d "
+	         "--filters %d --kernel %dx%d --stride %d --pad %s --batch %d "
+	         "--precision %s", dp_algo_name(d->algo), d->h, d->w, d->c, d->k,
+	         d->r, d->s, d->stride, pad, d->n,
+	         dp_precision_name(d->precision));
+}
+
+void cli_help(enum cli_mode mode)
+{
+	if (mode == MODE_RUN) {
+		printf(
+"usage: dpgen run --op conv --algo ALGO --input X.npy --weights W.npy\n"
+"                 [--bias B.npy] [--stride S] [--pad P|PHxPW|same|valid]\n"
+"                 [--precision fp32] --out Y.npy\n"
+"       dpgen run --op matmul --algo ALGO --a A.npy --b B.npy --out C.npy\n"
+"\n"
+"Runs an operator on NumPy .npy files (little-endian float32, C order).\n"
+"conv: X is NCHW, W is KCRS, B has K values; defaults: stride 1, pad 0.\n"
+"matmul: C[MxN] = A[MxK] * B[KxN].\n"
+"Uses the exact-shape generated kernel when one is built in, the generic\n"
+"implementation otherwise.\n");
+		return;
+	}
+	if (mode == MODE_MANIFEST) {
+		printf(
+"usage: dpgen manifest MANIFEST [-o DIR] [--templates DIR]\n"
+"\n"
+"Generates every kernel listed in MANIFEST (one dpgen command per line,\n"
+"'#' starts a comment) into DIR (default: generated), then DIR/registry.c,\n"
+"the table of those kernels the runtime library is built with.\n");
+		return;
+	}
+	printf(
+"usage: dpgen --op conv --algo ALGO --shape HxWxC [options]\n"
+"       dpgen --op matmul --algo ALGO --shape MxKxN [options]\n"
+"       dpgen run ...        run an operator on .npy files (dpgen run --help)\n"
+"       dpgen manifest FILE  generate every kernel a manifest lists\n"
+"\n"
+"Emits a C kernel (NAME.c and NAME.h) specialized to one operator,\n"
+"algorithm, shape and precision.\n"
+"\n"
+"  --op OP             conv or matmul\n"
+"  --algo ALGO         algorithm (see --list)\n"
+"  --shape S           conv: HxWxC input; matmul: MxKxN\n"
+"  --filters K         output channels (default 16)\n"
+"  --kernel RxS        kernel size (default 3x3)\n"
+"  --stride S          stride in both directions (default 1)\n"
+"  --pad P             P, PHxPW, same or valid (default same: (R-1)/2,\n"
+"                      which keeps the size at stride 1; odd kernels)\n"
+"  --batch N           images per call (default 1)\n"
+"  --precision P       numeric precision (default fp32)\n"
+"  -o, --output DIR    where to write NAME.c and NAME.h (default generated)\n"
+"  --stdout            print the header then the source instead\n"
+"  --print-name        print the kernel's name and write nothing\n"
+"  --templates DIR     load the Lua templates from DIR, not the built-in ones\n"
+"  --list              list ops, algorithms and precisions\n"
+"  --version           print the version\n"
+"  -h, --help          this text\n"
+"\n"
+"Sizes are 1..%d each; no tensor may exceed %lld elements.\n"
+"Exit status: 0 done, 1 generation or I/O failed, 2 bad arguments.\n",
+	       DP_MAX_DIM, (long long)DP_MAX_ELEMS);
+}
+
+void cli_list(void)
+{
+	printf(
+"ops and algorithms:\n"
+"  conv    direct   generated: any shape, stride, padding, batch; the RxS\n"
+"                   taps unrolled, borders without per-tap tests.\n"
+"                   generic: any shape.\n"
+"  matmul  naive    generic: the triple loop, the baseline (no generated\n"
+"                   kernel yet).\n"
+"precisions:\n"
+"  fp32    IEEE single precision, no rounding code emitted\n");
+}

@@ -1,0 +1,46 @@
+/* cli.h - dpgen's command line: options, values, descriptor building.
+ * Parsing never exits: every function returns 0 or -1 with a one-line
+ * message in err that names the argument, what was wrong and what is
+ * allowed. main() prints it and exits with status 2. */
+#ifndef DP_CLI_H
+#define DP_CLI_H
+
+#include <stddef.h>
+
+#include "dpgen.h"
+
+enum cli_mode { MODE_GEN = 1, MODE_RUN = 2, MODE_MANIFEST = 4 };
+
+/* Raw option values as given (NULL when absent). */
+typedef struct cli_opts {
+	const char *op, *algo, *shape, *filters, *kernel, *stride, *pad;
+	const char *batch, *precision, *outdir, *templates;
+	const char *input, *weights, *bias, *out, *a, *b, *rank_a, *rank_b;
+	int to_stdout, print_name, help, version, list;
+	const char *positional;   /* manifest: the manifest file */
+} cli_opts;
+
+#define CLI_ERR_LEN 512
+
+int cli_parse(int argc, char **argv, enum cli_mode mode, cli_opts *o,
+              char *err, size_t err_len);
+
+/* Strict decimal integer in [lo, hi]; what names it in messages. */
+int cli_int(const char *what, const char *s, int lo, int hi, int *out,
+            char *err, size_t err_len);
+
+/* --pad: P, PHxPW, same ((R-1)/2, odd kernels) or valid (0), for the
+ * kernel size already in d. */
+int cli_pad(const char *s, const dp_desc *d, int *ph, int *pw,
+            char *err, size_t err_len);
+
+/* The descriptor of a generation command (mode MODE_GEN). */
+int cli_gen_desc(const cli_opts *o, dp_desc *d, char *err, size_t err_len);
+
+/* The canonical dpgen command that generates d. */
+void cli_command(const dp_desc *d, char *buf, size_t len);
+
+void cli_help(enum cli_mode mode);
+void cli_list(void);
+
+#endif

@@ -1,0 +1,204 @@
+/* run.c - `dpgen run`: run an operator on .npy files, so dpgen can be
+ * checked against NumPy or PyTorch. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "commands.h"
+
+#define SAY(...) snprintf(err, err_len, __VA_ARGS__)
+#define ERR(...) (SAY(__VA_ARGS__), -1)
+
+/* Read a .npy file of the given rank; "what" names its option. */
+static int load(const char *what, const char *path, int ndim, dp_array *a,
+                char *err, size_t err_len)
+{
+	char msg[CLI_ERR_LEN];
+	if (dp_npy_read(path, a, msg, sizeof msg) != DP_OK)
+		return ERR("%s: %s", what, msg);
+	if (a->ndim != ndim) {
+		int got = a->ndim;
+		dp_array_free(a);
+		return ERR("%s '%s' has %d dimension%s (need %d)", what, path, got,
+		           got == 1 ? "" : "s", ndim);
+	}
+	return 0;
+}
+
+static int conv_shapes(const cli_opts *o, const dp_array *x,
+                       const dp_array *w, const dp_array *b, dp_desc *d,
+                       char *err, size_t err_len)
+{
+	if (x->shape[1] != w->shape[1])
+		return ERR("--weights '%s' has %lld input channels but --input "
+		           "'%s' has %lld", o->weights, (long long)w->shape[1],
+		           o->input, (long long)x->shape[1]);
+	if (b && b->shape[0] != w->shape[0])
+		return ERR("--bias '%s' has %lld values but --weights has %lld "
+		           "filters", o->bias, (long long)b->shape[0],
+		           (long long)w->shape[0]);
+	for (int i = 0; i < 4; i++)
+		if (x->shape[i] > DP_MAX_DIM || w->shape[i] > DP_MAX_DIM)
+			return ERR("a dimension of --input or --weights exceeds %d",
+			           DP_MAX_DIM);
+	d->n = (int)x->shape[0];
+	d->c = (int)x->shape[1];
+	d->h = (int)x->shape[2];
+	d->w = (int)x->shape[3];
+	d->k = (int)w->shape[0];
+	d->r = (int)w->shape[2];
+	d->s = (int)w->shape[3];
+	d->stride = 1;
+	if (o->stride && cli_int("--stride", o->stride, 1, DP_MAX_DIM,
+	                         &d->stride, err, err_len))
+		return -1;
+	d->pad_h = d->pad_w = 0;
+	return o->pad ? cli_pad(o->pad, d, &d->pad_h, &d->pad_w, err, err_len)
+	              : 0;
+}
+
+static int run_conv(const cli_opts *o, dp_desc *d, dp_array *y, char *err,
+                    size_t err_len)
+{
+	dp_array x = { 0 }, w = { 0 }, b = { 0 };
+	int rc = -1;
+	if (!o->input || !o->weights)
+		return ERR("conv needs --input X.npy and --weights W.npy");
+	if (o->a || o->b || o->rank_a || o->rank_b)
+		return ERR("--a, --b, --rank-a and --rank-b apply to --op matmul");
+	if (load("--input", o->input, 4, &x, err, err_len) ||
+	    load("--weights", o->weights, 4, &w, err, err_len) ||
+	    (o->bias && load("--bias", o->bias, 1, &b, err, err_len)) ||
+	    conv_shapes(o, &x, &w, o->bias ? &b : NULL, d, err, err_len))
+		goto out;
+	char why[CLI_ERR_LEN];
+	if (dp_desc_check(d, why, sizeof why) != DP_OK) {
+		SAY("convolution of '%s' with '%s': %s", o->input, o->weights,
+		    why);
+		goto out;
+	}
+	y->ndim = 4;
+	y->shape[0] = d->n;
+	y->shape[1] = d->k;
+	y->shape[2] = dp_conv_out_h(d);
+	y->shape[3] = dp_conv_out_w(d);
+	y->data = malloc((size_t)dp_array_elems(y) * sizeof(float));
+	if (!y->data) {
+		SAY("out of memory");
+		goto out;
+	}
+	dp_status st = dp_conv2d(d, x.data, w.data, o->bias ? b.data : NULL,
+	                         y->data, NULL);
+	if (st != DP_OK)
+		SAY("convolution failed: %s", dp_status_str(st));
+	else
+		rc = 0;
+out:
+	dp_array_free(&x);
+	dp_array_free(&w);
+	dp_array_free(&b);
+	return rc;
+}
+
+static int run_matmul(const cli_opts *o, dp_desc *d, dp_array *c, char *err,
+                      size_t err_len)
+{
+	dp_array a = { 0 }, b = { 0 };
+	int rc = -1;
+	if (!o->a || !o->b)
+		return ERR("matmul needs --a A.npy and --b B.npy");
+	if (o->input || o->weights || o->bias || o->stride || o->pad)
+		return ERR("--input, --weights, --bias, --stride and --pad apply "
+		           "to --op conv");
+	if (o->rank_a || o->rank_b)
+		return ERR("--rank-a and --rank-b apply to --algo svd only "
+		           "(allowed algorithms: naive)");
+	if (load("--a", o->a, 2, &a, err, err_len) ||
+	    load("--b", o->b, 2, &b, err, err_len))
+		goto out;
+	if (a.shape[1] != b.shape[0]) {
+		SAY("--a '%s' is %lldx%lld but --b '%s' is %lldx%lld: the inner "
+		    "sizes differ", o->a, (long long)a.shape[0],
+		    (long long)a.shape[1], o->b, (long long)b.shape[0],
+		    (long long)b.shape[1]);
+		goto out;
+	}
+	if (a.shape[0] > DP_MAX_DIM || a.shape[1] > DP_MAX_DIM ||
+	    b.shape[1] > DP_MAX_DIM) {
+		SAY("a matrix dimension exceeds %d", DP_MAX_DIM);
+		goto out;
+	}
+	d->mm_m = (int)a.shape[0];
+	d->mm_k = (int)a.shape[1];
+	d->mm_n = (int)b.shape[1];
+	char why[CLI_ERR_LEN];
+	if (dp_desc_check(d, why, sizeof why) != DP_OK) {
+		SAY("matmul: %s", why);
+		goto out;
+	}
+	c->ndim = 2;
+	c->shape[0] = d->mm_m;
+	c->shape[1] = d->mm_n;
+	c->data = malloc((size_t)dp_array_elems(c) * sizeof(float));
+	if (!c->data) {
+		SAY("out of memory");
+		goto out;
+	}
+	dp_status st = dp_matmul(d, a.data, b.data, c->data, NULL);
+	if (st != DP_OK)
+		SAY("matmul failed: %s", dp_status_str(st));
+	else
+		rc = 0;
+out:
+	dp_array_free(&a);
+	dp_array_free(&b);
+	return rc;
+}
+
+int cmd_run(int argc, char **argv)
+{
+	cli_opts o;
+	dp_desc d;
+	dp_array out = { 0 };
+	char err[CLI_ERR_LEN * 2];
+	if (cli_parse(argc, argv, MODE_RUN, &o, err, sizeof err))
+		return usage_fail(err);
+	if (o.help) {
+		cli_help(MODE_RUN);
+		return 0;
+	}
+	memset(&d, 0, sizeof d);
+	if (!o.op)
+		return usage_fail("run: missing --op (allowed: conv, matmul)");
+	if (dp_op_parse(o.op, &d.op))
+		return usage_fail("run: --op is unknown (allowed: conv, matmul)");
+	if (!o.algo || dp_algo_parse(o.algo, &d.algo) ||
+	    dp_algo_op(d.algo) != d.op) {
+		snprintf(err, sizeof err, "run: --algo '%s' is %s for --op %s "
+		         "(allowed: %s)", o.algo ? o.algo : "", o.algo ?
+		         "unknown" : "missing", o.op,
+		         d.op == DP_OP_CONV ? "direct" : "naive");
+		return usage_fail(err);
+	}
+	if (o.precision && dp_precision_parse(o.precision, &d.precision))
+		return usage_fail("run: --precision is unknown (allowed: fp32)");
+	if (!o.out)
+		return usage_fail("run: missing --out FILE.npy");
+	int rc = d.op == DP_OP_CONV ? run_conv(&o, &d, &out, err, sizeof err)
+	                            : run_matmul(&o, &d, &out, err, sizeof err);
+	if (rc == 0) {
+		char msg[CLI_ERR_LEN];
+		if (dp_npy_write(o.out, &out, msg, sizeof msg) != DP_OK) {
+			snprintf(err, sizeof err, "--out: %s", msg);
+			rc = -1;
+		}
+	}
+	dp_array_free(&out);
+	if (rc) {
+		char line[sizeof err + 8];
+		snprintf(line, sizeof line, "run: %s", err);
+		return usage_fail(line);
+	}
+	return 0;
+}

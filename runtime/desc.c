@@ -1,0 +1,197 @@
+/* desc.c - names of ops, algorithms and precisions; descriptor checks. */
+#include <stdio.h>
+#include <string.h>
+
+#include "dpgen.h"
+
+static const char *const status_names[] = {
+	"ok", "invalid argument", "out of memory", "not supported",
+	"I/O error", "bad file format"
+};
+
+const char *dp_status_str(dp_status s)
+{
+	if ((unsigned)s < sizeof status_names / sizeof status_names[0])
+		return status_names[s];
+	return "unknown status";
+}
+
+static const char *const op_names[] = { "conv", "matmul" };
+static const char *const algo_names[] = { "direct", "naive" };
+static const char *const prec_names[] = { "fp32" };
+
+/* Which op each algorithm belongs to. */
+static const dp_op algo_op[] = { DP_OP_CONV, DP_OP_MATMUL };
+
+#define COUNT(a) (sizeof(a) / sizeof((a)[0]))
+
+static int lookup(const char *const *names, size_t n, const char *s)
+{
+	for (size_t i = 0; s && i < n; i++)
+		if (strcmp(names[i], s) == 0)
+			return (int)i;
+	return -1;
+}
+
+const char *dp_op_name(dp_op op)
+{
+	return (unsigned)op < COUNT(op_names) ? op_names[op] : NULL;
+}
+
+const char *dp_algo_name(dp_algo a)
+{
+	return (unsigned)a < COUNT(algo_names) ? algo_names[a] : NULL;
+}
+
+const char *dp_precision_name(dp_precision p)
+{
+	return (unsigned)p < COUNT(prec_names) ? prec_names[p] : NULL;
+}
+
+dp_status dp_op_parse(const char *s, dp_op *out)
+{
+	int i = lookup(op_names, COUNT(op_names), s);
+	if (i < 0)
+		return DP_ERR_ARG;
+	*out = (dp_op)i;
+	return DP_OK;
+}
+
+dp_status dp_algo_parse(const char *s, dp_algo *out)
+{
+	int i = lookup(algo_names, COUNT(algo_names), s);
+	if (i < 0)
+		return DP_ERR_ARG;
+	*out = (dp_algo)i;
+	return DP_OK;
+}
+
+dp_status dp_precision_parse(const char *s, dp_precision *out)
+{
+	int i = lookup(prec_names, COUNT(prec_names), s);
+	if (i < 0)
+		return DP_ERR_ARG;
+	*out = (dp_precision)i;
+	return DP_OK;
+}
+
+dp_op dp_algo_op(dp_algo a)
+{
+	return (unsigned)a < COUNT(algo_op) ? algo_op[a] : DP_OP_CONV;
+}
+
+int dp_conv_out_h(const dp_desc *d)
+{
+	return (d->h + 2 * d->pad_h - d->r) / d->stride + 1;
+}
+
+int dp_conv_out_w(const dp_desc *d)
+{
+	return (d->w + 2 * d->pad_w - d->s) / d->stride + 1;
+}
+
+int64_t dp_conv_input_elems(const dp_desc *d)
+{
+	return (int64_t)d->n * d->c * d->h * d->w;
+}
+
+int64_t dp_conv_weight_elems(const dp_desc *d)
+{
+	return (int64_t)d->k * d->c * d->r * d->s;
+}
+
+int64_t dp_conv_output_elems(const dp_desc *d)
+{
+	return (int64_t)d->n * d->k * dp_conv_out_h(d) * dp_conv_out_w(d);
+}
+
+/* Report a failed check: the message names the field and what is allowed. */
+#define FAIL(...) do { \
+	if (msg && msg_len) snprintf(msg, msg_len, __VA_ARGS__); \
+	return DP_ERR_ARG; \
+} while (0)
+
+static int dim_ok(int v)
+{
+	return v >= 1 && v <= DP_MAX_DIM;
+}
+
+/* Product of sizes that are each <= DP_MAX_DIM (2^16): four of them fit
+ * in 64 bits, so the caller compares the result against DP_MAX_ELEMS. */
+static int64_t prod4(int64_t a, int64_t b, int64_t c, int64_t e)
+{
+	return a * b * c * e;
+}
+
+static dp_status check_conv(const dp_desc *d, char *msg, size_t msg_len)
+{
+	static const struct { const char *name; size_t off; } dims[] = {
+		{ "batch", offsetof(dp_desc, n) },
+		{ "channels", offsetof(dp_desc, c) },
+		{ "height", offsetof(dp_desc, h) },
+		{ "width", offsetof(dp_desc, w) },
+		{ "filters", offsetof(dp_desc, k) },
+		{ "kernel height", offsetof(dp_desc, r) },
+		{ "kernel width", offsetof(dp_desc, s) },
+		{ "stride", offsetof(dp_desc, stride) },
+	};
+	for (size_t i = 0; i < COUNT(dims); i++) {
+		int v = *(const int *)((const char *)d + dims[i].off);
+		if (!dim_ok(v))
+			FAIL("%s %d is out of range (allowed: 1..%d)",
+			     dims[i].name, v, DP_MAX_DIM);
+	}
+	if (d->pad_h < 0 || d->pad_h > DP_MAX_DIM ||
+	    d->pad_w < 0 || d->pad_w > DP_MAX_DIM)
+		FAIL("padding %dx%d is out of range (allowed: 0..%d)",
+		     d->pad_h, d->pad_w, DP_MAX_DIM);
+	if (d->r > d->h + 2 * d->pad_h || d->s > d->w + 2 * d->pad_w)
+		FAIL("kernel %dx%d is larger than the padded input %dx%d",
+		     d->r, d->s, d->h + 2 * d->pad_h, d->w + 2 * d->pad_w);
+	int64_t ho = dp_conv_out_h(d), wo = dp_conv_out_w(d);
+	int64_t in = prod4(d->n, d->c, d->h, d->w);
+	int64_t wt = prod4(d->k, d->c, d->r, d->s);
+	int64_t out = prod4(d->n, d->k, ho, wo);
+	if (in > DP_MAX_ELEMS)
+		FAIL("input has %lld elements (allowed: at most %lld)",
+		     (long long)in, (long long)DP_MAX_ELEMS);
+	if (wt > DP_MAX_ELEMS)
+		FAIL("weights have %lld elements (allowed: at most %lld)",
+		     (long long)wt, (long long)DP_MAX_ELEMS);
+	if (out > DP_MAX_ELEMS)
+		FAIL("output has %lld elements (allowed: at most %lld)",
+		     (long long)out, (long long)DP_MAX_ELEMS);
+	return DP_OK;
+}
+
+static dp_status check_matmul(const dp_desc *d, char *msg, size_t msg_len)
+{
+	if (!dim_ok(d->mm_m) || !dim_ok(d->mm_k) || !dim_ok(d->mm_n))
+		FAIL("matmul shape %dx%dx%d is out of range "
+		     "(allowed: each size 1..%d)",
+		     d->mm_m, d->mm_k, d->mm_n, DP_MAX_DIM);
+	int64_t a = (int64_t)d->mm_m * d->mm_k;
+	int64_t b = (int64_t)d->mm_k * d->mm_n;
+	int64_t c = (int64_t)d->mm_m * d->mm_n;
+	if (a > DP_MAX_ELEMS || b > DP_MAX_ELEMS || c > DP_MAX_ELEMS)
+		FAIL("matmul %dx%dx%d has a matrix of more than %lld elements",
+		     d->mm_m, d->mm_k, d->mm_n, (long long)DP_MAX_ELEMS);
+	return DP_OK;
+}
+
+dp_status dp_desc_check(const dp_desc *d, char *msg, size_t msg_len)
+{
+	if (!d)
+		FAIL("no descriptor");
+	if (!dp_op_name(d->op))
+		FAIL("unknown op %d", (int)d->op);
+	if (!dp_algo_name(d->algo))
+		FAIL("unknown algorithm %d", (int)d->algo);
+	if (!dp_precision_name(d->precision))
+		FAIL("unknown precision %d", (int)d->precision);
+	if (dp_algo_op(d->algo) != d->op)
+		FAIL("algorithm '%s' does not compute op '%s'",
+		     dp_algo_name(d->algo), dp_op_name(d->op));
+	return d->op == DP_OP_CONV ? check_conv(d, msg, msg_len)
+	                           : check_matmul(d, msg, msg_len);
+}

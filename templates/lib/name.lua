@@ -1,0 +1,33 @@
+-- lib/name.lua - kernel names carry every parameter, so a name is a full
+-- description: dp_conv_direct_r3s3_n1c3h28w28k16_s1p1_fp32.
+local M = {}
+
+local function pad_str(d)
+	if d.pad_h == d.pad_w then return tostring(d.pad_h) end
+	return string.format("%dx%d", d.pad_h, d.pad_w)
+end
+
+-- The algorithm's variant: what, besides the shape, it was built for.
+local variant = {
+	direct = function(d) return string.format("r%ds%d", d.r, d.s) end,
+}
+
+function M.conv(d)
+	local v = variant[d.algo]
+	assert(v, "no naming rule for conv algorithm " .. tostring(d.algo))
+	return string.format("dp_conv_%s_%s_n%dc%dh%dw%dk%d_s%dp%s_%s",
+		d.algo, v(d), d.n, d.c, d.h, d.w, d.k, d.stride, pad_str(d),
+		d.precision)
+end
+
+function M.matmul(d)
+	return string.format("dp_matmul_%s_m%dk%dn%d_%s", d.algo, d.m, d.k,
+		d.n, d.precision)
+end
+
+function M.kernel(d)
+	if d.op == "conv" then return M.conv(d) end
+	return M.matmul(d)
+end
+
+return M

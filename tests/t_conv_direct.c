@@ -1,0 +1,85 @@
+/* t_conv_direct.c - the direct convolution, generated and generic, against
+ * the fp64 reference over the edge cases: 1x1 input, one channel, one
+ * filter, odd sizes, strides 2 and 3, padding 0..3 (also beyond the
+ * kernel), batch 3, kernels 1x1 to 9x9 and as large as the padded input.
+ * Every generated kernel is built fresh by dpgen, compiled with $CC
+ * -Wall -Wextra -Werror, and loaded. */
+#include <stdio.h>
+#include <string.h>
+
+#include "conv_check.h"
+#include "tap.h"
+#include "util.h"
+
+static const struct { int n, c, h, w, k, r, s, st, ph, pw; } shapes[] = {
+	{ 1, 1, 1, 1, 1, 1, 1, 1, 0, 0 },    /* 1x1 input, 1x1 kernel */
+	{ 1, 1, 1, 1, 1, 3, 3, 1, 1, 1 },    /* 1x1 input, kernel = padded */
+	{ 1, 3, 28, 28, 16, 3, 3, 1, 1, 1 }, /* the demo layer */
+	{ 3, 2, 9, 7, 4, 3, 3, 1, 1, 1 },    /* batch 3, odd sizes */
+	{ 1, 1, 13, 13, 1, 5, 5, 1, 2, 2 },  /* C = K = 1, 5x5 */
+	{ 1, 4, 17, 11, 3, 7, 7, 1, 3, 3 },  /* 7x7, prime height */
+	{ 1, 2, 15, 15, 2, 3, 3, 2, 1, 1 },  /* stride 2 */
+	{ 1, 2, 16, 13, 3, 3, 3, 3, 0, 0 },  /* stride 3, no padding */
+	{ 1, 3, 11, 11, 2, 5, 5, 2, 2, 2 },  /* stride 2, 5x5 */
+	{ 1, 1, 7, 7, 1, 7, 7, 1, 0, 0 },    /* kernel = input */
+	{ 1, 2, 5, 5, 2, 9, 9, 1, 2, 2 },    /* kernel = padded input */
+	{ 2, 3, 8, 6, 5, 3, 5, 1, 1, 2 },    /* 3x5 kernel, pad 1x2 */
+	{ 1, 1, 3, 3, 1, 3, 3, 1, 2, 2 },    /* pad 2 on 3x3 */
+	{ 1, 5, 6, 6, 1, 1, 1, 2, 0, 0 },    /* 1x1 kernel, stride 2 */
+	{ 1, 1, 9, 9, 1, 2, 2, 1, 0, 0 },    /* even kernel */
+	{ 1, 2, 10, 10, 3, 4, 4, 2, 1, 1 },  /* even kernel, stride 2, pad */
+	{ 1, 1, 4, 4, 1, 3, 3, 1, 3, 3 },    /* pad = kernel: bias-only rows */
+	{ 1, 1, 1, 20, 2, 1, 5, 1, 0, 2 },   /* one-row image */
+	{ 3, 1, 23, 5, 2, 3, 1, 3, 1, 0 },   /* batch 3, stride 3, 3x1 */
+};
+
+static dp_desc make_desc(int i)
+{
+	dp_desc d = { .op = DP_OP_CONV, .algo = DP_ALGO_DIRECT,
+	              .precision = DP_PREC_FP32 };
+	d.n = shapes[i].n; d.c = shapes[i].c; d.h = shapes[i].h;
+	d.w = shapes[i].w; d.k = shapes[i].k; d.r = shapes[i].r;
+	d.s = shapes[i].s; d.stride = shapes[i].st;
+	d.pad_h = shapes[i].ph; d.pad_w = shapes[i].pw;
+	return d;
+}
+
+int main(void)
+{
+	char dir[256], note[512], args[512];
+	if (!make_temp_dir(dir, sizeof dir)) {
+		ok(0, "temporary directory");
+		return done_testing();
+	}
+	int count = (int)(sizeof shapes / sizeof shapes[0]);
+	for (int i = 0; i < count; i++) {
+		dp_desc d = make_desc(i);
+		desc_args(&d, args, sizeof args);
+		ok(dp_desc_check(&d, note, sizeof note) == DP_OK,
+		   "valid descriptor: %s", args);
+		double g = conv_check(dp_generic_kernel(&d), &d, 100 + i, note,
+		                      sizeof note);
+		ok(g >= 0 && g <= 1, "generic  %s: %s", args, note);
+		const dp_kernel *kern = build_kernel(&d, dir, note, sizeof note);
+		if (!ok(kern != NULL, "generated kernel builds: %s", args)) {
+			diag("%s", note);
+			continue;
+		}
+		ok(!kern->generic && !memcmp(&kern->desc, &d, sizeof d),
+		   "kernel %s describes its own shape", kern->name);
+		double e = conv_check(kern, &d, 100 + i, note, sizeof note);
+		ok(e >= 0 && e <= 1, "generated %s: %s", args, note);
+	}
+	/* Kernels built into the library: dispatch must pick them. */
+	for (size_t i = 0; i < dp_registry_count; i++) {
+		const dp_kernel *kern = dp_registry[i];
+		if (kern->desc.op != DP_OP_CONV)
+			continue;
+		ok(dp_registry_find(&kern->desc) == kern,
+		   "dispatch finds %s", kern->name);
+		double e = conv_check(kern, &kern->desc, 7 + i, note, sizeof note);
+		ok(e >= 0 && e <= 1, "registered %s: %s", kern->name, note);
+	}
+	remove_tree(dir);
+	return done_testing();
+}
