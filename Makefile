@@ -14,7 +14,7 @@ B := build
 
 WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes
 CSTD := -std=c11 -D_POSIX_C_SOURCE=200809L
-OPT ?= -O2 -march=native
+OPT ?= -O3 -march=native
 CFLAGS ?= $(OPT) -g
 ALL_CFLAGS = $(CSTD) $(WARN) $(CFLAGS) -fPIC -Iruntime -Igenerated
 LUA_CFLAGS = $(shell pkg-config --cflags lua5.4)
@@ -95,7 +95,7 @@ demo-run: build
 	@name=$$($(B)/dpgen $(DEMO_CMD) --print-name) && \
 	echo "wrote $(B)/demo/$$name.c and .h; compiling it into the demo" && \
 	$(CC) $(ALL_CFLAGS) -I$(B)/demo -DDEMO_KERNEL=$$name \
-		-DDEMO_HEADER="\"$$name.h\"" bench/demo.c $(B)/demo/$$name.c \
+		-DDEMO_HEADER="\"$$name.h\"" -Ibench bench/demo.c $(B)/demo/$$name.c \
 		-o $(B)/demo/demo $(B)/libdpgen.a $(LIBS) && \
 	$(B)/demo/demo
 

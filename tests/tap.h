@@ -10,9 +10,9 @@
 static int tap_n, tap_failed;
 
 /* Report one test; returns cond so callers can add diagnostics. */
-static int ok(int cond, const char *fmt, ...)
+static __attribute__((unused)) int ok(int cond, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
-static int ok(int cond, const char *fmt, ...)
+static __attribute__((unused)) int ok(int cond, const char *fmt, ...)
 {
 	va_list ap;
 	tap_n++;
@@ -29,7 +29,7 @@ static int ok(int cond, const char *fmt, ...)
 
 /* A diagnostic line, shown by prove -v and on failure. */
 static void diag(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static void diag(const char *fmt, ...)
+static __attribute__((unused)) void diag(const char *fmt, ...)
 {
 	va_list ap;
 	printf("# ");
@@ -40,7 +40,7 @@ static void diag(const char *fmt, ...)
 	fflush(stdout);
 }
 
-static int done_testing(void)
+static __attribute__((unused)) int done_testing(void)
 {
 	printf("1..%d\n", tap_n);
 	return tap_failed ? 1 : 0;
