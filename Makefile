@@ -32,7 +32,8 @@ LIB_OBJ := $(RUNTIME_SRC:%.c=$(B)/%.o) $(KERNEL_SRC:%.c=$(B)/%.o)
 GEN_OBJ := $(GEN_SRC:%.c=$(B)/%.o) $(B)/generator/templates_embedded.o
 TESTS := $(TEST_SRC:tests/%.c=$(B)/tests/%)
 
-.PHONY: all deps build demo demo-run check check-run regen install clean
+.PHONY: all deps build demo demo-run check check-run check-sanitize regen \
+	install clean
 
 all: deps
 	@$(MAKE) --no-print-directory build
@@ -84,6 +85,13 @@ check: deps
 check-run: build $(TESTS)
 	DPGEN=$(CURDIR)/$(B)/dpgen DP_SRCDIR=$(CURDIR) prove $(TESTS)
 
+# The whole suite under AddressSanitizer, UBSan and LeakSanitizer, in its
+# own build directory.
+SAN := -fsanitize=address,undefined -fno-sanitize-recover=undefined
+check-sanitize: deps
+	@$(MAKE) --no-print-directory check-run B=build-asan \
+		CFLAGS="-O1 -g -fno-omit-frame-pointer $(SAN)" LIBS="-lm $(SAN)"
+
 demo: deps
 	@$(MAKE) --no-print-directory demo-run
 
@@ -112,6 +120,6 @@ install: build
 	install -m 644 $(B)/dpgen.pc $(DESTDIR)$(PREFIX)/lib/pkgconfig/dpgen.pc
 
 clean:
-	rm -rf $(B)
+	rm -rf $(B) build-asan
 
 -include $(shell find $(B) -name '*.d' 2>/dev/null)
