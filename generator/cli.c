@@ -29,6 +29,8 @@ static const struct option {
 	{ "--pad", NULL, STR, O(pad), MODE_GEN | MODE_RUN },
 	{ "--batch", NULL, STR, O(batch), MODE_GEN },
 	{ "--precision", NULL, STR, O(precision), MODE_GEN | MODE_RUN },
+	{ "--tile", NULL, STR, O(tile), MODE_GEN | MODE_RUN },
+	{ "--points", NULL, STR, O(points), MODE_GEN | MODE_RUN },
 	{ "--output", "-o", STR, O(outdir), MODE_GEN | MODE_MANIFEST },
 	{ "--templates", NULL, STR, O(templates), MODE_GEN | MODE_MANIFEST },
 	{ "--stdout", NULL, FLAG, O(to_stdout), MODE_GEN },
@@ -233,7 +235,8 @@ static int reject_conv_options(const cli_opts *o, char *err, size_t err_len)
 {
 	const char *given = o->filters ? "--filters" : o->kernel ? "--kernel" :
 		o->stride ? "--stride" : o->pad ? "--pad" :
-		o->batch ? "--batch" : NULL;
+		o->batch ? "--batch" : o->tile ? "--tile" :
+		o->points ? "--points" : NULL;
 	if (given)
 		return ERR("%s applies to --op conv only", given);
 	return 0;
@@ -275,6 +278,27 @@ static int conv_desc(const cli_opts *o, dp_desc *d, char *err,
 	return 0;
 }
 
+int cli_variant(const cli_opts *o, dp_desc *d, char *err, size_t err_len)
+{
+	if (d->algo != DP_ALGO_WINOGRAD) {
+		if (o->tile || o->points)
+			return ERR("%s applies to --algo winograd only",
+			           o->tile ? "--tile" : "--points");
+		return 0;
+	}
+	d->tile = dp_winograd_default_tile(d->r);
+	if (o->tile && cli_int("--tile", o->tile, 1, DP_WINOGRAD_MAX_ALPHA,
+	                       &d->tile, err, err_len))
+		return -1;
+	if (o->points) {
+		if (strlen(o->points) >= sizeof d->points)
+			return ERR("--points is too long (at most %d characters)",
+			           (int)sizeof d->points - 1);
+		strcpy(d->points, o->points);
+	}
+	return 0;
+}
+
 int cli_gen_desc(const cli_opts *o, dp_desc *d, char *err, size_t err_len)
 {
 	memset(d, 0, sizeof *d);
@@ -284,7 +308,8 @@ int cli_gen_desc(const cli_opts *o, dp_desc *d, char *err, size_t err_len)
 		return ERR("missing --shape (%s)", d->op == DP_OP_CONV ?
 		           "HxWxC, e.g. 28x28x3" : "MxKxN, e.g. 64x784x512");
 	if (d->op == DP_OP_CONV) {
-		if (conv_desc(o, d, err, err_len))
+		if (conv_desc(o, d, err, err_len) ||
+		    cli_variant(o, d, err, err_len))
 			return -1;
 	} else {
 		int v[3];
@@ -316,11 +341,15 @@ void cli_command(const dp_desc *d, char *buf, size_t len)
 		snprintf(pad, sizeof pad, "%d", d->pad_h);
 	else
 		snprintf(pad, sizeof pad, "%dx%d", d->pad_h, d->pad_w);
+	char variant[160] = "";
+	if (d->algo == DP_ALGO_WINOGRAD)
+		snprintf(variant, sizeof variant, " --tile %d%s%s", d->tile,
+		         d->points[0] ? " --points " : "", d->points);
 	snprintf(buf, len, "dpgen --op conv --algo %s --shape %dx%dx%d "
 	         "--filters %d --kernel %dx%d --stride %d --pad %s --batch %d "
-	         "--precision %s", dp_algo_name(d->algo), d->h, d->w, d->c, d->k,
-	         d->r, d->s, d->stride, pad, d->n,
-	         dp_precision_name(d->precision));
+	         "--precision %s%s", dp_algo_name(d->algo), d->h, d->w, d->c,
+	         d->k, d->r, d->s, d->stride, pad, d->n,
+	         dp_precision_name(d->precision), variant);
 }
 
 void cli_help(enum cli_mode mode)
@@ -367,6 +396,10 @@ void cli_help(enum cli_mode mode)
 "                      which keeps the size at stride 1; odd kernels)\n"
 "  --batch N           images per call (default 1)\n"
 "  --precision P       numeric precision (default fp32)\n"
+"  --tile M            winograd: output tile of F(MxM, RxR) (default 4 while\n"
+"                      M + R - 1 <= 8, else 9 - R)\n"
+"  --points LIST       winograd: the M + R - 2 finite interpolation points,\n"
+"                      e.g. 0,1,-1,1/2,-1/2 (default: the generator's set)\n"
 "  -o, --output DIR    where to write NAME.c and NAME.h (default generated)\n"
 "  --stdout            print the header then the source instead\n"
 "  --print-name        print the kernel's name and write nothing\n"

@@ -14,7 +14,7 @@ enum cli_mode { MODE_GEN = 1, MODE_RUN = 2, MODE_MANIFEST = 4 };
 /* Raw option values as given (NULL when absent). */
 typedef struct cli_opts {
 	const char *op, *algo, *shape, *filters, *kernel, *stride, *pad;
-	const char *batch, *precision, *outdir, *templates;
+	const char *batch, *precision, *outdir, *templates, *tile, *points;
 	const char *input, *weights, *bias, *out, *a, *b, *rank_a, *rank_b;
 	int to_stdout, print_name, help, version, list;
 	const char *positional;   /* manifest: the manifest file */
@@ -33,6 +33,10 @@ int cli_int(const char *what, const char *s, int lo, int hi, int *out,
  * kernel size already in d. */
 int cli_pad(const char *s, const dp_desc *d, int *ph, int *pw,
             char *err, size_t err_len);
+
+/* Algorithm options (--tile, --points) into d, whose algo and kernel
+ * size are set; an error if the algorithm takes none. */
+int cli_variant(const cli_opts *o, dp_desc *d, char *err, size_t err_len);
 
 /* The descriptor of a generation command (mode MODE_GEN). */
 int cli_gen_desc(const cli_opts *o, dp_desc *d, char *err, size_t err_len);

@@ -188,6 +188,10 @@ static void push_desc(lua_State *L, const dp_desc *d, const char *command)
 	set_int(L, "pad_w", d->pad_w);
 	set_int(L, "ho", dp_conv_out_h(d));
 	set_int(L, "wo", dp_conv_out_w(d));
+	if (d->algo == DP_ALGO_WINOGRAD) {
+		set_int(L, "tile", d->tile);
+		set_str(L, "points", d->points);
+	}
 }
 
 /* lua_pcall message handler: keep the message, add nothing. Non-string
@@ -232,6 +236,10 @@ static int call_entry(lua_State *L, const char *fn, const dp_desc *d,
 	return 0;
 fail:
 	snprintf(err, len, "template error: %s", lua_tostring(L, -1));
+	/* One line: Lua's require joins the places it looked with "\n\t". */
+	for (char *p = err; *p; p++)
+		if (*p == '\n' || *p == '\t')
+			*p = ' ';
 	return -1;
 }
 

@@ -70,7 +70,8 @@ static int run_conv(const cli_opts *o, dp_desc *d, dp_array *y, char *err,
 	if (load("--input", o->input, 4, &x, err, err_len) ||
 	    load("--weights", o->weights, 4, &w, err, err_len) ||
 	    (o->bias && load("--bias", o->bias, 1, &b, err, err_len)) ||
-	    conv_shapes(o, &x, &w, o->bias ? &b : NULL, d, err, err_len))
+	    conv_shapes(o, &x, &w, o->bias ? &b : NULL, d, err, err_len) ||
+	    cli_variant(o, d, err, err_len))
 		goto out;
 	char why[CLI_ERR_LEN];
 	if (dp_desc_check(d, why, sizeof why) != DP_OK) {
@@ -108,9 +109,10 @@ static int run_matmul(const cli_opts *o, dp_desc *d, dp_array *c, char *err,
 	int rc = -1;
 	if (!o->a || !o->b)
 		return ERR("matmul needs --a A.npy and --b B.npy");
-	if (o->input || o->weights || o->bias || o->stride || o->pad)
-		return ERR("--input, --weights, --bias, --stride and --pad apply "
-		           "to --op conv");
+	if (o->input || o->weights || o->bias || o->stride || o->pad ||
+	    o->tile || o->points)
+		return ERR("--input, --weights, --bias, --stride, --pad, --tile "
+		           "and --points apply to --op conv");
 	if (o->rank_a || o->rank_b)
 		return ERR("--rank-a and --rank-b apply to --algo svd only "
 		           "(allowed algorithms: naive)");
@@ -178,7 +180,7 @@ int cmd_run(int argc, char **argv)
 		snprintf(err, sizeof err, "run: --algo '%s' is %s for --op %s "
 		         "(allowed: %s)", o.algo ? o.algo : "", o.algo ?
 		         "unknown" : "missing", o.op,
-		         d.op == DP_OP_CONV ? "direct" : "naive");
+		         d.op == DP_OP_CONV ? "direct, winograd" : "naive, gemm");
 		return usage_fail(err);
 	}
 	if (o.precision && dp_precision_parse(o.precision, &d.precision))

@@ -17,11 +17,15 @@ const char *dp_status_str(dp_status s)
 }
 
 static const char *const op_names[] = { "conv", "matmul" };
-static const char *const algo_names[] = { "direct", "naive" };
+static const char *const algo_names[] = {
+	"direct", "naive", "gemm", "winograd"
+};
 static const char *const prec_names[] = { "fp32" };
 
 /* Which op each algorithm belongs to. */
-static const dp_op algo_op[] = { DP_OP_CONV, DP_OP_MATMUL };
+static const dp_op algo_op[] = {
+	DP_OP_CONV, DP_OP_MATMUL, DP_OP_MATMUL, DP_OP_CONV
+};
 
 #define COUNT(a) (sizeof(a) / sizeof((a)[0]))
 
@@ -164,6 +168,92 @@ static dp_status check_conv(const dp_desc *d, char *msg, size_t msg_len)
 	return DP_OK;
 }
 
+int dp_winograd_default_tile(int r)
+{
+	/* F(4, r) while alpha stays within the limit: F(4,3) is the best
+	 * single choice on the layers we measure; r >= 6 shrinks the tile. */
+	int m = DP_WINOGRAD_MAX_ALPHA + 1 - r;
+	return m > 4 ? 4 : m < 1 ? 1 : m;
+}
+
+/* Point list syntax: comma-separated integers or p/q, at most 6 digits
+ * each; distinct; exactly `want` of them. Exactness is the generator's
+ * job (Cook-Toom checks the identity in rational arithmetic). */
+static int parse_point(const char **sp, long *p, long *q)
+{
+	const char *s = *sp;
+	int neg = 0, nd = 0;
+	if (*s == '-') {
+		neg = 1;
+		s++;
+	}
+	for (*p = 0; *s >= '0' && *s <= '9' && nd < 7; s++, nd++)
+		*p = *p * 10 + (*s - '0');
+	if (nd == 0 || nd > 6)
+		return -1;
+	*q = 1;
+	if (*s == '/') {
+		s++;
+		for (*q = 0, nd = 0; *s >= '0' && *s <= '9' && nd < 7; s++, nd++)
+			*q = *q * 10 + (*s - '0');
+		if (nd == 0 || nd > 6 || *q == 0)
+			return -1;
+	}
+	if (neg)
+		*p = -*p;
+	*sp = s;
+	return 0;
+}
+
+static dp_status check_points(const char *pts, int want, char *msg,
+                              size_t msg_len)
+{
+	long p[DP_WINOGRAD_MAX_ALPHA], q[DP_WINOGRAD_MAX_ALPHA];
+	int n = 0;
+	const char *s = pts;
+	if (!memchr(pts, '\0', DP_POINTS_LEN))
+		FAIL("points list is too long (at most %d characters)",
+		     DP_POINTS_LEN - 1);
+	while (*s) {
+		if (n == DP_WINOGRAD_MAX_ALPHA || parse_point(&s, &p[n], &q[n]))
+			FAIL("points '%s' are malformed (expected %d distinct "
+			     "numbers like 0,1,-1,1/2,-1/2 separated by commas)",
+			     pts, want);
+		for (int i = 0; i < n; i++)
+			if (p[i] * q[n] == p[n] * q[i])
+				FAIL("points '%s' repeat a value (they must be "
+				     "distinct)", pts);
+		n++;
+		if (*s == ',' && s[1])
+			s++;
+		else if (*s)
+			FAIL("points '%s' are malformed (expected numbers like "
+			     "0,1,-1,1/2 separated by commas)", pts);
+	}
+	if (n != want)
+		FAIL("points '%s' are %d values; F(m, r) needs m + r - 2 = %d "
+		     "(the last point is infinity)", pts, n, want);
+	return DP_OK;
+}
+
+static dp_status check_winograd(const dp_desc *d, char *msg, size_t msg_len)
+{
+	if (d->stride != 1)
+		FAIL("winograd needs stride 1 (got %d); use direct or im2col",
+		     d->stride);
+	if (d->r != d->s)
+		FAIL("winograd needs a square kernel (got %dx%d)", d->r, d->s);
+	int alpha = d->tile + d->r - 1;
+	if (d->tile < 1 || alpha > DP_WINOGRAD_MAX_ALPHA)
+		FAIL("winograd tile %d with a %dx%d kernel is out of range "
+		     "(allowed: 1..%d, so that m + r - 1 <= %d)", d->tile, d->r,
+		     d->r, DP_WINOGRAD_MAX_ALPHA + 1 - d->r,
+		     DP_WINOGRAD_MAX_ALPHA);
+	if (d->points[0])
+		return check_points(d->points, alpha - 1, msg, msg_len);
+	return DP_OK;
+}
+
 static dp_status check_matmul(const dp_desc *d, char *msg, size_t msg_len)
 {
 	if (!dim_ok(d->mm_m) || !dim_ok(d->mm_k) || !dim_ok(d->mm_n))
@@ -189,9 +279,17 @@ dp_status dp_desc_check(const dp_desc *d, char *msg, size_t msg_len)
 		FAIL("unknown algorithm %d", (int)d->algo);
 	if (!dp_precision_name(d->precision))
 		FAIL("unknown precision %d", (int)d->precision);
+	if (d->op == DP_OP_MATMUL && (d->tile || d->points[0]))
+		FAIL("a tile and points apply to winograd only");
 	if (dp_algo_op(d->algo) != d->op)
 		FAIL("algorithm '%s' does not compute op '%s'",
 		     dp_algo_name(d->algo), dp_op_name(d->op));
-	return d->op == DP_OP_CONV ? check_conv(d, msg, msg_len)
-	                           : check_matmul(d, msg, msg_len);
+	if (d->op == DP_OP_MATMUL)
+		return check_matmul(d, msg, msg_len);
+	dp_status st = check_conv(d, msg, msg_len);
+	if (st == DP_OK && d->algo == DP_ALGO_WINOGRAD)
+		st = check_winograd(d, msg, msg_len);
+	else if (st == DP_OK && (d->tile || d->points[0]))
+		FAIL("a tile and points apply to winograd only");
+	return st;
 }

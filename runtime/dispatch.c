@@ -17,7 +17,8 @@ static int same_problem(const dp_desc *a, const dp_desc *b)
 	return a->n == b->n && a->c == b->c && a->h == b->h && a->w == b->w &&
 	       a->k == b->k && a->r == b->r && a->s == b->s &&
 	       a->stride == b->stride && a->pad_h == b->pad_h &&
-	       a->pad_w == b->pad_w;
+	       a->pad_w == b->pad_w && a->tile == b->tile &&
+	       strcmp(a->points, b->points) == 0;
 }
 
 const dp_kernel *dp_registry_find(const dp_desc *d)

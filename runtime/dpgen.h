@@ -35,6 +35,8 @@ typedef enum dp_op { DP_OP_CONV = 0, DP_OP_MATMUL } dp_op;
 typedef enum dp_algo {
 	DP_ALGO_DIRECT = 0,  /* conv: direct loops */
 	DP_ALGO_NAIVE,       /* matmul: triple loop */
+	DP_ALGO_GEMM,        /* matmul: packed, register-blocked GEMM */
+	DP_ALGO_WINOGRAD,    /* conv: Winograd F(m x m, r x r) */
 	DP_ALGO_COUNT
 } dp_algo;
 
@@ -51,6 +53,8 @@ dp_status dp_op_parse(const char *s, dp_op *out);
 dp_status dp_algo_parse(const char *s, dp_algo *out);
 dp_status dp_precision_parse(const char *s, dp_precision *out);
 
+#define DP_POINTS_LEN 96
+
 /* One problem: operator, algorithm, shape, precision. For DP_OP_MATMUL
  * only m, k, n are used. All sizes are at least 1. */
 typedef struct dp_desc {
@@ -64,6 +68,10 @@ typedef struct dp_desc {
 	int pad_h, pad_w; /* zeros added on each side */
 	/* matmul */
 	int mm_m, mm_k, mm_n;
+	/* algorithm variant */
+	int tile;         /* winograd: output tile m of F(m x m, r x r) */
+	char points[DP_POINTS_LEN]; /* winograd: the alpha - 1 finite
+	                   * interpolation points, "0,1,-1,1/2"; "" = default */
 } dp_desc;
 
 /* Limits that keep every index and size computation inside int64 and
@@ -75,6 +83,11 @@ typedef struct dp_desc {
 /* Output size of a convolution: (h + 2*pad_h - r) / stride + 1. */
 int dp_conv_out_h(const dp_desc *d);
 int dp_conv_out_w(const dp_desc *d);
+
+/* Winograd: the largest alpha = m + r - 1 supported, and the default
+ * output tile for an r x r kernel (the generator and runtime agree). */
+#define DP_WINOGRAD_MAX_ALPHA 8
+int dp_winograd_default_tile(int r);
 
 /* Check a descriptor; on failure write a one-line reason into msg. */
 dp_status dp_desc_check(const dp_desc *d, char *msg, size_t msg_len);

@@ -7,7 +7,8 @@ local M = {}
 
 -- The template module of each op/algorithm pair.
 local templates = {
-	conv = { direct = "conv_direct" },
+	conv = { direct = "conv_direct", winograd = "conv_winograd" },
+	matmul = { gemm = "matmul_gemm" },
 }
 
 function M.kernel_name(d)

@@ -212,10 +212,13 @@ void desc_args(const dp_desc *d, char *buf, size_t len)
 		         dp_algo_name(d->algo), d->mm_m, d->mm_k, d->mm_n);
 		return;
 	}
-	snprintf(buf, len, "--op conv --algo %s --shape %dx%dx%d --filters %d "
-	         "--kernel %dx%d --stride %d --pad %dx%d --batch %d",
-	         dp_algo_name(d->algo), d->h, d->w, d->c, d->k, d->r, d->s,
-	         d->stride, d->pad_h, d->pad_w, d->n);
+	int n = snprintf(buf, len, "--op conv --algo %s --shape %dx%dx%d "
+	                 "--filters %d --kernel %dx%d --stride %d --pad %dx%d "
+	                 "--batch %d", dp_algo_name(d->algo), d->h, d->w, d->c,
+	                 d->k, d->r, d->s, d->stride, d->pad_h, d->pad_w, d->n);
+	if (d->algo == DP_ALGO_WINOGRAD && n > 0 && (size_t)n < len)
+		snprintf(buf + n, len - (size_t)n, " --tile %d%s%s", d->tile,
+		         d->points[0] ? " --points " : "", d->points);
 }
 
 const dp_kernel *build_kernel(const dp_desc *d, const char *dir, char *err,

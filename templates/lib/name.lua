@@ -8,8 +8,22 @@ local function pad_str(d)
 end
 
 -- The algorithm's variant: what, besides the shape, it was built for.
+-- FNV-1a, 32 bits: a short, stable tag for a non-default point set.
+local function fnv1a(s)
+	local h = 0x811c9dc5
+	for i = 1, #s do
+		h = ((h ~ s:byte(i)) * 0x01000193) & 0xffffffff
+	end
+	return string.format("%08x", h)
+end
+
 local variant = {
 	direct = function(d) return string.format("r%ds%d", d.r, d.s) end,
+	winograd = function(d)
+		local v = string.format("f%dr%d", d.tile, d.r)
+		if d.points ~= "" then v = v .. "p" .. fnv1a(d.points) end
+		return v
+	end,
 }
 
 function M.conv(d)
