@@ -322,9 +322,13 @@ int cli_gen_desc(const cli_opts *o, dp_desc *d, char *err, size_t err_len)
 		d->mm_n = v[2];
 	}
 	char why[CLI_ERR_LEN];
-	if (dp_desc_check(d, why, sizeof why) != DP_OK)
-		return ERR("%s %s: %s", d->op == DP_OP_CONV ? "convolution" :
-		           "matmul", o->shape, why);
+	if (dp_desc_check(d, why, sizeof why) != DP_OK) {
+		if (d->op == DP_OP_MATMUL)
+			return ERR("--shape %s: %s", o->shape, why);
+		return ERR("--shape %s --filters %d --kernel %dx%d --stride %d "
+		           "--pad %dx%d --batch %d: %s", o->shape, d->k, d->r,
+		           d->s, d->stride, d->pad_h, d->pad_w, d->n, why);
+	}
 	return 0;
 }
 
@@ -409,7 +413,9 @@ void cli_help(enum cli_mode mode)
 "  -h, --help          this text\n"
 "\n"
 "Sizes are 1..%d each; no tensor may exceed %lld elements.\n"
-"Exit status: 0 done, 1 generation or I/O failed, 2 bad arguments.\n",
+"Exit status: 0 done; 1 a template failed or standard output could not be\n"
+"written; 2 bad arguments, a bad input file or an output that cannot be\n"
+"written (nothing is written then).\n",
 	       DP_MAX_DIM, (long long)DP_MAX_ELEMS);
 }
 

@@ -16,9 +16,17 @@ int usage_fail(const char *msg)
 
 int main(int argc, char **argv)
 {
+	int rc;
 	if (argc > 1 && !strcmp(argv[1], "run"))
-		return cmd_run(argc - 2, argv + 2);
-	if (argc > 1 && !strcmp(argv[1], "manifest"))
-		return cmd_manifest(argc - 2, argv + 2);
-	return cmd_generate(argc - 1, argv + 1);
+		rc = cmd_run(argc - 2, argv + 2);
+	else if (argc > 1 && !strcmp(argv[1], "manifest"))
+		rc = cmd_manifest(argc - 2, argv + 2);
+	else
+		rc = cmd_generate(argc - 1, argv + 1);
+	/* Whatever went to stdout (names, help, kernels) must have arrived. */
+	if ((fflush(stdout) != 0 || ferror(stdout)) && rc == 0) {
+		fprintf(stderr, "dpgen: cannot write to standard output\n");
+		return 1;
+	}
+	return rc;
 }

@@ -8,8 +8,6 @@
 
 #include "output.h"
 
-#define MAX_FILES 64
-
 static int write_temp(const char *dir, const out_file *f, char *tmp,
                       size_t tmp_len, char *err, size_t err_len)
 {
@@ -46,18 +44,20 @@ static int write_temp(const char *dir, const out_file *f, char *tmp,
 int write_files(const char *dir, const out_file *files, int count,
                 char *err, size_t err_len)
 {
-	char tmp[MAX_FILES][4096];
+	typedef char path_buf[4096];
+	path_buf *tmp = calloc(count > 0 ? (size_t)count : 1, sizeof *tmp);
 	char final[4096];
 	int made = 0, rc = -1;
 	struct stat st;
-	if (count > MAX_FILES) {
-		snprintf(err, err_len, "too many files at once");
+	if (!tmp) {
+		snprintf(err, err_len, "out of memory");
 		return -1;
 	}
 	if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
 		snprintf(err, err_len, "output directory '%s' %s", dir,
 		         stat(dir, &st) != 0 ? "does not exist" :
 		         "is not a directory");
+		free(tmp);
 		return -1;
 	}
 	for (; made < count; made++)
@@ -82,5 +82,6 @@ cleanup:
 	for (int i = 0; i < made; i++)
 		if (tmp[i][0])
 			unlink(tmp[i]);
+	free(tmp);
 	return rc;
 }

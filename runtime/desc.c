@@ -120,11 +120,18 @@ static int dim_ok(int v)
 	return v >= 1 && v <= DP_MAX_DIM;
 }
 
-/* Product of sizes that are each <= DP_MAX_DIM (2^16): four of them fit
- * in 64 bits, so the caller compares the result against DP_MAX_ELEMS. */
+/* a * b for non-negative sizes, saturating at INT64_MAX so that a
+ * product of several sizes can be compared against a limit safely. */
+static int64_t mul_sat(int64_t a, int64_t b)
+{
+	if (a != 0 && b > INT64_MAX / a)
+		return INT64_MAX;
+	return a * b;
+}
+
 static int64_t prod4(int64_t a, int64_t b, int64_t c, int64_t e)
 {
-	return a * b * c * e;
+	return mul_sat(mul_sat(mul_sat(a, b), c), e);
 }
 
 static dp_status check_conv(const dp_desc *d, char *msg, size_t msg_len)
@@ -157,14 +164,17 @@ static dp_status check_conv(const dp_desc *d, char *msg, size_t msg_len)
 	int64_t wt = prod4(d->k, d->c, d->r, d->s);
 	int64_t out = prod4(d->n, d->k, ho, wo);
 	if (in > DP_MAX_ELEMS)
-		FAIL("input has %lld elements (allowed: at most %lld)",
-		     (long long)in, (long long)DP_MAX_ELEMS);
+		FAIL("input is too large: %dx%dx%dx%d (NxCxHxW) elements "
+		     "(allowed: at most %lld)", d->n, d->c, d->h, d->w,
+		     (long long)DP_MAX_ELEMS);
 	if (wt > DP_MAX_ELEMS)
-		FAIL("weights have %lld elements (allowed: at most %lld)",
-		     (long long)wt, (long long)DP_MAX_ELEMS);
+		FAIL("weights are too large: %dx%dx%dx%d (KxCxRxS) elements "
+		     "(allowed: at most %lld)", d->k, d->c, d->r, d->s,
+		     (long long)DP_MAX_ELEMS);
 	if (out > DP_MAX_ELEMS)
-		FAIL("output has %lld elements (allowed: at most %lld)",
-		     (long long)out, (long long)DP_MAX_ELEMS);
+		FAIL("output is too large: %dx%dx%lldx%lld (NxKxHxW) elements "
+		     "(allowed: at most %lld)", d->n, d->k, (long long)ho,
+		     (long long)wo, (long long)DP_MAX_ELEMS);
 	return DP_OK;
 }
 
@@ -260,9 +270,9 @@ static dp_status check_matmul(const dp_desc *d, char *msg, size_t msg_len)
 		FAIL("matmul shape %dx%dx%d is out of range "
 		     "(allowed: each size 1..%d)",
 		     d->mm_m, d->mm_k, d->mm_n, DP_MAX_DIM);
-	int64_t a = (int64_t)d->mm_m * d->mm_k;
-	int64_t b = (int64_t)d->mm_k * d->mm_n;
-	int64_t c = (int64_t)d->mm_m * d->mm_n;
+	int64_t a = mul_sat(d->mm_m, d->mm_k);
+	int64_t b = mul_sat(d->mm_k, d->mm_n);
+	int64_t c = mul_sat(d->mm_m, d->mm_n);
 	if (a > DP_MAX_ELEMS || b > DP_MAX_ELEMS || c > DP_MAX_ELEMS)
 		FAIL("matmul %dx%dx%d has a matrix of more than %lld elements",
 		     d->mm_m, d->mm_k, d->mm_n, (long long)DP_MAX_ELEMS);

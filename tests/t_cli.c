@@ -230,6 +230,31 @@ static const struct row {
 	{ "manifest: a line that is not a dpgen command", { "manifest",
 	  "@A/notdpgen.manifest", "-o", "@D" }, "@A/notdpgen.manifest:3:",
 	  NULL },
+	{ "manifest: good first line, bad second: nothing written",
+	  { "manifest", "@A/half.manifest", "-o", "@D" },
+	  "@A/half.manifest:2:", "--shape" },
+	{ "sizes whose product overflows 64 bits", { "--op", "conv", "--algo",
+	  "direct", "--shape", "65536x65536x65536", "--batch", "65536",
+	  "--filters", "1", "--kernel", "1x1", "--stride", "65536", "--pad",
+	  "0", "-o", "@D" }, "--shape", "too large" },
+	{ "winograd with stride 2", { "--op", "conv", "--algo", "winograd",
+	  "--shape", "28x28x3", "--stride", "2", "-o", "@D" }, "--stride",
+	  "stride 1" },
+	{ "winograd tile too large for the kernel", { "--op", "conv", "--algo",
+	  "winograd", "--shape", "28x28x3", "--kernel", "5x5", "--tile", "5",
+	  "-o", "@D" }, "--shape", "m + r - 1" },
+	{ "winograd points repeated", { "--op", "conv", "--algo", "winograd",
+	  "--shape", "28x28x3", "--points", "0,1,-1,2,2/2", "-o", "@D" },
+	  "points", "distinct" },
+	{ "winograd points too few", { "--op", "conv", "--algo", "winograd",
+	  "--shape", "28x28x3", "--points", "0,1,-1", "-o", "@D" },
+	  "points", "needs" },
+	{ "winograd points malformed", { "--op", "conv", "--algo", "winograd",
+	  "--shape", "28x28x3", "--points", "0,1,x,2,3", "-o", "@D" },
+	  "points", "malformed" },
+	{ "--tile with direct", { "--op", "conv", "--algo", "direct",
+	  "--shape", "28x28x3", "--tile", "2", "-o", "@D" }, "--tile",
+	  "winograd" },
 	{ "manifest: two manifest files", { "manifest", "@A/bad.manifest",
 	  "extra", "-o", "@D" }, "extra", NULL },
 	{ "manifest: generation-only option", { "manifest",
@@ -316,6 +341,9 @@ static int make_aux(void)
 		"# a manifest whose second line is broken\n"
 		"dpgen --op conv --algo direct --shape 28x28\n"
 		"dpgen --op conv --algo direct --shape 8x8x1\n");
+	bad |= write_text(AUX("half.manifest"),
+		"dpgen --op conv --algo direct --shape 8x8x1 --filters 1\n"
+		"dpgen --op conv --algo direct --shape 8x8\n");
 	bad |= write_text(AUX("notdpgen.manifest"),
 		"\n# blank line, comment, then a foreign command\n"
 		"gcc -o dpgen dpgen.c\n");
@@ -562,6 +590,19 @@ static void test_dev_full(void)
 	if (!ok(st == 1 && one_line(out) && strstr(out, "standard output"),
 	        "--stdout > /dev/full: status 1, one line, no crash"))
 		diag("status %d, output: %s", st, out);
+	static const char *const quiet[] = {
+		"--op conv --algo direct --shape 28x28x3 --print-name",
+		"--help", "--list", "--version", "run --help",
+	};
+	for (size_t i = 0; i < sizeof quiet / sizeof quiet[0]; i++) {
+		snprintf(cmd, sizeof cmd, "'%s' %s > /dev/full", dpgen_path(),
+		         quiet[i]);
+		st = run_capture(argv, out, sizeof out);
+		if (!ok(st == 1 && one_line(out) &&
+		        strstr(out, "standard output"),
+		        "%s > /dev/full: status 1, one line", quiet[i]))
+			diag("status %d, output: %s", st, out);
+	}
 }
 
 int main(void)
