@@ -33,7 +33,7 @@ GEN_OBJ := $(GEN_SRC:%.c=$(B)/%.o) $(B)/generator/templates_embedded.o
 TESTS := $(TEST_SRC:tests/%.c=$(B)/tests/%)
 
 .PHONY: all deps build demo demo-run check check-run check-sanitize regen \
-	install clean
+	install clean bench-matmul
 
 all: deps
 	@$(MAKE) --no-print-directory build
@@ -41,7 +41,7 @@ all: deps
 deps:
 	@scripts/deps.sh base
 
-build: $(B)/dpgen $(B)/libdpgen.a $(B)/libdpgen.so $(B)/dpgen.pc
+build: $(B)/dpgen $(B)/libdpgen.a $(B)/libdpgen.so
 
 $(B)/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -69,8 +69,7 @@ $(B)/generator/templates_embedded.o: $(B)/generator/templates_embedded.c
 $(B)/dpgen: $(GEN_OBJ) $(B)/libdpgen.a
 	$(CC) -o $@ $(GEN_OBJ) $(B)/libdpgen.a $(LUA_LIBS) $(LIBS)
 
-$(B)/dpgen.pc: runtime/dpgen.pc.in Makefile
-	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(shell sed -n 's/^#define DP_VERSION "\(.*\)"/\1/p' runtime/dpgen.h)|' $< > $@
+VERSION = $(shell sed -n 's/^\#define DP_VERSION "\(.*\)"/\1/p' runtime/dpgen.h)
 
 # Tests: one C program per concern, TAP on stdout, run by prove.
 TEST_LIB := tests/util.c tests/conv_check.c
@@ -107,6 +106,20 @@ demo-run: build
 		-o $(B)/demo/demo $(B)/libdpgen.a $(LIBS) && \
 	$(B)/demo/demo
 
+# Benchmarks: they need oneDNN and OpenBLAS as anchors (deps.sh bench).
+BLAS_CFLAGS = $(shell pkg-config --cflags openblas)
+BLAS_LIBS = $(shell pkg-config --libs openblas)
+$(B)/bench/%: bench/%.c tests/util.c $(B)/libdpgen.a
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(BLAS_CFLAGS) -Itests -Ibench $< tests/util.c \
+		-o $@ $(B)/libdpgen.a $(BLAS_LIBS) $(LIBS)
+
+bench-matmul:
+	@scripts/deps.sh bench
+	@$(MAKE) --no-print-directory build $(B)/bench/bench_matmul
+	@mkdir -p docs/data
+	DPGEN=$(CURDIR)/$(B)/dpgen DP_SRCDIR=$(CURDIR) $(B)/bench/bench_matmul
+
 regen: $(B)/dpgen
 	$(B)/dpgen manifest generated/MANIFEST -o generated
 
@@ -117,7 +130,8 @@ install: build
 	install -m 644 $(B)/libdpgen.a $(DESTDIR)$(PREFIX)/lib/libdpgen.a
 	install -m 755 $(B)/libdpgen.so $(DESTDIR)$(PREFIX)/lib/libdpgen.so
 	install -m 644 runtime/dpgen.h $(DESTDIR)$(PREFIX)/include/dpgen.h
-	install -m 644 $(B)/dpgen.pc $(DESTDIR)$(PREFIX)/lib/pkgconfig/dpgen.pc
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(VERSION)|' \
+		runtime/dpgen.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/dpgen.pc
 
 clean:
 	rm -rf $(B) build-asan
