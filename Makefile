@@ -120,8 +120,13 @@ bench-matmul:
 	@mkdir -p docs/data
 	DPGEN=$(CURDIR)/$(B)/dpgen DP_SRCDIR=$(CURDIR) $(B)/bench/bench_matmul
 
+# Into a fresh directory first, so kernels dropped from the manifest
+# disappear from generated/ and a failure leaves generated/ untouched.
 regen: $(B)/dpgen
-	$(B)/dpgen manifest generated/MANIFEST -o generated
+	rm -rf $(B)/regen && mkdir -p $(B)/regen
+	$(B)/dpgen manifest generated/MANIFEST -o $(B)/regen
+	rm -f generated/dp_*.c generated/dp_*.h generated/registry.c
+	cp $(B)/regen/* generated/
 
 install: build
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/pkgconfig \
