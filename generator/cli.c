@@ -426,8 +426,14 @@ void cli_list(void)
 "  conv    direct   generated: any shape, stride, padding, batch; the RxS\n"
 "                   taps unrolled, borders without per-tap tests.\n"
 "                   generic: any shape.\n"
-"  matmul  naive    generic: the triple loop, the baseline (no generated\n"
-"                   kernel yet).\n"
+"  conv    winograd generated: F(MxM, RxR), stride 1, square kernels,\n"
+"                   M + R - 1 <= 8 (--tile, --points); matrices derived by\n"
+"                   Cook-Toom in exact rationals; transforms unrolled.\n"
+"                   generic: the same, matrices computed at prepare time.\n"
+"  matmul  naive    generic: the triple loop, the baseline.\n"
+"  matmul  gemm     generated: packed, cache-blocked, register-blocked\n"
+"                   (vector extensions) GEMM for one M, K, N.\n"
+"                   generic: the same design with runtime sizes.\n"
 "precisions:\n"
 "  fp32    IEEE single precision, no rounding code emitted\n");
 }

@@ -36,6 +36,8 @@ const dp_kernel *dp_generic_kernel(const dp_desc *d)
 	switch (d->algo) {
 	case DP_ALGO_DIRECT: return &dp_conv_direct_generic;
 	case DP_ALGO_NAIVE: return &dp_matmul_naive_generic;
+	case DP_ALGO_GEMM: return &dp_matmul_gemm_generic;
+	case DP_ALGO_WINOGRAD: return &dp_conv_winograd_generic;
 	default: return NULL;
 	}
 }

@@ -6,5 +6,14 @@
 
 extern const dp_kernel dp_conv_direct_generic;
 extern const dp_kernel dp_matmul_naive_generic;
+extern const dp_kernel dp_matmul_gemm_generic;
+extern const dp_kernel dp_conv_winograd_generic;
+
+/* AT (m x alpha), G (alpha x r), BT (alpha x alpha), row-major, for
+ * Winograd F(m, r) with the points of `points` ("" = default), derived in
+ * double by the same Cook-Toom construction as templates/lib/cooktoom.lua.
+ * Returns DP_OK or DP_ERR_ARG. The tests use it to bound the error. */
+dp_status dp_winograd_transforms(int m, int r, const char *points,
+                                 double *at, double *g, double *bt);
 
 #endif

@@ -8,7 +8,7 @@
 --     m = M, n = N, k = K,
 --     lda = K, ldb = N, ldc = N,  -- optional row strides (defaults shown)
 --     accumulate = false, -- true: C += A*B; false: C = A*B
---     mr = nil, nr = nil, -- optional register block override (nr: 16*j)
+--     mr = nil, nr = nil, -- optional register block override (nr: 8*j)
 --   }
 --   gemm.plan(spec)             -> { mr, nr, kc, mc, nc, np, ... } the
 --                                  blocking the generator picks for spec
@@ -27,27 +27,32 @@
 --
 -- Design (GotoBLAS/BLIS): B is packed once into NR-column panels, K in
 -- blocks of KC rows; per call, an MC x KC block of A is packed into MR-row
--- panels. The micro-kernel keeps an MR x NR block of C in MR * NR/16
--- vector registers and runs over KC with one broadcast of A per row and
--- NR/16 loads of B per step. Panels are zero-padded to full MR and NR, so
+-- panels. The micro-kernel keeps an MR x NR block of C in MR * NR/8
+-- vector registers (8 floats each) and runs over KC with one broadcast of
+-- A per row and NR/8 loads of B per step (default block 6 x 16).
+-- Panels are zero-padded to full MR and NR, so
 -- the micro-kernel is always full; only the store to C sees the ragged
--- edge. The machine class: 32 KiB L1d, 1 MiB L2 per core, AVX-512.
+-- edge. The machine class: 32 KiB L1d, 1 MiB L2 per core, AVX2 + FMA.
 local M = {}
 
 M.ALIGN_FLOATS = 16
 
-local LANES = 16              -- floats per vector (64 bytes)
+-- Floats per vector: 8 (32 bytes, AVX2). The machines of this class that
+-- were measured expose AVX2 + FMA but not AVX-512 (gcc -march=native says
+-- znver3): a 16-lane vector would be split into two halves and, with only
+-- 16 vector registers, spilled.
+local LANES = 8
 local L2_BYTES = 1024 * 1024
-local KC_MAX = 256            -- a KC x NR panel of B: 32 KiB, fits L1 with A
+local KC_MAX = 256            -- a KC x NR panel of B: 16 KiB, half of L1
 local KC_SINGLE = 384         -- up to this depth K is one block
 
 local function ceil_div(a, b) return (a + b - 1) // b end
 local function round_up(a, b) return ceil_div(a, b) * b end
 
--- Relative speed of an MR x 32 block: fewer rows means more loads of B per
+-- Relative speed of an MR x 16 block: fewer rows means more loads of B per
 -- multiply-add and fewer independent accumulators to hide FMA latency.
--- Rows above 6 would need more than the 32 registers once gcc splits a
--- 16-lane vector into two 8-lane halves (its default on Zen 4).
+-- Rows above 6 would need more than the 16 vector registers (MR x 2
+-- accumulators, 2 of B, 1 broadcast).
 local MR_SPEED = { 0.3, 0.55, 0.75, 0.9, 0.95, 1.0 }
 
 -- The MR that minimizes (padded rows) / speed; ties go to the larger MR.
@@ -73,7 +78,7 @@ function M.plan(spec)
 	p.mr = spec.mr or pick_mr(m)
 	-- Few rows: widen the block so there are still enough accumulators.
 	p.nr = spec.nr or (p.mr <= 2 and 4 * LANES or 2 * LANES)
-	assert(p.nr % LANES == 0, "gemm: nr must be a multiple of 16")
+	assert(p.nr % LANES == 0, "gemm: nr must be a multiple of " .. LANES)
 	p.nv = p.nr // LANES
 	-- KC: K in equal blocks of at most KC_MAX (one block up to KC_SINGLE),
 	-- so no block is a short leftover.
@@ -110,13 +115,25 @@ function M.workspace_floats(spec)
 	return p.mc * p.kc
 end
 
+-- A function head whose parameter lines line up after the "(".
+local function head(e, first, ...)
+	e:line("%s", first)
+	local pad = string.rep(" ", first:find("%(") or 0)
+	for _, l in ipairs({ ... }) do e:line("%s%s", pad, l) end
+end
+
 local function emit_types(e, pre, P, p)
 	e:line("/* %s: C[%d x %d] %s A[%d x %d] * B[%d x %d], packed and blocked. */",
 		pre, p.m, p.n, p.accumulate and "+=" or "=", p.m, p.k, p.k, p.n)
+	e:line("/* gcc contracts a * b + c into one FMA only when told to: in ISO C")
+	e:line(" * mode its default is -ffp-contract=off (clang contracts by default). */")
+	e:line("#if defined(__GNUC__) && !defined(__clang__)")
+	e:line('#pragma GCC optimize("fp-contract=fast")')
+	e:line("#endif")
 	e:line("typedef float %s_vec __attribute__((vector_size(%d)));", pre,
 		LANES * 4)
 	e:line("/* The same vector for loads and stores: C rows need not be")
-	e:line(" * 64-byte aligned. */")
+	e:line(" * aligned. */")
 	e:line("typedef float %s_uvec __attribute__((vector_size(%d), aligned(4)));",
 		pre, LANES * 4)
 	e:line()
@@ -186,10 +203,9 @@ local function emit_pack_a(e, pre, P, p)
 		"micro-kernel reads MR consecutive floats per step.",
 		p.m_ragged and "Rows past M are zero." or "M is a multiple of MR: no padding rows.",
 	})
-	e:line("static void %s_pack_a(const float *restrict a, float *restrict ap,",
-		pre)
-	e:line("%s                   int ic, int mc, int pc, int kc)",
-		string.rep(" ", #pre))
+	head(e, string.format(
+		"static void %s_pack_a(const float *restrict a, float *restrict ap,", pre),
+		"int ic, int mc, int pc, int kc)")
 	e:open("{")
 	e:open("for (int i = 0; i < mc; i += %s_MR) {", P)
 	e:line("float *restrict dst = ap + i * kc;")
@@ -211,6 +227,15 @@ local function emit_pack_a(e, pre, P, p)
 	e:line()
 end
 
+-- Offset of accumulator (r, v) in C: "2 * ldc + 16".
+local function c_offset(r, v)
+	local col = v * LANES
+	if r == 0 then return col == 0 and "" or " + " .. col end
+	local row = r == 1 and "ldc" or r .. " * ldc"
+	if col == 0 then return " + " .. row end
+	return string.format(" + %s + %d", row, col)
+end
+
 local function emit_micro(e, pre, P, p)
 	local V = pre .. "_vec"
 	local U = pre .. "_uvec"
@@ -222,11 +247,12 @@ local function emit_micro(e, pre, P, p)
 		"broadcast from memory (x + (vec){0} keeps a stray add; filling the",
 		"lanes one by one makes gcc emit a broadcast per lane).",
 	})
-	e:line("static void %s_micro(int kc, const float *restrict a,", pre)
-	e:line("%s                  const float *restrict b, float *restrict c,",
-		string.rep(" ", #pre))
-	e:line("%s                  int ldc, int add)", string.rep(" ", #pre))
+	head(e, string.format("static void %s_micro(int kc, const float *restrict a,",
+		pre), "const float *restrict b, float *restrict c,", "int ldc, int add)")
 	e:open("{")
+	if p.mr == 1 then
+		e:line("(void)ldc;   /* a single row */")
+	end
 	for r = 0, p.mr - 1 do
 		local names = {}
 		for v = 0, p.nv - 1 do
@@ -252,20 +278,16 @@ local function emit_micro(e, pre, P, p)
 	e:open("if (add) {")
 	for r = 0, p.mr - 1 do
 		for v = 0, p.nv - 1 do
-			e:line("*(%s *)(c + %s) += c%d_%d;", U,
-				(r == 0 and "" or (r == 1 and "ldc" or r .. " * ldc")) ..
-				(v == 0 and (r == 0 and "0" or "") or
-				((r == 0 and "" or " + ") .. (v * LANES))), r, v)
+			e:line("*(%s *)(c%s) += c%d_%d;", U,
+				c_offset(r, v), r, v)
 		end
 	end
 	e:close("} else {")
 	e.depth = e.depth + 1
 	for r = 0, p.mr - 1 do
 		for v = 0, p.nv - 1 do
-			e:line("*(%s *)(c + %s) = c%d_%d;", U,
-				(r == 0 and "" or (r == 1 and "ldc" or r .. " * ldc")) ..
-				(v == 0 and (r == 0 and "0" or "") or
-				((r == 0 and "" or " + ") .. (v * LANES))), r, v)
+			e:line("*(%s *)(c%s) = c%d_%d;", U,
+				c_offset(r, v), r, v)
 		end
 	end
 	e:close("}")
@@ -275,11 +297,13 @@ end
 
 -- The call of the micro-kernel for tile (i, j) of the current block.
 local function emit_tile(e, pre, P, p)
-	local full = string.format(
-		"%s_micro(kc, ap + i * kc, panel, c + (ic + i) * %s_LDC + j, %s_LDC, add);",
-		pre, P, P)
+	local function full()
+		e:line("%s_micro(kc, ap + i * kc, panel,", pre)
+		e:line("%s      c + (ic + i) * %s_LDC + j, %s_LDC, add);",
+			string.rep(" ", #pre), P, P)
+	end
 	if not p.m_ragged and not p.n_ragged then
-		e:line("%s", full)
+		full()
 		return
 	end
 	local rows = p.m_ragged and string.format("%s_min(%s_MR, %s_M - ic - i)",
@@ -289,7 +313,7 @@ local function emit_tile(e, pre, P, p)
 	e:line("const int rows = %s;", rows)
 	e:line("const int cols = %s;", cols)
 	e:open("if (rows == %s_MR && cols == %s_NR) {", P, P)
-	e:line("%s", full)
+	full()
 	e:line("continue;")
 	e:close("}")
 	e:line("/* The ragged edge: the full block into a scratch tile, then")
@@ -299,9 +323,8 @@ local function emit_tile(e, pre, P, p)
 	e:line("float *restrict cij = c + (ic + i) * %s_LDC + j;", P)
 	e:open("for (int r = 0; r < rows; r++)")
 	e:open("for (int x = 0; x < cols; x++)")
-	e:line("cij[r * %s_LDC + x] = add ? cij[r * %s_LDC + x] + tile[r * %s_NR + x]",
-		P, P, P)
-	e:line("                         : tile[r * %s_NR + x];", P)
+	e:line("cij[r * %s_LDC + x] = tile[r * %s_NR + x] +", P, P)
+	e:line("                        (add ? cij[r * %s_LDC + x] : 0.0f);", P)
 	e.depth = e.depth - 2
 end
 
@@ -313,10 +336,9 @@ local function emit_run(e, pre, P, p)
 		"KC steps of depth, MC rows of A (packed here), NR-column panels of",
 		"B, MR-row panels of A.",
 	})
-	e:line("static void %s_run(const float *restrict a, const float *restrict bp,",
-		pre)
-	e:line("%s            float *restrict c, float *restrict ws)",
-		string.rep(" ", #pre))
+	head(e, string.format(
+		"static void %s_run(const float *restrict a, const float *restrict bp,",
+		pre), "float *restrict c, float *restrict ws)")
 	e:open("{")
 	e:line("float *restrict ap = ws;")
 	e:open("for (int jc = 0; jc < %s_NP; jc += %s_NC) {", P, P)

@@ -43,6 +43,11 @@ local function desc_init(d)
 		for _, k in ipairs(conv_fields) do
 			f[#f + 1] = string.format(".%s = %d", k, d[k])
 		end
+		-- The variant is part of the problem: dispatch matches it too.
+		if d.tile then f[#f + 1] = string.format(".tile = %d", d.tile) end
+		if d.points and d.points ~= "" then
+			f[#f + 1] = string.format('.points = "%s"', d.points)
+		end
 	else
 		f[#f + 1] = string.format(".mm_m = %d, .mm_k = %d, .mm_n = %d",
 			d.m, d.k, d.n)

@@ -1,0 +1,242 @@
+/* bench_matmul.c - fp32 matmul, one thread: the generated GEMM (one kernel
+ * per shape, generated with $DPGEN into build/bench/gen/ and compiled with
+ * -O3 -march=native), the generic GEMM, the naive triple loop (up to 512)
+ * and OpenBLAS cblas_sgemm, all in the same run. Prints a table and writes
+ * docs/data/bench_matmul.csv (temporary file, then rename).
+ * Shared machines are noisy: only the ratios within one run mean much.
+ *
+ * Environment: DPGEN (default build/dpgen), DP_SRCDIR (default .), CC
+ * (default cc), BENCH_BUDGET seconds per measurement (default 0.3). */
+#include <dlfcn.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <cblas.h>
+
+#include "timing.h"
+#include "util.h"
+
+#include "kernels.h"
+
+static const struct { const char *label; int m, k, n; } shapes[] = {
+	{ "square", 64, 64, 64 },
+	{ "square", 128, 128, 128 },
+	{ "square", 256, 256, 256 },
+	{ "square", 512, 512, 512 },
+	{ "square", 1024, 1024, 1024 },
+	{ "mnist-fc1", 1, 784, 512 },
+	{ "mnist-fc2", 1, 512, 128 },
+	{ "mnist-fc3", 1, 128, 10 },
+	{ "mnist-fc1", 64, 784, 512 },
+	{ "mnist-fc2", 64, 512, 128 },
+	{ "mnist-fc3", 64, 128, 10 },
+	{ "mnist-fc1", 1000, 784, 512 },
+	{ "mnist-fc2", 1000, 512, 128 },
+	{ "mnist-fc3", 1000, 128, 10 },
+};
+
+enum { NAIVE_MAX = 512 };
+
+static void mkdir_p(const char *path)
+{
+	char buf[1024];
+	snprintf(buf, sizeof buf, "%s", path);
+	for (char *s = buf + 1; *s; s++)
+		if (*s == '/') {
+			*s = '\0';
+			mkdir(buf, 0777);
+			*s = '/';
+		}
+	mkdir(buf, 0777);
+}
+
+/* Generate the kernel for d into dir and build it as the benchmark is
+ * built (-O3 -march=native); NULL with a message in err on failure. */
+static const dp_kernel *build_fast(const dp_desc *d, const char *dir,
+                                   char *err, size_t len)
+{
+	char args[512], cmd[4096], out[4096], name[256];
+	desc_args(d, args, sizeof args);
+	snprintf(cmd, sizeof cmd, "%s %s --print-name", dpgen_path(), args);
+	if (sh_capture(cmd, out, sizeof out) != 0) {
+		snprintf(err, len, "%.1500s: %.2000s", cmd, out);
+		return NULL;
+	}
+	snprintf(name, sizeof name, "%.*s", (int)strcspn(out, "\n"), out);
+	snprintf(cmd, sizeof cmd, "%s %s -o %s", dpgen_path(), args, dir);
+	if (sh_capture(cmd, out, sizeof out) != 0) {
+		snprintf(err, len, "%.1500s: %.2000s", cmd, out);
+		return NULL;
+	}
+	const char *cc = getenv("CC");
+	snprintf(cmd, sizeof cmd, "%s -std=c11 -O3 -march=native -Wall -Wextra "
+	         "-Werror -fPIC -shared -I%s/runtime -I%s %s/%s.c -o %s/%s.so",
+	         cc && *cc ? cc : "cc", src_dir(), dir, dir, name, dir, name);
+	if (sh_capture(cmd, out, sizeof out) != 0) {
+		snprintf(err, len, "%.1500s: %.2000s", cmd, out);
+		return NULL;
+	}
+	snprintf(cmd, sizeof cmd, "%s/%s.so", dir, name);
+	void *h = dlopen(cmd, RTLD_NOW | RTLD_LOCAL);
+	if (!h) {
+		snprintf(err, len, "dlopen %.1500s: %.2000s", cmd, dlerror());
+		return NULL;
+	}
+	const dp_kernel *k = dlsym(h, name);
+	if (!k)
+		snprintf(err, len, "%.1500s has no symbol %.255s", cmd, name);
+	return k;
+}
+
+/* One prepared kernel: state and workspace allocated once, B packed once;
+ * the timed call is execute() alone, as an inference loop would run it. */
+typedef struct run_ctx {
+	const dp_kernel *kern;
+	dp_desc d;
+	void *state, *ws;
+	const float *a, *b;
+	float *c;
+} run_ctx;
+
+static void run_kernel(void *arg)
+{
+	run_ctx *r = arg;
+	r->kern->execute(&r->d, r->state, r->a, r->c, r->ws);
+}
+
+static void run_openblas(void *arg)
+{
+	run_ctx *r = arg;
+	cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, r->d.mm_m,
+	            r->d.mm_n, r->d.mm_k, 1.0f, r->a, r->d.mm_k, r->b,
+	            r->d.mm_n, 0.0f, r->c, r->d.mm_n);
+}
+
+/* Largest |c - ref| relative to the largest |ref|: a sanity check that
+ * each timed implementation computes the product. */
+static double rel_err(const float *c, const float *ref, size_t n)
+{
+	double e = 0, mx = 0;
+	for (size_t i = 0; i < n; i++) {
+		double d = (double)c[i] - ref[i];
+		if (d < 0)
+			d = -d;
+		if (!(d <= e))
+			e = d;
+		if (ref[i] > mx || -ref[i] > mx)
+			mx = ref[i] > 0 ? ref[i] : -ref[i];
+	}
+	return mx > 0 ? e / mx : e;
+}
+
+typedef struct row {
+	const char *label;
+	int m, k, n;
+	const char *impl;
+	double us, gflops, ratio;
+} row;
+
+int main(void)
+{
+	/* One thread for OpenBLAS, set before its first call. */
+	setenv("OPENBLAS_NUM_THREADS", "1", 1);
+	openblas_set_num_threads(1);
+	const char *b = getenv("BENCH_BUDGET");
+	double budget = b && *b ? atof(b) : 0.3;
+	char gendir[1024], csv[1024], tmp[1100], err[4096];
+	snprintf(gendir, sizeof gendir, "%s/build/bench/gen", src_dir());
+	mkdir_p(gendir);
+	enum { NSHAPES = sizeof shapes / sizeof shapes[0] };
+	static row rows[NSHAPES * 4];
+	int nrows = 0, failed = 0;
+
+	printf("fp32 matmul C[M x N] = A[M x K] * B[K x N], one thread, "
+	       "median of runs\n");
+	printf("%-10s %5s %5s %5s  %-10s %11s %8s %9s\n", "shape", "M", "K",
+	       "N", "impl", "median(us)", "GFLOP/s", "vs OpenBLAS");
+	for (int s = 0; s < NSHAPES; s++) {
+		const int m = shapes[s].m, k = shapes[s].k, n = shapes[s].n;
+		dp_desc d = { .op = DP_OP_MATMUL, .algo = DP_ALGO_GEMM,
+		              .precision = DP_PREC_FP32, .mm_m = m, .mm_k = k,
+		              .mm_n = n };
+		const dp_kernel *gen = build_fast(&d, gendir, err, sizeof err);
+		if (!gen) {
+			fprintf(stderr, "bench_matmul: %s\n", err);
+			return 1;
+		}
+		size_t na = (size_t)m * k, nb = (size_t)k * n, nc = (size_t)m * n;
+		float *a = malloc(na * 4), *bm = malloc(nb * 4);
+		float *c = malloc(nc * 4), *ref = malloc(nc * 4);
+		rng_t r;
+		rng_seed(&r, 7 + (uint64_t)s);
+		fill_normal(&r, a, na);
+		fill_normal(&r, bm, nb);
+		const double flops = 2.0 * m * k * n;
+		struct { const char *impl; const dp_kernel *kern; } impls[] = {
+			{ "openblas", NULL }, { "generated", gen },
+			{ "generic", &dp_matmul_gemm_generic },
+			{ "naive", &dp_matmul_naive_generic },
+		};
+		double blas_t = 0;
+		for (int i = 0; i < 4; i++) {
+			run_ctx ctx = { .kern = impls[i].kern, .d = d, .a = a,
+			                .b = bm, .c = c };
+			if (impls[i].kern == &dp_matmul_naive_generic &&
+			    (m > NAIVE_MAX || k > NAIVE_MAX || n > NAIVE_MAX))
+				continue;
+			void (*fn)(void *) = run_openblas;
+			if (ctx.kern) {
+				ctx.d.algo = ctx.kern->desc.algo;
+				ctx.state = malloc(ctx.kern->state_bytes(&ctx.d) + 1);
+				ctx.ws = malloc(ctx.kern->workspace_bytes(&ctx.d) + 1);
+				ctx.kern->prepare(&ctx.d, bm, NULL, ctx.state);
+				fn = run_kernel;
+			}
+			double t = median_time(fn, &ctx, budget);
+			if (i == 0) {
+				blas_t = t;
+				memcpy(ref, c, nc * 4);
+			} else if (rel_err(c, ref, nc) > 1e-4) {
+				fprintf(stderr, "bench_matmul: %s %dx%dx%d differs from "
+				        "OpenBLAS (relative error %.3g)\n", impls[i].impl,
+				        m, k, n, rel_err(c, ref, nc));
+				failed = 1;
+			}
+			free(ctx.state);
+			free(ctx.ws);
+			row *w = &rows[nrows++];
+			*w = (row){ shapes[s].label, m, k, n, impls[i].impl, t * 1e6,
+			            flops / t * 1e-9, blas_t / t };
+			printf("%-10s %5d %5d %5d  %-10s %11.1f %8.1f %9.2f\n",
+			       w->label, m, k, n, w->impl, w->us, w->gflops, w->ratio);
+			fflush(stdout);
+		}
+		free(a); free(bm); free(c); free(ref);
+	}
+
+	snprintf(csv, sizeof csv, "%s/docs/data", src_dir());
+	mkdir_p(csv);
+	snprintf(csv, sizeof csv, "%s/docs/data/bench_matmul.csv", src_dir());
+	snprintf(tmp, sizeof tmp, "%s.tmp", csv);
+	FILE *f = fopen(tmp, "w");
+	if (!f) {
+		fprintf(stderr, "bench_matmul: %s: %s\n", tmp, strerror(errno));
+		return 1;
+	}
+	fprintf(f, "shape,m,k,n,impl,median_us,gflops,ratio_vs_openblas\n");
+	for (int i = 0; i < nrows; i++)
+		fprintf(f, "%s,%d,%d,%d,%s,%.2f,%.2f,%.3f\n", rows[i].label,
+		        rows[i].m, rows[i].k, rows[i].n, rows[i].impl, rows[i].us,
+		        rows[i].gflops, rows[i].ratio);
+	if (fclose(f) != 0 || rename(tmp, csv) != 0) {
+		fprintf(stderr, "bench_matmul: writing %s: %s\n", csv,
+		        strerror(errno));
+		remove(tmp);
+		return 1;
+	}
+	printf("wrote %s\n", csv);
+	return failed;
+}

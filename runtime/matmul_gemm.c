@@ -1,0 +1,253 @@
+/* matmul_gemm.c - the packed, blocked GEMM for any shape: fp32, one
+ * thread. The same design as the generator's (templates/lib/gemm.lua),
+ * with the sizes read at run time and a fixed 6 x 16 register block.
+ *
+ * Kernel contract for matmul: "weights" is B (K x N), input is A (M x K),
+ * output is C (M x N), all row-major. prepare packs B into the state:
+ * panels of NR columns (zero past N), K in blocks of KC rows. execute packs
+ * MC x KC blocks of A into the workspace as MR-row panels (zero past M)
+ * and runs the micro-kernel over them, so the micro-kernel is always
+ * full and only the store to C handles the ragged edge. */
+#include <stdint.h>
+#include <string.h>
+
+#include "dpgen.h"
+#include "kernels.h"
+
+/* gcc contracts a * b + c into one FMA only when told to: in ISO C mode its
+ * default is -ffp-contract=off (clang contracts by default). */
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC optimize("fp-contract=fast")
+#endif
+
+/* 8 floats: AVX2. The machines of this class expose AVX2 + FMA but not
+ * AVX-512; a 16-lane vector would be split in halves and, with only 16
+ * vector registers, spilled. */
+typedef float vec8 __attribute__((vector_size(32)));
+/* The same vector for loads and stores: rows of C need not be aligned. */
+typedef float uvec8 __attribute__((vector_size(32), aligned(4)));
+
+enum {
+	MR = 6,              /* rows of the register block */
+	NR = 16,             /* its columns: two 8-lane vectors */
+	KC_MAX = 256,        /* a KC x NR panel of B: 16 KiB, half of L1 */
+	KC_SINGLE = 384,     /* up to this depth K is a single block */
+	L2_BYTES = 1 << 20,  /* per core on this machine class */
+	ALIGN = 16           /* floats: packed buffers start on 64 bytes */
+};
+
+/* The blocking of one problem, derived from M, K, N alone, so prepare
+ * and execute agree on it. */
+typedef struct blocking {
+	int m, k, n;
+	int kc;   /* depth of a block; K in equal blocks */
+	int mc;   /* rows of A per packed block, a multiple of MR */
+	int nc;   /* columns of B per sweep, a multiple of NR */
+	int np;   /* N rounded up to NR */
+} blocking;
+
+static int ceil_div(int a, int b)
+{
+	return (a + b - 1) / b;
+}
+
+static int round_up(int a, int b)
+{
+	return ceil_div(a, b) * b;
+}
+
+static int min_int(int a, int b)
+{
+	return a < b ? a : b;
+}
+
+static int max_int(int a, int b)
+{
+	return a > b ? a : b;
+}
+
+static blocking plan(const dp_desc *d)
+{
+	blocking p = { .m = d->mm_m, .k = d->mm_k, .n = d->mm_n };
+	p.kc = p.k <= KC_SINGLE ? p.k : ceil_div(p.k, ceil_div(p.k, KC_MAX));
+	/* The packed A block takes at most a quarter of L2. */
+	int mc_max = max_int(MR, (L2_BYTES / 4) / (p.kc * 4) / MR * MR);
+	p.mc = round_up(ceil_div(p.m, ceil_div(p.m, mc_max)), MR);
+	/* The KC x NC block of B one A block sweeps: at most half of L2. */
+	p.np = round_up(p.n, NR);
+	int nc_max = max_int(NR, (L2_BYTES / 2) / (p.kc * 4) / NR * NR);
+	p.nc = round_up(ceil_div(p.np, ceil_div(p.np, nc_max)), NR);
+	return p;
+}
+
+static uintptr_t align_up(const void *ptr)
+{
+	const uintptr_t bytes = ALIGN * sizeof(float);
+	return ((uintptr_t)ptr + bytes - 1) & ~(bytes - 1);
+}
+
+static size_t state_bytes(const dp_desc *d)
+{
+	blocking p = plan(d);
+	return ((size_t)p.k * (size_t)p.np + ALIGN) * sizeof(float);
+}
+
+/* Block pc of KC rows starts at bp + pc * np; its panel j at + j * kc. */
+static void pack_b(const blocking *p, const float *restrict b,
+                   float *restrict bp)
+{
+	for (int pc = 0; pc < p->k; pc += p->kc) {
+		const int kc = min_int(p->kc, p->k - pc);
+		for (int j = 0; j < p->np; j += NR) {
+			const int nr = min_int(NR, p->n - j);
+			float *restrict dst = bp + (int64_t)pc * p->np +
+			                      (int64_t)j * kc;
+			for (int q = 0; q < kc; q++) {
+				const float *restrict src =
+					b + (int64_t)(pc + q) * p->n + j;
+				for (int x = 0; x < nr; x++)
+					dst[x] = src[x];
+				for (int x = nr; x < NR; x++)
+					dst[x] = 0.0f;
+				dst += NR;
+			}
+		}
+	}
+}
+
+static dp_status prepare(const dp_desc *d, const float *b, const float *bias,
+                         void *state)
+{
+	blocking p = plan(d);
+	(void)bias;
+	pack_b(&p, b, (float *)align_up(state));
+	return DP_OK;
+}
+
+static size_t workspace_bytes(const dp_desc *d)
+{
+	blocking p = plan(d);
+	return ((size_t)p.mc * (size_t)p.kc + ALIGN) * sizeof(float);
+}
+
+/* Rows ic.. ic+mc-1 (mc a multiple of MR), columns pc.. pc+kc-1 of A into
+ * MR-row panels, each kc x MR stored step by step; rows past M are zero. */
+static void pack_a(const blocking *p, const float *restrict a,
+                   float *restrict ap, int ic, int mc, int pc, int kc)
+{
+	for (int i = 0; i < mc; i += MR) {
+		float *restrict dst = ap + (int64_t)i * kc;
+		for (int r = 0; r < MR; r++) {
+			const int row = ic + i + r;
+			if (row >= p->m) {
+				for (int q = 0; q < kc; q++)
+					dst[q * MR + r] = 0.0f;
+				continue;
+			}
+			const float *restrict src = a + (int64_t)row * p->k + pc;
+			for (int q = 0; q < kc; q++)
+				dst[q * MR + r] = src[q];
+		}
+	}
+}
+
+/* c[6 x 16] (+)= the kc-step product of an A panel and a B panel, in 12
+ * vector accumulators. A broadcast is written x - (vec8){0}: both gcc and
+ * clang make it one broadcast from memory (x + (vec8){0} keeps a stray
+ * add; filling lanes one by one makes gcc emit a broadcast per lane). */
+static void micro(int kc, const float *restrict a, const float *restrict b,
+                  float *restrict c, int64_t ldc, int add)
+{
+	vec8 c00 = { 0 }, c01 = { 0 }, c10 = { 0 }, c11 = { 0 };
+	vec8 c20 = { 0 }, c21 = { 0 }, c30 = { 0 }, c31 = { 0 };
+	vec8 c40 = { 0 }, c41 = { 0 }, c50 = { 0 }, c51 = { 0 };
+	for (int q = 0; q < kc; q++) {
+		const vec8 b0 = *(const uvec8 *)b;
+		const vec8 b1 = *(const uvec8 *)(b + 8);
+		const vec8 a0 = a[0] - (vec8){ 0 };
+		c00 += a0 * b0; c01 += a0 * b1;
+		const vec8 a1 = a[1] - (vec8){ 0 };
+		c10 += a1 * b0; c11 += a1 * b1;
+		const vec8 a2 = a[2] - (vec8){ 0 };
+		c20 += a2 * b0; c21 += a2 * b1;
+		const vec8 a3 = a[3] - (vec8){ 0 };
+		c30 += a3 * b0; c31 += a3 * b1;
+		const vec8 a4 = a[4] - (vec8){ 0 };
+		c40 += a4 * b0; c41 += a4 * b1;
+		const vec8 a5 = a[5] - (vec8){ 0 };
+		c50 += a5 * b0; c51 += a5 * b1;
+		a += MR;
+		b += NR;
+	}
+	if (add) {
+		c00 += *(uvec8 *)c;             c01 += *(uvec8 *)(c + 8);
+		c10 += *(uvec8 *)(c + ldc);     c11 += *(uvec8 *)(c + ldc + 8);
+		c20 += *(uvec8 *)(c + 2 * ldc); c21 += *(uvec8 *)(c + 2 * ldc + 8);
+		c30 += *(uvec8 *)(c + 3 * ldc); c31 += *(uvec8 *)(c + 3 * ldc + 8);
+		c40 += *(uvec8 *)(c + 4 * ldc); c41 += *(uvec8 *)(c + 4 * ldc + 8);
+		c50 += *(uvec8 *)(c + 5 * ldc); c51 += *(uvec8 *)(c + 5 * ldc + 8);
+	}
+	*(uvec8 *)c = c00;             *(uvec8 *)(c + 8) = c01;
+	*(uvec8 *)(c + ldc) = c10;     *(uvec8 *)(c + ldc + 8) = c11;
+	*(uvec8 *)(c + 2 * ldc) = c20; *(uvec8 *)(c + 2 * ldc + 8) = c21;
+	*(uvec8 *)(c + 3 * ldc) = c30; *(uvec8 *)(c + 3 * ldc + 8) = c31;
+	*(uvec8 *)(c + 4 * ldc) = c40; *(uvec8 *)(c + 4 * ldc + 8) = c41;
+	*(uvec8 *)(c + 5 * ldc) = c50; *(uvec8 *)(c + 5 * ldc + 8) = c51;
+}
+
+/* Loops, outer to inner: NC columns of B, KC steps of depth, MC rows of A
+ * (packed here), NR-column panels of B, MR-row panels of A. */
+static dp_status execute(const dp_desc *d, const void *state, const float *a,
+                         float *c, void *workspace)
+{
+	const blocking p = plan(d);
+	const float *bp = (const float *)align_up(state);
+	float *ap = (float *)align_up(workspace);
+	for (int jc = 0; jc < p.np; jc += p.nc) {
+		const int jend = min_int(jc + p.nc, p.np);
+		for (int pc = 0; pc < p.k; pc += p.kc) {
+			const int kc = min_int(p.kc, p.k - pc);
+			const int add = pc > 0;   /* the first block sets C */
+			for (int ic = 0; ic < p.m; ic += p.mc) {
+				const int mc = min_int(p.mc, p.m - ic);
+				const int mpad = round_up(mc, MR);
+				pack_a(&p, a, ap, ic, mpad, pc, kc);
+				for (int j = jc; j < jend; j += NR) {
+					const float *panel = bp + (int64_t)pc * p.np +
+					                     (int64_t)j * kc;
+					const int cols = min_int(NR, p.n - j);
+					for (int i = 0; i < mpad; i += MR) {
+						const int rows = min_int(MR, p.m - ic - i);
+						const float *ai = ap + (int64_t)i * kc;
+						float *cij = c + (int64_t)(ic + i) * p.n + j;
+						if (rows == MR && cols == NR) {
+							micro(kc, ai, panel, cij, p.n, add);
+							continue;
+						}
+						/* The ragged edge: the full block into a
+						 * scratch tile, then only the part in C. */
+						float tile[MR * NR];
+						micro(kc, ai, panel, tile, NR, 0);
+						for (int r = 0; r < rows; r++)
+							for (int x = 0; x < cols; x++)
+								cij[(int64_t)r * p.n + x] =
+									tile[r * NR + x] + (add ?
+									cij[(int64_t)r * p.n + x] : 0.0f);
+					}
+				}
+			}
+		}
+	}
+	return DP_OK;
+}
+
+const dp_kernel dp_matmul_gemm_generic = {
+	.name = "dp_matmul_gemm_generic_fp32",
+	.desc = { .op = DP_OP_MATMUL, .algo = DP_ALGO_GEMM,
+	          .precision = DP_PREC_FP32 },
+	.generic = 1,
+	.state_bytes = state_bytes,
+	.prepare = prepare,
+	.workspace_bytes = workspace_bytes,
+	.execute = execute,
+};
