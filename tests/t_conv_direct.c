@@ -73,7 +73,7 @@ int main(void)
 	/* Kernels built into the library: dispatch must pick them. */
 	for (size_t i = 0; i < dp_registry_count; i++) {
 		const dp_kernel *kern = dp_registry[i];
-		if (kern->desc.op != DP_OP_CONV)
+		if (kern->desc.algo != DP_ALGO_DIRECT)
 			continue;
 		ok(dp_registry_find(&kern->desc) == kern,
 		   "dispatch finds %s", kern->name);

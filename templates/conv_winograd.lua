@@ -1,0 +1,520 @@
+-- conv_winograd.lua - Winograd F(m x m, r x r) convolution for one shape.
+--
+-- The transforms come from lib/cooktoom.lua in exact rationals:
+--   Y = AT [ (G g G^T) .* (BT d BT^T) ] AT^T
+-- for an alpha x alpha input tile d (alpha = m + r - 1) and an m x m
+-- output tile Y. The kernel is the usual three stages:
+--   prepare:  U = G g G^T for every (k, c), stored as alpha*alpha matrices
+--             of K x C, so that each stage-2 product reads one of them;
+--   execute:  1. V = BT d BT^T for every tile and channel, scattered into
+--                alpha*alpha matrices of C x T (T = tiles per image);
+--             2. M_xi = U_xi V_xi, alpha*alpha products (K x C)(C x T);
+--             3. Y = AT M AT^T per tile, plus the bias, cropped to the
+--                output (the last tile row and column may be ragged).
+-- Each 1-D transform is emitted once as straight-line code with the
+-- constants folded (no multiply by 0 or +-1; pairs of points p, -p share
+-- their sums and differences); a 2-D transform is the 1-D one applied to
+-- the columns and then to the rows of the tile.
+local emit = require("lib.emit")
+local kernel = require("lib.kernel")
+local Q = require("lib.rational")
+local CT = require("lib.cooktoom")
+
+local M = {}
+
+-- The alpha - 1 finite points: the descriptor's list or the default.
+local function points_of(d, alpha)
+	if d.points == nil or d.points == "" then
+		return CT.default_points(alpha - 1)
+	end
+	local pts = {}
+	for s in d.points:gmatch("[^,]+") do pts[#pts + 1] = s end
+	return pts
+end
+
+-- Straight-line code for a linear map --------------------------------
+
+-- A linear form is a list of terms { coef = rational, var = "name" },
+-- in the order the inputs come; all coefficients are nonzero.
+
+-- One term of a sum, with its sign as the operator unless it is first.
+local function term_text(t, first)
+	local c, neg = t.coef, Q.sign(t.coef) < 0
+	local mag = Q.abs(c)
+	local body = Q.isone(mag) and t.var or
+		string.format("%s * %s", Q.to_c_literal(mag), t.var)
+	if first then return (neg and "-" or "") .. body end
+	return (neg and " - " or " + ") .. body
+end
+
+-- Terms in input order, except that a sum starting with a negative term
+-- starts with its first positive one instead: "x4 - x2", not "-x2 + x4".
+local function join_terms(terms)
+	local order = {}
+	for i = 1, #terms do order[i] = terms[i] end
+	if Q.sign(order[1].coef) < 0 then
+		for i = 2, #order do
+			if Q.sign(order[i].coef) > 0 then
+				table.insert(order, 1, table.remove(order, i))
+				break
+			end
+		end
+	end
+	local s = {}
+	for i, t in ipairs(order) do s[i] = term_text(t, i == 1) end
+	return table.concat(s)
+end
+
+-- A C expression for a form: "0.0f" when empty, a common coefficient
+-- factored out when every term has the same magnitude ("0.5f * (a + b)").
+local function form_text(terms)
+	if #terms == 0 then return "0.0f" end
+	local c = terms[1].coef
+	local common = #terms > 1 and not Q.isone(Q.abs(c))
+	for _, t in ipairs(terms) do
+		if not Q.eq(Q.abs(t.coef), Q.abs(c)) then common = false end
+	end
+	if not common then return join_terms(terms) end
+	local inner = {}
+	for i, t in ipairs(terms) do
+		inner[i] = { coef = t.coef / c, var = t.var }
+	end
+	return string.format("%s * (%s)", Q.to_c_literal(c), join_terms(inner))
+end
+
+-- Columns k < l of A that appear in every row as a sum or a difference
+-- (A[i][l] = +-A[i][k]) in at least two rows: x_k + x_l and x_k - x_l are
+-- then computed once. Columns of the points p and -p in AT pair this way.
+local function column_pairs(A, ncols)
+	local taken, found = {}, {}
+	for k = 1, ncols do
+		for l = k + 1, ncols do
+			if not taken[k] and not taken[l] then
+				local ok, used, sum, diff = true, 0, false, false
+				for _, row in ipairs(A) do
+					local a, b = row[k], row[l]
+					if Q.iszero(a) and Q.iszero(b) then
+						-- neither input is used by this row
+					elseif Q.eq(a, b) then
+						used, sum = used + 1, true
+					elseif Q.eq(a, -b) then
+						used, diff = used + 1, true
+					else
+						ok = false
+						break
+					end
+				end
+				if ok and used >= 2 then
+					taken[k], taken[l] = true, true
+					found[#found + 1] = { k = k, l = l, sum = sum, diff = diff }
+				end
+			end
+		end
+	end
+	return found
+end
+
+-- Rows a < b whose forms have the same inputs with coefficients equal
+-- up to sign, both signs present and at least three terms: then
+-- y_a = s + t and y_b = s - t with s the terms of equal sign and t the
+-- others. Rows of the points p and -p in BT and G pair this way.
+local function row_pairs(forms)
+	local taken, found = {}, {}
+	for a = 1, #forms do
+		for b = a + 1, #forms do
+			if not taken[a] and not taken[b] and #forms[a] == #forms[b]
+				and #forms[a] >= 3 then
+				local same, opp, ok = {}, {}, true
+				for i, ta in ipairs(forms[a]) do
+					local tb = forms[b][i]
+					if ta.var ~= tb.var then
+						ok = false
+					elseif Q.eq(ta.coef, tb.coef) then
+						same[#same + 1] = ta
+					elseif Q.eq(ta.coef, -tb.coef) then
+						opp[#opp + 1] = ta
+					else
+						ok = false
+					end
+					if not ok then break end
+				end
+				if ok and #same > 0 and #opp > 0 then
+					taken[a], taken[b] = true, true
+					found[#found + 1] = { a = a, b = b, same = same, opp = opp }
+				end
+			end
+		end
+	end
+	return found
+end
+
+local function stride_index(i, stride)
+	if i == 0 then return "0" end
+	if i == 1 then return stride end
+	return string.format("%d * %s", i, stride)
+end
+
+-- static inline void fname(x, xs, y, ys): y = A x for the rows x rows
+-- rational matrix A, x and y read and written with strides xs and ys.
+local function emit_linear(e, fname, A, what)
+	local nrows, ncols = #A, #A[1]
+	e:line("/* %s */", what)
+	e:line("static inline void %s(const float *restrict x, ptrdiff_t xs,", fname)
+	e:line("%sfloat *restrict y, ptrdiff_t ys)",
+		string.rep(" ", #("static inline void " .. fname .. "(")))
+	e:open("{")
+	-- Which inputs any row reads: only those are loaded.
+	local used = {}
+	for _, row in ipairs(A) do
+		for k = 1, ncols do
+			if not Q.iszero(row[k]) then used[k] = true end
+		end
+	end
+	-- A 1-tap input or a 1-row output never steps its stride.
+	local strided = false
+	for k = 2, ncols do strided = strided or used[k] end
+	if not strided then e:line("(void)xs;") end
+	if nrows == 1 then e:line("(void)ys;") end
+	for k = 1, ncols do
+		if used[k] then
+			e:line("const float x%d = x[%s];", k - 1, stride_index(k - 1, "xs"))
+		end
+	end
+	-- Sums and differences of paired inputs.
+	local cp = column_pairs(A, ncols)
+	if #cp > 0 then
+		e:line("/* xapb = xa + xb, xamb = xa - xb: inputs that every output")
+		e:line(" * takes as a sum or a difference (points p and -p). */")
+	end
+	local pair_of = {}
+	for _, p in ipairs(cp) do
+		pair_of[p.k], pair_of[p.l] = p, p
+		local a, b = p.k - 1, p.l - 1
+		if p.sum then
+			e:line("const float x%dp%d = x%d + x%d;", a, b, a, b)
+		end
+		if p.diff then
+			e:line("const float x%dm%d = x%d - x%d;", a, b, a, b)
+		end
+	end
+	local forms = {}
+	for i, row in ipairs(A) do
+		local f = {}
+		for k = 1, ncols do
+			local p = pair_of[k]
+			if p and k == p.k and not Q.iszero(row[k]) then
+				local op = Q.eq(row[p.l], row[k]) and "p" or "m"
+				f[#f + 1] = { coef = row[k],
+					var = string.format("x%d%s%d", p.k - 1, op, p.l - 1) }
+			elseif not p and not Q.iszero(row[k]) then
+				f[#f + 1] = { coef = row[k], var = "x" .. (k - 1) }
+			end
+		end
+		forms[i] = f
+	end
+	-- Rows that share their terms up to sign.
+	local rp = row_pairs(forms)
+	if #rp > 0 then
+		e:line("/* Outputs a and b (points p and -p) are sab + tab and sab - tab:")
+		e:line(" * s holds the terms they share, t those of opposite sign. */")
+	end
+	local done = {}
+	for _, p in ipairs(rp) do
+		local a, b = p.a - 1, p.b - 1
+		e:line("const float s%d%d = %s;", a, b, form_text(p.same))
+		e:line("const float t%d%d = %s;", a, b, form_text(p.opp))
+		done[p.a] = string.format("s%d%d + t%d%d", a, b, a, b)
+		done[p.b] = string.format("s%d%d - t%d%d", a, b, a, b)
+	end
+	for i = 1, nrows do
+		e:line("y[%s] = %s;", stride_index(i - 1, "ys"),
+			done[i] or form_text(forms[i]))
+	end
+	e:close("}")
+	e:line()
+end
+
+-- The parts of the file -------------------------------------------------
+
+local function matrix_comment(w)
+	local pts = {}
+	for i, p in ipairs(w.points) do pts[i] = Q.tostring(p) end
+	pts[#pts + 1] = "infinity"
+	local lines = {
+		string.format("Winograd F(%dx%d, %dx%d): each %dx%d input tile gives a %dx%d output",
+			w.m, w.m, w.r, w.r, w.alpha, w.alpha, w.m, w.m),
+		string.format("tile with %d multiplications instead of %d, by",
+			w.alpha * w.alpha, w.m * w.m * w.r * w.r),
+		"  Y = AT [ (G g G^T) .* (BT d BT^T) ] AT^T",
+		"(cross-correlation, as in CNNs). Cook-Toom with the points",
+		"  " .. table.concat(pts, ", "),
+		"derived and verified in exact rationals by lib/cooktoom.lua:",
+		"",
+	}
+	for _, mat in ipairs({ { w.AT, "AT" }, { w.G, "G" }, { w.BT, "BT" } }) do
+		for l in CT.matrix_tostring(mat[1], mat[2]):gmatch("[^\n]+") do
+			lines[#lines + 1] = "  " .. l
+		end
+		lines[#lines + 1] = ""
+	end
+	lines[#lines + 1] = "Coefficients with no exact float (1/6, 1/24, ...) are rounded to"
+	lines[#lines + 1] = "the nearest one. The rows (BT, G) and columns (AT) of a pair of"
+	lines[#lines + 1] = "points p, -p differ only in the signs of their odd powers, so"
+	lines[#lines + 1] = "the 1-D transforms compute those shared parts once."
+	return lines
+end
+
+-- Tiles ty in [lo, hi) whose alpha input rows y0 = ty*m - pad .. y0 +
+-- alpha - 1 all lie inside [0, size): those read the image directly.
+local function interior(ntiles, m, alpha, pad, size)
+	local lo = (pad + m - 1) // m
+	local hi = 0
+	if size - alpha + pad >= 0 then hi = (size - alpha + pad) // m + 1 end
+	lo = math.min(lo, ntiles)
+	hi = math.max(lo, math.min(hi, ntiles))
+	return lo, hi
+end
+
+local function emit_constants(e, d, w)
+	local m, alpha = w.m, w.alpha
+	local tiles_y = (d.ho + m - 1) // m
+	local tiles_x = (d.wo + m - 1) // m
+	local ty0, ty1 = interior(tiles_y, m, alpha, d.pad_h, d.h)
+	local tx0, tx1 = interior(tiles_x, m, alpha, d.pad_w, d.w)
+	e:line("/* The problem, as constants. */")
+	e:line("enum {")
+	e:line("\tN = %d, C = %d, H = %d, W = %d, K = %d, R = %d,",
+		d.n, d.c, d.h, d.w, d.k, d.r)
+	e:line("\tPAD_H = %d, PAD_W = %d, HO = %d, WO = %d,",
+		d.pad_h, d.pad_w, d.ho, d.wo)
+	e:line("\t/* m x m output tiles, each computed from an alpha x alpha input")
+	e:line("\t * tile; tiles overlap by r - 1 = %d input rows and columns. */", d.r - 1)
+	e:line("\tTILE = %d, ALPHA = %d, XI = ALPHA * ALPHA,", m, alpha)
+	e:line("\tTILES_Y = %d, TILES_X = %d, T = TILES_Y * TILES_X,", tiles_y, tiles_x)
+	e:line("\t/* Tiles in rows [TY0, TY1) and columns [TX0, TX1) read only")
+	e:line("\t * pixels inside the image; the others see the zero padding. */")
+	e:line("\tTY0 = %d, TY1 = %d, TX0 = %d, TX1 = %d", ty0, ty1, tx0, tx1)
+	e:line("};")
+	e:line()
+	e:line("/* Strides of the transformed tensors, which can exceed int:")
+	e:line(" * U is XI matrices of K x C, V of C x T, M of K x T. */")
+	e:line("static const ptrdiff_t KC = (ptrdiff_t)K * C;")
+	e:line("static const ptrdiff_t CT = (ptrdiff_t)C * T;")
+	e:line("static const ptrdiff_t KT = (ptrdiff_t)K * T;")
+	e:line()
+	-- The test "this tile reads only the image", without the parts that
+	-- always hold; nil when every tile is interior.
+	local parts = {}
+	if ty0 > 0 then parts[#parts + 1] = "ty >= TY0" end
+	if ty1 < tiles_y then parts[#parts + 1] = "ty < TY1" end
+	if tx0 > 0 then parts[#parts + 1] = "tx >= TX0" end
+	if tx1 < tiles_x then parts[#parts + 1] = "tx < TX1" end
+	return {
+		interior = ty1 > ty0 and tx1 > tx0,
+		test = #parts > 0 and table.concat(parts, " && ") or nil,
+	}
+end
+
+local function emit_transforms(e, w, b)
+	emit_linear(e, "filter_1d", w.G,
+		string.format("y = G x: %d filter taps to %d values.", w.r, w.alpha))
+	emit_linear(e, "input_1d", w.BT,
+		string.format("y = BT x: %d input pixels to %d values.", w.alpha, w.alpha))
+	emit_linear(e, "output_1d", w.AT,
+		string.format("y = AT x: %d products to %d outputs.", w.alpha, w.m))
+
+	e:line("/* U = G g G^T for one filter plane g (R x R); element xi of U is")
+	e:line(" * stored at u[xi * KC]. */")
+	e:line("static void filter_tile(const float *restrict g, float *restrict u)")
+	e:open("{")
+	e:line("float t[ALPHA][R];   /* G g */")
+	e:single("for (int j = 0; j < R; j++)", "filter_1d(g + j, R, &t[0][j], R);")
+	e:single("for (int i = 0; i < ALPHA; i++)",
+		"filter_1d(&t[i][0], 1, u + i * ALPHA * KC, KC);")
+	e:close("}")
+	e:line()
+
+	e:line("/* V = BT d BT^T for one input tile d (ALPHA x ALPHA, rows ld apart);")
+	e:line(" * element xi of V is stored at v[xi * CT]. */")
+	e:line("static void input_tile(const float *restrict d, ptrdiff_t ld,")
+	e:line("                       float *restrict v)")
+	e:open("{")
+	e:line("float t[ALPHA][ALPHA];   /* BT d */")
+	e:single("for (int j = 0; j < ALPHA; j++)",
+		"input_1d(d + j, ld, &t[0][j], ALPHA);")
+	e:single("for (int i = 0; i < ALPHA; i++)",
+		"input_1d(&t[i][0], 1, v + i * ALPHA * CT, CT);")
+	e:close("}")
+	e:line()
+
+	if b.test ~= nil or not b.interior then   -- some tile sees the padding
+		e:line("/* A tile that overlaps the padding: copied with zeros outside the")
+		e:line(" * image, so the transform itself never tests bounds. */")
+		e:line("static void load_border_tile(const float *restrict plane, int y0, int x0,")
+		e:line("                             float d[ALPHA][ALPHA])")
+		e:open("{")
+		e:open("for (int i = 0; i < ALPHA; i++) {")
+		e:line("const int y = y0 + i;")
+		e:open("for (int j = 0; j < ALPHA; j++) {")
+		e:line("const int x = x0 + j;")
+		e:line("d[i][j] = y >= 0 && y < H && x >= 0 && x < W ?")
+		e:line("          plane[y * W + x] : 0.0f;")
+		e:close("}")
+		e:close("}")
+		e:close("}")
+		e:line()
+	end
+	e:line("/* Y = AT m AT^T for one tile (element xi of m at m[xi * KT]), plus")
+	e:line(" * the bias; only the rows x cols inside the output are stored. */")
+	e:line("static void output_tile(const float *restrict m, float bias,")
+	e:line("                        float *restrict out, int rows, int cols)")
+	e:open("{")
+	e:line("float t[TILE][ALPHA];   /* AT m */")
+	e:line("float y[TILE][TILE];")
+	e:single("for (int j = 0; j < ALPHA; j++)",
+		"output_1d(m + j * KT, ALPHA * KT, &t[0][j], ALPHA);")
+	e:single("for (int i = 0; i < TILE; i++)",
+		"output_1d(&t[i][0], 1, &y[i][0], 1);")
+	e:single("for (int i = 0; i < rows; i++)",
+		"for (int j = 0; j < cols; j++)")
+	e.depth = e.depth + 2
+	e:line("out[i * WO + j] = y[i][j] + bias;")
+	e.depth = e.depth - 2
+	e:close("}")
+	e:line()
+end
+
+local function emit_state(e)
+	e:line("/* State: U (XI matrices of K x C, the layout stage 2 reads), then")
+	e:line(" * the bias. */")
+	e:line("static size_t state_bytes(const dp_desc *d)")
+	e:open("{")
+	e:line("(void)d;")
+	e:line("return ((size_t)XI * KC + K) * sizeof(float);")
+	e:close("}")
+	e:line()
+	e:line("/* The filter transform, once per weights. */")
+	e:line("static dp_status prepare(const dp_desc *d, const float *weights,")
+	e:line("                         const float *bias, void *state)")
+	e:open("{")
+	e:line("float *u = state;")
+	e:line("float *b = u + XI * KC;")
+	e:line("(void)d;")
+	e:single("for (int k = 0; k < K; k++)", "for (int c = 0; c < C; c++)")
+	e.depth = e.depth + 2
+	e:line("filter_tile(weights + ((ptrdiff_t)k * C + c) * R * R,")
+	e:line("            u + (ptrdiff_t)k * C + c);")
+	e.depth = e.depth - 2
+	e:single("if (bias)", "memcpy(b, bias, K * sizeof(float));")
+	e:single("else", "memset(b, 0, K * sizeof(float));")
+	e:line("return DP_OK;")
+	e:close("}")
+	e:line()
+	e:line("/* Workspace: V (XI matrices of C x T) and M (XI matrices of K x T)")
+	e:line(" * for one image. */")
+	e:line("static size_t workspace_bytes(const dp_desc *d)")
+	e:open("{")
+	e:line("(void)d;")
+	e:line("return (size_t)XI * (CT + KT) * sizeof(float);")
+	e:close("}")
+	e:line()
+end
+
+local function emit_execute(e, b)
+	e:line("static dp_status execute(const dp_desc *d, const void *state,")
+	e:line("                         const float *input, float *output,")
+	e:line("                         void *workspace)")
+	e:open("{")
+	e:line("const float *u = state;")
+	e:line("const float *bias = u + XI * KC;")
+	e:line("float *v = workspace;")
+	e:line("float *mm = v + XI * CT;")
+	e:line("(void)d;")
+	e:open("for (int n = 0; n < N; n++) {")
+	e:line("const float *img = input + (ptrdiff_t)n * C * H * W;")
+	e:line("float *out = output + (ptrdiff_t)n * K * HO * WO;")
+	e:line()
+	e:line("/* 1. Input transform of every tile of every channel. */")
+	e:open("for (int c = 0; c < C; c++) {")
+	e:line("const float *plane = img + (ptrdiff_t)c * H * W;")
+	e:open("for (int ty = 0; ty < TILES_Y; ty++) {")
+	e:line("const int y0 = ty * TILE - PAD_H;")
+	e:open("for (int tx = 0; tx < TILES_X; tx++) {")
+	e:line("const int x0 = tx * TILE - PAD_W;")
+	e:line("float *vt = v + (ptrdiff_t)c * T + ty * TILES_X + tx;")
+	local direct = "input_tile(plane + y0 * W + x0, W, vt);"
+	if not b.interior then
+		e:line("float dt[ALPHA][ALPHA];   /* every tile sees the padding */")
+		e:line("load_border_tile(plane, y0, x0, dt);")
+		e:line("input_tile(&dt[0][0], ALPHA, vt);")
+	elseif b.test == nil then
+		e:line("%s   /* no tile sees the padding */", direct)
+	else
+		e:open("if (%s) {", b.test)
+		e:line(direct)
+		e:close("} else {")
+		e.depth = e.depth + 1
+		e:line("float dt[ALPHA][ALPHA];")
+		e:line("load_border_tile(plane, y0, x0, dt);")
+		e:line("input_tile(&dt[0][0], ALPHA, vt);")
+		e:close("}")
+	end
+	e:close("}")
+	e:close("}")
+	e:close("}")
+	e:line()
+	e:line("/* 2. XI independent products M_xi = U_xi V_xi, (K x C)(C x T). */")
+	e:open("for (int xi = 0; xi < XI; xi++) {")
+	e:line("const float *uxi = u + xi * KC;")
+	e:line("const float *vxi = v + xi * CT;")
+	e:open("for (int k = 0; k < K; k++) {")
+	e:line("float *restrict row = mm + xi * KT + (ptrdiff_t)k * T;")
+	e:single("for (int t = 0; t < T; t++)", "row[t] = 0.0f;")
+	e:open("for (int c = 0; c < C; c++) {")
+	e:line("const float ukc = uxi[(ptrdiff_t)k * C + c];")
+	e:line("const float *restrict vc = vxi + (ptrdiff_t)c * T;")
+	e:single("for (int t = 0; t < T; t++)", "row[t] += ukc * vc[t];")
+	e:close("}")
+	e:close("}")
+	e:close("}")
+	e:line()
+	e:line("/* 3. Output transform, bias, and the crop of ragged edge tiles. */")
+	e:open("for (int k = 0; k < K; k++) {")
+	e:line("float *plane = out + (ptrdiff_t)k * HO * WO;")
+	e:open("for (int ty = 0; ty < TILES_Y; ty++) {")
+	e:line("const int rows = HO - ty * TILE < TILE ? HO - ty * TILE : TILE;")
+	e:open("for (int tx = 0; tx < TILES_X; tx++) {")
+	e:line("const int cols = WO - tx * TILE < TILE ? WO - tx * TILE : TILE;")
+	e:line("output_tile(mm + (ptrdiff_t)k * T + ty * TILES_X + tx, bias[k],")
+	e:line("            plane + ty * TILE * WO + tx * TILE, rows, cols);")
+	e:close("}")
+	e:close("}")
+	e:close("}")
+	e:close("}")
+	e:line("return DP_OK;")
+	e:close("}")
+	e:line()
+end
+
+function M.generate(d, name)
+	local alpha = d.tile + d.r - 1
+	local w = CT.derive(d.tile, d.r, points_of(d, alpha))
+	local e = emit.new()
+	kernel.banner(e, d, name, string.format(
+		"Winograd convolution F(%dx%d, %dx%d)", d.tile, d.tile, d.r, d.r))
+	e:line("#include <stddef.h>")
+	e:line("#include <string.h>")
+	e:line()
+	e:line('#include "%s.h"', name)
+	e:line()
+	e:comment(matrix_comment(w))
+	e:line()
+	local border = emit_constants(e, d, w)
+	emit_transforms(e, w, border)
+	emit_state(e)
+	emit_execute(e, border)
+	kernel.object(e, d, name)
+	return e:text()
+end
+
+return M
