@@ -7,7 +7,6 @@
  *
  * Environment: DPGEN (default build/dpgen), DP_SRCDIR (default .), CC
  * (default cc), BENCH_BUDGET seconds per measurement (default 0.3). */
-#include <dlfcn.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -58,37 +57,8 @@ static void mkdir_p(const char *path)
 static const dp_kernel *build_fast(const dp_desc *d, const char *dir,
                                    char *err, size_t len)
 {
-	char args[512], cmd[4096], out[4096], name[256];
-	desc_args(d, args, sizeof args);
-	snprintf(cmd, sizeof cmd, "%s %s --print-name", dpgen_path(), args);
-	if (sh_capture(cmd, out, sizeof out) != 0) {
-		snprintf(err, len, "%.1500s: %.2000s", cmd, out);
-		return NULL;
-	}
-	snprintf(name, sizeof name, "%.*s", (int)strcspn(out, "\n"), out);
-	snprintf(cmd, sizeof cmd, "%s %s -o %s", dpgen_path(), args, dir);
-	if (sh_capture(cmd, out, sizeof out) != 0) {
-		snprintf(err, len, "%.1500s: %.2000s", cmd, out);
-		return NULL;
-	}
-	const char *cc = getenv("CC");
-	snprintf(cmd, sizeof cmd, "%s -std=c11 -O3 -march=native -Wall -Wextra "
-	         "-Werror -fPIC -shared -I%s/runtime -I%s %s/%s.c -o %s/%s.so",
-	         cc && *cc ? cc : "cc", src_dir(), dir, dir, name, dir, name);
-	if (sh_capture(cmd, out, sizeof out) != 0) {
-		snprintf(err, len, "%.1500s: %.2000s", cmd, out);
-		return NULL;
-	}
-	snprintf(cmd, sizeof cmd, "%s/%s.so", dir, name);
-	void *h = dlopen(cmd, RTLD_NOW | RTLD_LOCAL);
-	if (!h) {
-		snprintf(err, len, "dlopen %.1500s: %.2000s", cmd, dlerror());
-		return NULL;
-	}
-	const dp_kernel *k = dlsym(h, name);
-	if (!k)
-		snprintf(err, len, "%.1500s has no symbol %.255s", cmd, name);
-	return k;
+	setenv("DP_KERNEL_CFLAGS", "-O3 -march=native", 0);
+	return build_kernel(d, dir, err, len);
 }
 
 /* One prepared kernel: state and workspace allocated once, B packed once;

@@ -237,10 +237,11 @@ const dp_kernel *build_kernel(const dp_desc *d, const char *dir, char *err,
 		snprintf(err, err_len, "%s: %s", cmd, out);
 		return NULL;
 	}
-	const char *cc = getenv("CC");
-	snprintf(cmd, sizeof cmd, "%s -std=c11 -O2 -Wall -Wextra -Werror "
+	const char *cc = getenv("CC"), *flags = getenv("DP_KERNEL_CFLAGS");
+	snprintf(cmd, sizeof cmd, "%s -std=c11 %s -Wall -Wextra -Werror "
 	         "-fPIC -shared -I%s/runtime -I%s %s/%s.c -o %s/%s.so",
-	         cc && *cc ? cc : "cc", src_dir(), dir, dir, name, dir, name);
+	         cc && *cc ? cc : "cc", flags && *flags ? flags : "-O2",
+	         src_dir(), dir, dir, name, dir, name);
 	if (sh_capture(cmd, out, sizeof out) != 0) {
 		snprintf(err, err_len, "%s: %s", cmd, out);
 		return NULL;

@@ -46,7 +46,8 @@ err_stats compare(const float *got, const double *want, size_t n);
 double dot_error_bound(int terms, double sum_abs_products);
 
 /* Generate the kernel for d with dpgen into dir, compile it with $CC
- * (default cc) as a shared object and load it. Returns the kernel object
+ * (default cc) and $DP_KERNEL_CFLAGS (default -O2) as a shared object and
+ * load it. Returns the kernel object
  * or NULL with a message in err. */
 const dp_kernel *build_kernel(const dp_desc *d, const char *dir, char *err,
                               size_t err_len);
