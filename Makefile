@@ -16,10 +16,14 @@ WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes
 CSTD := -std=c11 -D_POSIX_C_SOURCE=200809L
 OPT ?= -O3 -march=native
 CFLAGS ?= $(OPT) -g
-ALL_CFLAGS = $(CSTD) $(WARN) $(CFLAGS) -fPIC -Iruntime -Igenerated
+ALL_CFLAGS = $(CSTD) $(WARN) $(CFLAGS) -fPIC -Iruntime -Igenerated \
+	$(BLAS_CFLAGS)
 LUA_CFLAGS = $(shell pkg-config --cflags lua5.4)
 LUA_LIBS = $(shell pkg-config --libs lua5.4)
-LIBS = -lm
+# OpenBLAS: the im2col-blas baseline lives in the runtime.
+BLAS_CFLAGS = $(shell pkg-config --cflags openblas)
+BLAS_LIBS = $(shell pkg-config --libs openblas)
+LIBS = $(BLAS_LIBS) -lm
 
 RUNTIME_SRC := $(sort $(wildcard runtime/*.c))
 KERNEL_SRC := $(sort $(wildcard generated/dp_*.c)) generated/registry.c
@@ -107,12 +111,10 @@ demo-run: build
 	$(B)/demo/demo
 
 # Benchmarks: they need oneDNN and OpenBLAS as anchors (deps.sh bench).
-BLAS_CFLAGS = $(shell pkg-config --cflags openblas)
-BLAS_LIBS = $(shell pkg-config --libs openblas)
 $(B)/bench/%: bench/%.c tests/util.c $(B)/libdpgen.a
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) $(BLAS_CFLAGS) -Itests -Ibench $< tests/util.c \
-		-o $@ $(B)/libdpgen.a $(BLAS_LIBS) $(LIBS)
+	$(CC) $(ALL_CFLAGS) -Itests -Ibench $< tests/util.c \
+		-o $@ $(B)/libdpgen.a $(LIBS) -ldnnl
 
 bench-matmul:
 	@scripts/deps.sh bench
