@@ -10,6 +10,8 @@ extern const dp_kernel dp_conv_direct_r3s5_n2c2h13w11k3_s2p1x2_fp32;
 extern const dp_kernel dp_conv_direct_r5s5_n1c32h28w28k32_s1p2_fp32;
 extern const dp_kernel dp_conv_direct_r7s7_n1c1h7w7k1_s1p0_fp32;
 extern const dp_kernel dp_conv_direct_r7s7_n1c3h224w224k64_s2p3_fp32;
+extern const dp_kernel dp_conv_im2col_r3s3_n1c3h28w28k16_s1p1_fp32;
+extern const dp_kernel dp_conv_im2col_r3s3_n1c64h56w56k64_s1p1_fp32;
 extern const dp_kernel dp_conv_winograd_f4r3_n1c128h28w28k128_s1p1_fp32;
 extern const dp_kernel dp_conv_winograd_f4r3_n1c3h28w28k16_s1p1_fp32;
 extern const dp_kernel dp_conv_winograd_f4r3_n1c64h56w56k64_s1p1_fp32;
@@ -22,6 +24,8 @@ const dp_kernel *const dp_registry[] = {
 	&dp_conv_direct_r5s5_n1c32h28w28k32_s1p2_fp32,
 	&dp_conv_direct_r7s7_n1c1h7w7k1_s1p0_fp32,
 	&dp_conv_direct_r7s7_n1c3h224w224k64_s2p3_fp32,
+	&dp_conv_im2col_r3s3_n1c3h28w28k16_s1p1_fp32,
+	&dp_conv_im2col_r3s3_n1c64h56w56k64_s1p1_fp32,
 	&dp_conv_winograd_f4r3_n1c128h28w28k128_s1p1_fp32,
 	&dp_conv_winograd_f4r3_n1c3h28w28k16_s1p1_fp32,
 	&dp_conv_winograd_f4r3_n1c64h56w56k64_s1p1_fp32,
@@ -29,4 +33,4 @@ const dp_kernel *const dp_registry[] = {
 	NULL
 };
 
-const size_t dp_registry_count = 10;
+const size_t dp_registry_count = 12;

@@ -304,6 +304,10 @@ int cli_gen_desc(const cli_opts *o, dp_desc *d, char *err, size_t err_len)
 	memset(d, 0, sizeof *d);
 	if (parse_names(o, d, err, err_len))
 		return -1;
+	if (!dp_algo_generated(d->algo))
+		return ERR("--algo %s is a runtime baseline with no generated "
+		           "kernel (run it with dpgen run; see dpgen --list)",
+		           o->algo);
 	if (!o->shape)
 		return ERR("missing --shape (%s)", d->op == DP_OP_CONV ?
 		           "HxWxC, e.g. 28x28x3" : "MxKxN, e.g. 64x784x512");
@@ -430,7 +434,12 @@ void cli_list(void)
 "                   M + R - 1 <= 8 (--tile, --points); matrices derived by\n"
 "                   Cook-Toom in exact rationals; transforms unrolled.\n"
 "                   generic: the same, matrices computed at prepare time.\n"
-"  matmul  naive    generic: the triple loop, the baseline.\n"
+"  conv    im2col   generated: the column matrix built with every tap's\n"
+"                   valid range known, then the generated GEMM.\n"
+"                   generic: the same with the generic GEMM.\n"
+"  conv    im2col-blas  runtime only: the same columns, OpenBLAS sgemm\n"
+"                   (the baseline).\n"
+"  matmul  naive    runtime only: the triple loop, the baseline.\n"
 "  matmul  gemm     generated: packed, cache-blocked, register-blocked\n"
 "                   (vector extensions) GEMM for one M, K, N.\n"
 "                   generic: the same design with runtime sizes.\n"

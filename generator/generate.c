@@ -62,6 +62,7 @@ int cmd_generate(int argc, char **argv)
 	}
 	if (cli_gen_desc(&o, &d, err, sizeof err))
 		return usage_fail(err);
+
 	if (o.print_name) {
 		dp_gen_result g;
 		char lerr[CLI_ERR_LEN + 512];

@@ -18,14 +18,18 @@ const char *dp_status_str(dp_status s)
 
 static const char *const op_names[] = { "conv", "matmul" };
 static const char *const algo_names[] = {
-	"direct", "naive", "gemm", "winograd"
+	"direct", "naive", "gemm", "winograd", "im2col", "im2col-blas"
 };
 static const char *const prec_names[] = { "fp32" };
 
 /* Which op each algorithm belongs to. */
 static const dp_op algo_op[] = {
-	DP_OP_CONV, DP_OP_MATMUL, DP_OP_MATMUL, DP_OP_CONV
+	DP_OP_CONV, DP_OP_MATMUL, DP_OP_MATMUL, DP_OP_CONV, DP_OP_CONV,
+	DP_OP_CONV
 };
+
+/* Which algorithms have a template; the others are runtime baselines. */
+static const int algo_generated[] = { 1, 0, 1, 1, 1, 0 };
 
 #define COUNT(a) (sizeof(a) / sizeof((a)[0]))
 
@@ -77,6 +81,11 @@ dp_status dp_precision_parse(const char *s, dp_precision *out)
 		return DP_ERR_ARG;
 	*out = (dp_precision)i;
 	return DP_OK;
+}
+
+int dp_algo_generated(dp_algo a)
+{
+	return (unsigned)a < COUNT(algo_generated) ? algo_generated[a] : 0;
 }
 
 dp_op dp_algo_op(dp_algo a)

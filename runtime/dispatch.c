@@ -38,6 +38,8 @@ const dp_kernel *dp_generic_kernel(const dp_desc *d)
 	case DP_ALGO_NAIVE: return &dp_matmul_naive_generic;
 	case DP_ALGO_GEMM: return &dp_matmul_gemm_generic;
 	case DP_ALGO_WINOGRAD: return &dp_conv_winograd_generic;
+	case DP_ALGO_IM2COL: return &dp_conv_im2col_generic;
+	case DP_ALGO_IM2COL_BLAS: return &dp_conv_im2col_blas_generic;
 	default: return NULL;
 	}
 }

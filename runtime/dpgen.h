@@ -37,6 +37,8 @@ typedef enum dp_algo {
 	DP_ALGO_NAIVE,       /* matmul: triple loop */
 	DP_ALGO_GEMM,        /* matmul: packed, register-blocked GEMM */
 	DP_ALGO_WINOGRAD,    /* conv: Winograd F(m x m, r x r) */
+	DP_ALGO_IM2COL,      /* conv: column matrix + the generated GEMM */
+	DP_ALGO_IM2COL_BLAS, /* conv: column matrix + OpenBLAS sgemm */
 	DP_ALGO_COUNT
 } dp_algo;
 
@@ -48,6 +50,9 @@ const char *dp_algo_name(dp_algo a);
 const char *dp_precision_name(dp_precision p);
 /* The operator an algorithm computes. */
 dp_op dp_algo_op(dp_algo a);
+/* 1 if dpgen can generate a specialized kernel for the algorithm, 0 if
+ * it exists only as a runtime implementation (a baseline). */
+int dp_algo_generated(dp_algo a);
 /* Reverse lookups; return DP_ERR_ARG for an unknown name. */
 dp_status dp_op_parse(const char *s, dp_op *out);
 dp_status dp_algo_parse(const char *s, dp_algo *out);

@@ -8,6 +8,12 @@ extern const dp_kernel dp_conv_direct_generic;
 extern const dp_kernel dp_matmul_naive_generic;
 extern const dp_kernel dp_matmul_gemm_generic;
 extern const dp_kernel dp_conv_winograd_generic;
+extern const dp_kernel dp_conv_im2col_generic;
+extern const dp_kernel dp_conv_im2col_blas_generic;
+
+/* The column matrix of one image (see conv_im2col.c): (C*R*S) rows of
+ * HO*WO values. */
+void dp_im2col(const dp_desc *d, const float *img, float *cols);
 
 /* AT (m x alpha), G (alpha x r), BT (alpha x alpha), row-major, for
  * Winograd F(m, r) with the points of `points` ("" = default), derived in

@@ -7,7 +7,8 @@ local M = {}
 
 -- The template module of each op/algorithm pair.
 local templates = {
-	conv = { direct = "conv_direct", winograd = "conv_winograd" },
+	conv = { direct = "conv_direct", winograd = "conv_winograd",
+		im2col = "conv_im2col" },
 	matmul = { gemm = "matmul_gemm" },
 }
 

@@ -85,7 +85,13 @@ static const struct row {
 	{ "shape past DP_MAX_DIM", { "--op", "conv", "--algo", "direct",
 	  "--shape", "65537x1x1", "-o", "@D" }, "--shape", "65537" },
 	{ "matmul shape with 2 sizes", { "--op", "matmul", "--algo",
-	  "naive", "--shape", "64x784", "-o", "@D" }, "--shape", "64x784" },
+	  "gemm", "--shape", "64x784", "-o", "@D" }, "--shape", "64x784" },
+	{ "generating a runtime-only baseline", { "--op", "matmul", "--algo",
+	  "naive", "--shape", "8x8x8", "-o", "@D" }, "--algo naive",
+	  "baseline" },
+	{ "generating im2col-blas", { "--op", "conv", "--algo",
+	  "im2col-blas", "--shape", "8x8x3", "-o", "@D" }, "--algo "
+	  "im2col-blas", "baseline" },
 	/* ---- element limits (the message names the shape value) ---- */
 	{ "input of 2^48 elements", { "--op", "conv", "--algo", "direct",
 	  "--shape", "65536x65536x65536", "-o", "@D" }, "65536x65536x65536",
@@ -104,7 +110,7 @@ static const struct row {
 	  "28x28x3", "--filters", "1e3", "-o", "@D" }, "--filters", "1e3" },
 	{ "--filters 65537", { "--op", "conv", "--algo", "direct", "--shape",
 	  "28x28x3", "--filters", "65537", "-o", "@D" }, "--filters", NULL },
-	{ "--filters with matmul", { "--op", "matmul", "--algo", "naive",
+	{ "--filters with matmul", { "--op", "matmul", "--algo", "gemm",
 	  "--shape", "8x8x8", "--filters", "4", "-o", "@D" }, "--filters",
 	  NULL },
 	/* ---- --kernel ---- */

@@ -19,6 +19,7 @@ end
 
 local variant = {
 	direct = function(d) return string.format("r%ds%d", d.r, d.s) end,
+	im2col = function(d) return string.format("r%ds%d", d.r, d.s) end,
 	winograd = function(d)
 		local v = string.format("f%dr%d", d.tile, d.r)
 		if d.points ~= "" then v = v .. "p" .. fnv1a(d.points) end

@@ -1,9 +1,10 @@
-/* t_conv_direct.c - the direct convolution, generated and generic, against
- * the fp64 reference over the edge cases: 1x1 input, one channel, one
- * filter, odd sizes, strides 2 and 3, padding 0..3 (also beyond the
- * kernel), batch 3, kernels 1x1 to 9x9 and as large as the padded input.
- * Every generated kernel is built fresh by dpgen, compiled with $CC
- * -Wall -Wextra -Werror, and loaded. */
+/* t_conv.c - the convolutions whose every output is one float dot product
+ * (direct, im2col, im2col-blas), generated and generic, against the fp64
+ * reference over the edge cases: 1x1 input, one channel, one filter, odd
+ * sizes, strides 2 and 3, padding 0..3 (also beyond the kernel), batch 3,
+ * kernels 1x1 to 9x9 and as large as the padded input. Every generated
+ * kernel is built fresh by dpgen, compiled with $CC -Wall -Wextra -Werror,
+ * and loaded. Winograd has its own test: its error bound differs. */
 #include <stdio.h>
 #include <string.h>
 
@@ -33,9 +34,13 @@ static const struct { int n, c, h, w, k, r, s, st, ph, pw; } shapes[] = {
 	{ 3, 1, 23, 5, 2, 3, 1, 3, 1, 0 },   /* batch 3, stride 3, 3x1 */
 };
 
-static dp_desc make_desc(int i)
+static const dp_algo algos[] = {
+	DP_ALGO_DIRECT, DP_ALGO_IM2COL, DP_ALGO_IM2COL_BLAS
+};
+
+static dp_desc make_desc(int i, dp_algo algo)
 {
-	dp_desc d = { .op = DP_OP_CONV, .algo = DP_ALGO_DIRECT,
+	dp_desc d = { .op = DP_OP_CONV, .algo = algo,
 	              .precision = DP_PREC_FP32 };
 	d.n = shapes[i].n; d.c = shapes[i].c; d.h = shapes[i].h;
 	d.w = shapes[i].w; d.k = shapes[i].k; d.r = shapes[i].r;
@@ -52,14 +57,17 @@ int main(void)
 		return done_testing();
 	}
 	int count = (int)(sizeof shapes / sizeof shapes[0]);
-	for (int i = 0; i < count; i++) {
-		dp_desc d = make_desc(i);
+	for (int i = 0; i < count; i++)
+	for (size_t a = 0; a < sizeof algos / sizeof algos[0]; a++) {
+		dp_desc d = make_desc(i, algos[a]);
 		desc_args(&d, args, sizeof args);
 		ok(dp_desc_check(&d, note, sizeof note) == DP_OK,
 		   "valid descriptor: %s", args);
 		double g = conv_check(dp_generic_kernel(&d), &d, 100 + i, note,
 		                      sizeof note);
 		ok(g >= 0 && g <= 1, "generic  %s: %s", args, note);
+		if (!dp_algo_generated(d.algo))
+			continue;
 		const dp_kernel *kern = build_kernel(&d, dir, note, sizeof note);
 		if (!ok(kern != NULL, "generated kernel builds: %s", args)) {
 			diag("%s", note);
@@ -73,7 +81,8 @@ int main(void)
 	/* Kernels built into the library: dispatch must pick them. */
 	for (size_t i = 0; i < dp_registry_count; i++) {
 		const dp_kernel *kern = dp_registry[i];
-		if (kern->desc.algo != DP_ALGO_DIRECT)
+		if (kern->desc.algo != DP_ALGO_DIRECT &&
+		    kern->desc.algo != DP_ALGO_IM2COL)
 			continue;
 		ok(dp_registry_find(&kern->desc) == kern,
 		   "dispatch finds %s", kern->name);
