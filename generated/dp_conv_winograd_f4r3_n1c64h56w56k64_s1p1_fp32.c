@@ -5,6 +5,8 @@
  *   dpgen --op conv --algo winograd --shape 56x56x64 --filters 64 --kernel 3x3 --stride 1 --pad 1 --batch 1 --precision fp32 --tile 4
  */
 #include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "dp_conv_winograd_f4r3_n1c64h56w56k64_s1p1_fp32.h"
@@ -58,11 +60,202 @@ enum {
 	TY0 = 1, TY1 = 13, TX0 = 1, TX1 = 13
 };
 
-/* Strides of the transformed tensors, which can exceed int:
- * U is XI matrices of K x C, V of C x T, M of K x T. */
+/* Strides of the transformed tensors, which can exceed int.
+ * Stage 2 computes M_xi^T (T x K) = V_xi^T (T x C) * U_xi^T (C x K)
+ * with the generated GEMM, so U^T is its B, packed once per weights:
+ * U is stored as XI matrices of C x K, V of T x C, M of T x K. */
 static const ptrdiff_t KC = (ptrdiff_t)K * C;
 static const ptrdiff_t CT = (ptrdiff_t)C * T;
 static const ptrdiff_t KT = (ptrdiff_t)K * T;
+
+/* The GEMM's buffers, in floats. */
+enum { PACKED_B = 4096, PACKED_A = 12672, ALIGN = 16 };
+
+/* gemm: C[196 x 64] = A[196 x 64] * B[64 x 64], packed and blocked. */
+/* gcc contracts a * b + c into one FMA only when told to: in ISO C
+ * mode its default is -ffp-contract=off (clang contracts by default). */
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC optimize("fp-contract=fast")
+#endif
+typedef float gemm_vec __attribute__((vector_size(32)));
+/* The same vector for loads and stores: C rows need not be
+ * aligned. */
+typedef float gemm_uvec __attribute__((vector_size(32), aligned(4)));
+
+enum {
+	GEMM_M = 196, GEMM_N = 64, GEMM_K = 64,
+	GEMM_LDA = 64, GEMM_LDB = 64, GEMM_LDC = 64,
+	/* Register block: 6 rows (least padding of M for its speed)
+	 * by 16 columns (2 vectors): 12 accumulators. */
+	GEMM_MR = 6, GEMM_NR = 16,
+	/* Depth of a block: a KC x NR panel of B stays in L1. */
+	GEMM_KC = 64,
+	/* Rows of A per packed block (at most L2 / 4), columns of B
+	 * per sweep (a KC x NC block at most L2 / 2). */
+	GEMM_MC = 198, GEMM_NC = 64,
+	/* N rounded up to NR: the width of packed B. */
+	GEMM_NP = 64
+};
+
+static inline int gemm_min(int x, int y)
+{
+	return x < y ? x : y;
+}
+
+/*
+ * B (K x N) into panels of NR columns, row by row: block pc of KC
+ * rows starts at bp + pc * NP, its panel j at + j * kc. Columns past N
+ * are zero, so the micro-kernel never tests for the edge.
+ */
+static void gemm_pack_b(const float *restrict b, float *restrict bp)
+{
+	for (int pc = 0; pc < GEMM_K; pc += GEMM_KC) {
+		const int kc = gemm_min(GEMM_KC, GEMM_K - pc);
+		for (int j = 0; j < GEMM_NP; j += GEMM_NR) {
+			float *restrict dst = bp + pc * GEMM_NP + j * kc;
+			for (int p = 0; p < kc; p++) {
+				const float *restrict src = b + (pc + p) * GEMM_LDB + j;
+				for (int x = 0; x < GEMM_NR; x++)
+					dst[x] = src[x];
+				dst += GEMM_NR;
+			}
+		}
+	}
+}
+
+/*
+ * Rows ic.. ic+mc-1 (mc a multiple of MR), columns pc.. pc+kc-1 of A
+ * into panels of MR rows, each kc x MR stored step by step, so the
+ * micro-kernel reads MR consecutive floats per step.
+ * Rows past M are zero.
+ */
+static void gemm_pack_a(const float *restrict a, float *restrict ap,
+                        int ic, int mc, int pc, int kc)
+{
+	for (int i = 0; i < mc; i += GEMM_MR) {
+		float *restrict dst = ap + i * kc;
+		for (int r = 0; r < GEMM_MR; r++) {
+			const int row = ic + i + r;
+			if (row >= GEMM_M) {
+				for (int q = 0; q < kc; q++)
+					dst[q * GEMM_MR + r] = 0.0f;
+				continue;
+			}
+			const float *restrict src = a + row * GEMM_LDA + pc;
+			for (int q = 0; q < kc; q++)
+				dst[q * GEMM_MR + r] = src[q];
+		}
+	}
+}
+
+/*
+ * The register block: c[6 x 16] (+)= the kc-step product of
+ * an A panel (kc x MR) and a B panel (kc x NR), all in registers.
+ * A broadcast is written x - (vec){0}: both gcc and clang make it one
+ * broadcast from memory (x + (vec){0} keeps a stray add; filling the
+ * lanes one by one makes gcc emit a broadcast per lane).
+ */
+static void gemm_micro(int kc, const float *restrict a,
+                       const float *restrict b, float *restrict c,
+                       int ldc, int add)
+{
+	gemm_vec c0_0 = { 0 }, c0_1 = { 0 };
+	gemm_vec c1_0 = { 0 }, c1_1 = { 0 };
+	gemm_vec c2_0 = { 0 }, c2_1 = { 0 };
+	gemm_vec c3_0 = { 0 }, c3_1 = { 0 };
+	gemm_vec c4_0 = { 0 }, c4_1 = { 0 };
+	gemm_vec c5_0 = { 0 }, c5_1 = { 0 };
+	for (int q = 0; q < kc; q++) {
+		const gemm_vec b0 = *(const gemm_uvec *)(b + 0);
+		const gemm_vec b1 = *(const gemm_uvec *)(b + 8);
+		const gemm_vec a0 = a[0] - (gemm_vec){ 0 };
+		c0_0 += a0 * b0; c0_1 += a0 * b1;
+		const gemm_vec a1 = a[1] - (gemm_vec){ 0 };
+		c1_0 += a1 * b0; c1_1 += a1 * b1;
+		const gemm_vec a2 = a[2] - (gemm_vec){ 0 };
+		c2_0 += a2 * b0; c2_1 += a2 * b1;
+		const gemm_vec a3 = a[3] - (gemm_vec){ 0 };
+		c3_0 += a3 * b0; c3_1 += a3 * b1;
+		const gemm_vec a4 = a[4] - (gemm_vec){ 0 };
+		c4_0 += a4 * b0; c4_1 += a4 * b1;
+		const gemm_vec a5 = a[5] - (gemm_vec){ 0 };
+		c5_0 += a5 * b0; c5_1 += a5 * b1;
+		a += GEMM_MR;
+		b += GEMM_NR;
+	}
+	if (add) {
+		*(gemm_uvec *)(c) += c0_0;
+		*(gemm_uvec *)(c + 8) += c0_1;
+		*(gemm_uvec *)(c + ldc) += c1_0;
+		*(gemm_uvec *)(c + ldc + 8) += c1_1;
+		*(gemm_uvec *)(c + 2 * ldc) += c2_0;
+		*(gemm_uvec *)(c + 2 * ldc + 8) += c2_1;
+		*(gemm_uvec *)(c + 3 * ldc) += c3_0;
+		*(gemm_uvec *)(c + 3 * ldc + 8) += c3_1;
+		*(gemm_uvec *)(c + 4 * ldc) += c4_0;
+		*(gemm_uvec *)(c + 4 * ldc + 8) += c4_1;
+		*(gemm_uvec *)(c + 5 * ldc) += c5_0;
+		*(gemm_uvec *)(c + 5 * ldc + 8) += c5_1;
+	} else {
+		*(gemm_uvec *)(c) = c0_0;
+		*(gemm_uvec *)(c + 8) = c0_1;
+		*(gemm_uvec *)(c + ldc) = c1_0;
+		*(gemm_uvec *)(c + ldc + 8) = c1_1;
+		*(gemm_uvec *)(c + 2 * ldc) = c2_0;
+		*(gemm_uvec *)(c + 2 * ldc + 8) = c2_1;
+		*(gemm_uvec *)(c + 3 * ldc) = c3_0;
+		*(gemm_uvec *)(c + 3 * ldc + 8) = c3_1;
+		*(gemm_uvec *)(c + 4 * ldc) = c4_0;
+		*(gemm_uvec *)(c + 4 * ldc + 8) = c4_1;
+		*(gemm_uvec *)(c + 5 * ldc) = c5_0;
+		*(gemm_uvec *)(c + 5 * ldc + 8) = c5_1;
+	}
+}
+
+/*
+ * C = A * B with B packed by gemm_pack_b and ws holding
+ * MC x KC floats of packed A. Loops, outer to inner: NC columns of B,
+ * KC steps of depth, MC rows of A (packed here), NR-column panels of
+ * B, MR-row panels of A.
+ */
+static void gemm_run(const float *restrict a, const float *restrict bp,
+                     float *restrict c, float *restrict ws)
+{
+	float *restrict ap = ws;
+	for (int jc = 0; jc < GEMM_NP; jc += GEMM_NC) {
+		const int jend = gemm_min(jc + GEMM_NC, GEMM_NP);
+		for (int pc = 0; pc < GEMM_K; pc += GEMM_KC) {
+			const int kc = gemm_min(GEMM_KC, GEMM_K - pc);
+			const int add = pc > 0;   /* the first block sets C */
+			for (int ic = 0; ic < GEMM_M; ic += GEMM_MC) {
+				const int mc = gemm_min(GEMM_MC, GEMM_M - ic);
+				const int mpad = (mc + GEMM_MR - 1) / GEMM_MR * GEMM_MR;
+				gemm_pack_a(a, ap, ic, mpad, pc, kc);
+				for (int j = jc; j < jend; j += GEMM_NR) {
+					const float *restrict panel = bp + pc * GEMM_NP + j * kc;
+					for (int i = 0; i < mpad; i += GEMM_MR) {
+						const int rows = gemm_min(GEMM_MR, GEMM_M - ic - i);
+						const int cols = GEMM_NR;
+						if (rows == GEMM_MR && cols == GEMM_NR) {
+							gemm_micro(kc, ap + i * kc, panel,
+							          c + (ic + i) * GEMM_LDC + j, GEMM_LDC, add);
+							continue;
+						}
+						/* The ragged edge: the full block into a scratch tile, then
+						 * only the part inside C. */
+						float tile[GEMM_MR * GEMM_NR];
+						gemm_micro(kc, ap + i * kc, panel, tile, GEMM_NR, 0);
+						float *restrict cij = c + (ic + i) * GEMM_LDC + j;
+						for (int r = 0; r < rows; r++)
+							for (int x = 0; x < cols; x++)
+								cij[r * GEMM_LDC + x] = tile[r * GEMM_NR + x] +
+								                        (add ? cij[r * GEMM_LDC + x] : 0.0f);
+					}
+				}
+			}
+		}
+	}
+}
 
 /* y = G x: 3 filter taps to 6 values. */
 static inline void filter_1d(const float *restrict x, ptrdiff_t xs,
@@ -185,25 +378,39 @@ static void output_tile(const float *restrict m, float bias,
 			out[i * WO + j] = y[i][j] + bias;
 }
 
-/* State: U (XI matrices of K x C, the layout stage 2 reads), then
- * the bias. */
+/* The first 64-byte boundary at or after p. */
+static float *align_up(const void *p)
+{
+	const uintptr_t bytes = ALIGN * sizeof(float);
+	return (float *)(((uintptr_t)p + bytes - 1) & ~(bytes - 1));
+}
+
+/* State: the bias, then U^T packed for the GEMM, XI panels sets of
+ * PACKED_B floats from a 64-byte boundary. */
 static size_t state_bytes(const dp_desc *d)
 {
 	(void)d;
-	return ((size_t)XI * KC + K) * sizeof(float);
+	return ((size_t)XI * PACKED_B + K + ALIGN) * sizeof(float);
 }
 
-/* The filter transform, once per weights. */
+/* The filter transform, once per weights: U^T into a temporary,
+ * then packed as the GEMM's B, one product at a time. */
 static dp_status prepare(const dp_desc *d, const float *weights,
                          const float *bias, void *state)
 {
-	float *u = state;
-	float *b = u + XI * KC;
+	float *b = state;
+	float *packed = align_up(b + K);
+	float *u = malloc((size_t)XI * KC * sizeof(float));
 	(void)d;
-	for (int k = 0; k < K; k++)
+	if (!u)
+		return DP_ERR_NOMEM;
+	for (int k = 0; k < K; k++) {
 		for (int c = 0; c < C; c++)
-			filter_tile(weights + ((ptrdiff_t)k * C + c) * R * R,
-			            u + (ptrdiff_t)k * C + c);
+			filter_tile(weights + ((ptrdiff_t)k * C + c) * R * R, u + (ptrdiff_t)c * K + k);
+	}
+	for (int xi = 0; xi < XI; xi++)
+		gemm_pack_b(u + xi * KC, packed + (ptrdiff_t)xi * PACKED_B);
+	free(u);
 	if (bias)
 		memcpy(b, bias, K * sizeof(float));
 	else
@@ -211,22 +418,25 @@ static dp_status prepare(const dp_desc *d, const float *weights,
 	return DP_OK;
 }
 
-/* Workspace: V (XI matrices of C x T) and M (XI matrices of K x T)
- * for one image. */
+/* Workspace: V (XI matrices of T x C), M (XI matrices of T x K)
+ * for one image, and the GEMM's packed A, each from a 64-byte
+ * boundary. */
 static size_t workspace_bytes(const dp_desc *d)
 {
 	(void)d;
-	return (size_t)XI * (CT + KT) * sizeof(float);
+	return ((size_t)XI * (CT + KT) + PACKED_A + 3 * ALIGN) *
+	       sizeof(float);
 }
 
 static dp_status execute(const dp_desc *d, const void *state,
                          const float *input, float *output,
                          void *workspace)
 {
-	const float *u = state;
-	const float *bias = u + XI * KC;
-	float *v = workspace;
-	float *mm = v + XI * CT;
+	const float *bias = state;
+	const float *packed_u = align_up(bias + K);
+	float *v = align_up(workspace);
+	float *mm = align_up(v + XI * CT);
+	float *packed_a = align_up(mm + XI * KT);
 	(void)d;
 	for (int n = 0; n < N; n++) {
 		const float *img = input + (ptrdiff_t)n * C * H * W;
@@ -239,7 +449,7 @@ static dp_status execute(const dp_desc *d, const void *state,
 				const int y0 = ty * TILE - PAD_H;
 				for (int tx = 0; tx < TILES_X; tx++) {
 					const int x0 = tx * TILE - PAD_W;
-					float *vt = v + (ptrdiff_t)c * T + ty * TILES_X + tx;
+					float *vt = v + (ptrdiff_t)(ty * TILES_X + tx) * C + c;
 					if (ty >= TY0 && ty < TY1 && tx >= TX0 && tx < TX1) {
 						input_tile(plane + y0 * W + x0, W, vt);
 					} else {
@@ -251,22 +461,10 @@ static dp_status execute(const dp_desc *d, const void *state,
 			}
 		}
 
-		/* 2. XI independent products M_xi = U_xi V_xi, (K x C)(C x T). */
-		for (int xi = 0; xi < XI; xi++) {
-			const float *uxi = u + xi * KC;
-			const float *vxi = v + xi * CT;
-			for (int k = 0; k < K; k++) {
-				float *restrict row = mm + xi * KT + (ptrdiff_t)k * T;
-				for (int t = 0; t < T; t++)
-					row[t] = 0.0f;
-				for (int c = 0; c < C; c++) {
-					const float ukc = uxi[(ptrdiff_t)k * C + c];
-					const float *restrict vc = vxi + (ptrdiff_t)c * T;
-					for (int t = 0; t < T; t++)
-						row[t] += ukc * vc[t];
-				}
-			}
-		}
+		/* 2. XI independent products M_xi^T = V_xi^T U_xi^T,
+		 *    (T x C)(C x K), with the generated GEMM. */
+		for (int xi = 0; xi < XI; xi++)
+			gemm_run(v + xi * CT, packed_u + (ptrdiff_t)xi * PACKED_B, mm + xi * KT, packed_a);
 
 		/* 3. Output transform, bias, and the crop of ragged edge tiles. */
 		for (int k = 0; k < K; k++) {
@@ -275,7 +473,7 @@ static dp_status execute(const dp_desc *d, const void *state,
 				const int rows = HO - ty * TILE < TILE ? HO - ty * TILE : TILE;
 				for (int tx = 0; tx < TILES_X; tx++) {
 					const int cols = WO - tx * TILE < TILE ? WO - tx * TILE : TILE;
-					output_tile(mm + (ptrdiff_t)k * T + ty * TILES_X + tx, bias[k],
+					output_tile(mm + (ptrdiff_t)(ty * TILES_X + tx) * K + k, bias[k],
 					            plane + ty * TILE * WO + tx * TILE, rows, cols);
 				}
 			}
