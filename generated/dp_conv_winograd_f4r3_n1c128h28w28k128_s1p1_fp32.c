@@ -55,18 +55,27 @@ enum {
 	 * tile; tiles overlap by r - 1 = 2 input rows and columns. */
 	TILE = 4, ALPHA = 6, XI = ALPHA * ALPHA,
 	TILES_Y = 7, TILES_X = 7, T = TILES_Y * TILES_X,
-	/* Tiles in rows [TY0, TY1) and columns [TX0, TX1) read only
-	 * pixels inside the image; the others see the zero padding. */
-	TY0 = 1, TY1 = 6, TX0 = 1, TX1 = 6
+	/* Channels and filters rounded up to whole vectors of 8: the
+	 * transforms work on 8 channels (filters) at once; the extra
+	 * ones are zero and drop out of the products. */
+	LANES = 8, CP = 128, KP = 128,
+	/* The input, zero-padded and channels-last: every tile, the
+	 * ragged last ones included, reads it without a bounds test. */
+	HP = TILES_Y * TILE + R - 1, WP = TILES_X * TILE + R - 1
 };
 
-/* Strides of the transformed tensors, which can exceed int.
- * Stage 2 computes M_xi^T (T x K) = V_xi^T (T x C) * U_xi^T (C x K)
- * with the generated GEMM, so U^T is its B, packed once per weights:
- * U is stored as XI matrices of C x K, V of T x C, M of T x K. */
-static const ptrdiff_t KC = (ptrdiff_t)K * C;
-static const ptrdiff_t CT = (ptrdiff_t)C * T;
-static const ptrdiff_t KT = (ptrdiff_t)K * T;
+/* Sizes of the transformed tensors, which can exceed int. Stage 2
+ * computes M_xi^T (T x KP) = V_xi^T (T x CP) * U_xi^T (CP x KP) with
+ * the generated GEMM, so U^T is its B, packed once per weights:
+ * U is XI matrices of CP x KP, V of T x CP, M of T x KP. */
+static const ptrdiff_t KC = (ptrdiff_t)KP * CP;
+static const ptrdiff_t CT = (ptrdiff_t)CP * T;
+static const ptrdiff_t KT = (ptrdiff_t)KP * T;
+static const ptrdiff_t PADDED = (ptrdiff_t)HP * WP * CP;
+
+/* 8 floats; loads and stores of it are aligned (every offset is a
+ * multiple of 8 floats from a 64-byte boundary). */
+typedef float vec __attribute__((vector_size(32)));
 
 /* The GEMM's buffers, in floats. */
 enum { PACKED_B = 16384, PACKED_A = 6400, ALIGN = 16 };
@@ -271,22 +280,22 @@ static inline void filter_1d(const float *restrict x, ptrdiff_t xs,
 	y[5 * ys] = x2;
 }
 
-/* y = BT x: 6 input pixels to 6 values. */
-static inline void input_1d(const float *restrict x, ptrdiff_t xs,
-                            float *restrict y, ptrdiff_t ys)
+/* y = BT x: 6 input pixels to 6 values, 8 channels at once. */
+static inline void input_1d(const vec *restrict x, ptrdiff_t xs,
+                            vec *restrict y, ptrdiff_t ys)
 {
-	const float x0 = x[0];
-	const float x1 = x[xs];
-	const float x2 = x[2 * xs];
-	const float x3 = x[3 * xs];
-	const float x4 = x[4 * xs];
-	const float x5 = x[5 * xs];
+	const vec x0 = x[0];
+	const vec x1 = x[xs];
+	const vec x2 = x[2 * xs];
+	const vec x3 = x[3 * xs];
+	const vec x4 = x[4 * xs];
+	const vec x5 = x[5 * xs];
 	/* Outputs a and b (points p and -p) are sab + tab and sab - tab:
 	 * s holds the terms they share, t those of opposite sign. */
-	const float s12 = x4 - 4.0f * x2;
-	const float t12 = x3 - 4.0f * x1;
-	const float s34 = x4 - x2;
-	const float t34 = -2.0f * (x1 - x3);
+	const vec s12 = x4 - 4.0f * x2;
+	const vec t12 = x3 - 4.0f * x1;
+	const vec s34 = x4 - x2;
+	const vec t34 = -2.0f * (x1 - x3);
 	y[0] = 4.0f * x0 - 5.0f * x2 + x4;
 	y[ys] = s12 + t12;
 	y[2 * ys] = s12 - t12;
@@ -295,22 +304,22 @@ static inline void input_1d(const float *restrict x, ptrdiff_t xs,
 	y[5 * ys] = 4.0f * x1 - 5.0f * x3 + x5;
 }
 
-/* y = AT x: 6 products to 4 outputs. */
-static inline void output_1d(const float *restrict x, ptrdiff_t xs,
-                             float *restrict y, ptrdiff_t ys)
+/* y = AT x: 6 products to 4 outputs, 8 filters at once. */
+static inline void output_1d(const vec *restrict x, ptrdiff_t xs,
+                             vec *restrict y, ptrdiff_t ys)
 {
-	const float x0 = x[0];
-	const float x1 = x[xs];
-	const float x2 = x[2 * xs];
-	const float x3 = x[3 * xs];
-	const float x4 = x[4 * xs];
-	const float x5 = x[5 * xs];
+	const vec x0 = x[0];
+	const vec x1 = x[xs];
+	const vec x2 = x[2 * xs];
+	const vec x3 = x[3 * xs];
+	const vec x4 = x[4 * xs];
+	const vec x5 = x[5 * xs];
 	/* xapb = xa + xb, xamb = xa - xb: inputs that every output
 	 * takes as a sum or a difference (points p and -p). */
-	const float x1p2 = x1 + x2;
-	const float x1m2 = x1 - x2;
-	const float x3p4 = x3 + x4;
-	const float x3m4 = x3 - x4;
+	const vec x1p2 = x1 + x2;
+	const vec x1m2 = x1 - x2;
+	const vec x3p4 = x3 + x4;
+	const vec x3m4 = x3 - x4;
 	y[0] = x0 + x1p2 + x3p4;
 	y[ys] = x1m2 + 2.0f * x3m4;
 	y[2 * ys] = x1p2 + 4.0f * x3p4;
@@ -328,47 +337,53 @@ static void filter_tile(const float *restrict g, float *restrict u)
 		filter_1d(&t[i][0], 1, u + i * ALPHA * KC, KC);
 }
 
-/* V = BT d BT^T for one input tile d (ALPHA x ALPHA, rows ld apart);
- * element xi of V is stored at v[xi * CT]. */
-static void input_tile(const float *restrict d, ptrdiff_t ld,
+/* V = BT d BT^T for the tile at (y0, x0) of the padded input, for
+ * channels c0 .. c0 + LANES - 1; element xi goes to v[xi * CT]. */
+static void input_tile(const float *restrict p, int y0, int x0, int c0,
                        float *restrict v)
 {
-	float t[ALPHA][ALPHA];   /* BT d */
-	for (int j = 0; j < ALPHA; j++)
-		input_1d(d + j, ld, &t[0][j], ALPHA);
+	vec d[ALPHA][ALPHA], t[ALPHA][ALPHA];   /* d, then BT d */
 	for (int i = 0; i < ALPHA; i++)
-		input_1d(&t[i][0], 1, v + i * ALPHA * CT, CT);
+		for (int j = 0; j < ALPHA; j++)
+			d[i][j] = *(const vec *)(p + ((ptrdiff_t)(y0 + i) * WP + x0 + j) * CP + c0);
+	for (int j = 0; j < ALPHA; j++)
+		input_1d(&d[0][j], ALPHA, &t[0][j], ALPHA);
+	for (int i = 0; i < ALPHA; i++)
+		input_1d(&t[i][0], 1, (vec *)v + i * ALPHA * (CT / LANES), CT / LANES);
 }
 
-/* A tile that overlaps the padding: copied with zeros outside the
- * image, so the transform itself never tests bounds. */
-static void load_border_tile(const float *restrict plane, int y0, int x0,
-                             float d[ALPHA][ALPHA])
+/* Y = AT m AT^T for one tile and filters k0 .. k0 + LANES - 1
+ * (element xi of m at m[xi * KT]), plus the bias; only the rows x
+ * cols inside the output are stored, each filter to its plane. */
+static void output_tile(const float *restrict m, const float *restrict bias,
+                        int k0, float *restrict out, int rows, int cols)
 {
-	for (int i = 0; i < ALPHA; i++) {
-		const int y = y0 + i;
-		for (int j = 0; j < ALPHA; j++) {
-			const int x = x0 + j;
-			d[i][j] = y >= 0 && y < H && x >= 0 && x < W ?
-			          plane[y * W + x] : 0.0f;
-		}
+	vec t[TILE][ALPHA], y[TILE][TILE];   /* AT m, then AT m AT^T */
+	const vec b = *(const vec *)(bias + k0);
+	for (int j = 0; j < ALPHA; j++)
+		output_1d((const vec *)m + j * (KT / LANES), ALPHA * (KT / LANES), &t[0][j], ALPHA);
+	for (int i = 0; i < TILE; i++)
+		output_1d(&t[i][0], 1, &y[i][0], 1);
+	const int lanes = K - k0 < LANES ? K - k0 : LANES;
+	for (int l = 0; l < lanes; l++) {
+		float *plane = out + (ptrdiff_t)(k0 + l) * HO * WO;
+		for (int i = 0; i < rows; i++)
+			for (int j = 0; j < cols; j++)
+				plane[i * WO + j] = y[i][j][l] + b[l];
 	}
 }
 
-/* Y = AT m AT^T for one tile (element xi of m at m[xi * KT]), plus
- * the bias; only the rows x cols inside the output are stored. */
-static void output_tile(const float *restrict m, float bias,
-                        float *restrict out, int rows, int cols)
+/* The image into the padded channels-last buffer (zeros around it
+ * and in the channels past C). */
+static void pad_input(const float *restrict img, float *restrict p)
 {
-	float t[TILE][ALPHA];   /* AT m */
-	float y[TILE][TILE];
-	for (int j = 0; j < ALPHA; j++)
-		output_1d(m + j * KT, ALPHA * KT, &t[0][j], ALPHA);
-	for (int i = 0; i < TILE; i++)
-		output_1d(&t[i][0], 1, &y[i][0], 1);
-	for (int i = 0; i < rows; i++)
-		for (int j = 0; j < cols; j++)
-			out[i * WO + j] = y[i][j] + bias;
+	memset(p, 0, PADDED * sizeof(float));
+	for (int y = 0; y < H; y++) {
+		float *row = p + ((ptrdiff_t)(y + PAD_H) * WP + PAD_W) * CP;
+		for (int c = 0; c < C; c++)
+			for (int x = 0; x < W; x++)
+				row[(ptrdiff_t)x * CP + c] = img[((ptrdiff_t)c * H + y) * W + x];
+	}
 }
 
 /* The first 64-byte boundary at or after p. */
@@ -378,12 +393,12 @@ static float *align_up(const void *p)
 	return (float *)(((uintptr_t)p + bytes - 1) & ~(bytes - 1));
 }
 
-/* State: the bias, then U^T packed for the GEMM, XI panels sets of
- * PACKED_B floats from a 64-byte boundary. */
+/* State: the bias (KP values), then U^T packed for the GEMM, XI
+ * sets of PACKED_B floats, each from a 64-byte boundary. */
 static size_t state_bytes(const dp_desc *d)
 {
 	(void)d;
-	return ((size_t)XI * PACKED_B + K + ALIGN) * sizeof(float);
+	return ((size_t)XI * PACKED_B + KP + 2 * ALIGN) * sizeof(float);
 }
 
 /* The filter transform, once per weights: U^T into a temporary,
@@ -391,33 +406,31 @@ static size_t state_bytes(const dp_desc *d)
 static dp_status prepare(const dp_desc *d, const float *weights,
                          const float *bias, void *state)
 {
-	float *b = state;
-	float *packed = align_up(b + K);
-	float *u = malloc((size_t)XI * KC * sizeof(float));
+	float *b = align_up(state);
+	float *packed = align_up(b + KP);
+	float *u = calloc((size_t)XI * KC, sizeof(float));
 	(void)d;
 	if (!u)
 		return DP_ERR_NOMEM;
 	for (int k = 0; k < K; k++) {
 		for (int c = 0; c < C; c++)
-			filter_tile(weights + ((ptrdiff_t)k * C + c) * R * R, u + (ptrdiff_t)c * K + k);
+			filter_tile(weights + ((ptrdiff_t)k * C + c) * R * R, u + (ptrdiff_t)c * KP + k);
 	}
 	for (int xi = 0; xi < XI; xi++)
 		gemm_pack_b(u + xi * KC, packed + (ptrdiff_t)xi * PACKED_B);
 	free(u);
+	memset(b, 0, KP * sizeof(float));
 	if (bias)
 		memcpy(b, bias, K * sizeof(float));
-	else
-		memset(b, 0, K * sizeof(float));
 	return DP_OK;
 }
 
-/* Workspace: V (XI matrices of T x C), M (XI matrices of T x K)
- * for one image, and the GEMM's packed A, each from a 64-byte
- * boundary. */
+/* Workspace, each part from a 64-byte boundary: the padded input,
+ * V, M and the GEMM's packed A. */
 static size_t workspace_bytes(const dp_desc *d)
 {
 	(void)d;
-	return ((size_t)XI * (CT + KT) + PACKED_A + 3 * ALIGN) *
+	return ((size_t)PADDED + XI * (CT + KT) + PACKED_A + 4 * ALIGN) *
 	       sizeof(float);
 }
 
@@ -425,51 +438,35 @@ static dp_status execute(const dp_desc *d, const void *state,
                          const float *input, float *output,
                          void *workspace)
 {
-	const float *bias = state;
-	const float *packed_u = align_up(bias + K);
-	float *v = align_up(workspace);
+	const float *bias = align_up(state);
+	const float *packed_u = align_up(bias + KP);
+	float *p = align_up(workspace);
+	float *v = align_up(p + PADDED);
 	float *mm = align_up(v + XI * CT);
 	float *packed_a = align_up(mm + XI * KT);
 	(void)d;
 	for (int n = 0; n < N; n++) {
-		const float *img = input + (ptrdiff_t)n * C * H * W;
 		float *out = output + (ptrdiff_t)n * K * HO * WO;
+		pad_input(input + (ptrdiff_t)n * C * H * W, p);
 
-		/* 1. Input transform of every tile of every channel. */
-		for (int c = 0; c < C; c++) {
-			const float *plane = img + (ptrdiff_t)c * H * W;
-			for (int ty = 0; ty < TILES_Y; ty++) {
-				const int y0 = ty * TILE - PAD_H;
-				for (int tx = 0; tx < TILES_X; tx++) {
-					const int x0 = tx * TILE - PAD_W;
-					float *vt = v + (ptrdiff_t)(ty * TILES_X + tx) * C + c;
-					if (ty >= TY0 && ty < TY1 && tx >= TX0 && tx < TX1) {
-						input_tile(plane + y0 * W + x0, W, vt);
-					} else {
-						float dt[ALPHA][ALPHA];
-						load_border_tile(plane, y0, x0, dt);
-						input_tile(&dt[0][0], ALPHA, vt);
-					}
-				}
-			}
-		}
+		/* 1. Input transform of every tile, LANES channels at a time. */
+		for (int t = 0; t < T; t++)
+			for (int c0 = 0; c0 < CP; c0 += LANES)
+				input_tile(p, t / TILES_X * TILE, t % TILES_X * TILE, c0,
+				           v + (ptrdiff_t)t * CP + c0);
 
 		/* 2. XI independent products M_xi^T = V_xi^T U_xi^T,
-		 *    (T x C)(C x K), with the generated GEMM. */
+		 *    (T x CP)(CP x KP), with the generated GEMM. */
 		for (int xi = 0; xi < XI; xi++)
 			gemm_run(v + xi * CT, packed_u + (ptrdiff_t)xi * PACKED_B, mm + xi * KT, packed_a);
 
 		/* 3. Output transform, bias, and the crop of ragged edge tiles. */
-		for (int k = 0; k < K; k++) {
-			float *plane = out + (ptrdiff_t)k * HO * WO;
-			for (int ty = 0; ty < TILES_Y; ty++) {
-				const int rows = HO - ty * TILE < TILE ? HO - ty * TILE : TILE;
-				for (int tx = 0; tx < TILES_X; tx++) {
-					const int cols = WO - tx * TILE < TILE ? WO - tx * TILE : TILE;
-					output_tile(mm + (ptrdiff_t)(ty * TILES_X + tx) * K + k, bias[k],
-					            plane + ty * TILE * WO + tx * TILE, rows, cols);
-				}
-			}
+		for (int t = 0; t < T; t++) {
+			const int ty = t / TILES_X, tx = t % TILES_X;
+			const int rows = HO - ty * TILE < TILE ? HO - ty * TILE : TILE;
+			const int cols = WO - tx * TILE < TILE ? WO - tx * TILE : TILE;
+			for (int k0 = 0; k0 < KP; k0 += LANES)
+				output_tile(mm + (ptrdiff_t)t * KP + k0, bias, k0, out + ty * TILE * WO + tx * TILE, rows, cols);
 		}
 	}
 	return DP_OK;

@@ -68,8 +68,8 @@ end
 
 -- A C expression for a form: "0.0f" when empty, a common coefficient
 -- factored out when every term has the same magnitude ("0.5f * (a + b)").
-local function form_text(terms)
-	if #terms == 0 then return "0.0f" end
+local function form_text(terms, zero)
+	if #terms == 0 then return zero or "0.0f" end
 	local c = terms[1].coef
 	local common = #terms > 1 and not Q.isone(Q.abs(c))
 	for _, t in ipairs(terms) do
@@ -156,13 +156,16 @@ local function stride_index(i, stride)
 end
 
 -- static inline void fname(x, xs, y, ys): y = A x for the rows x rows
--- rational matrix A, x and y read and written with strides xs and ys.
-local function emit_linear(e, fname, A, what)
+-- rational matrix A, x and y read and written with strides xs and ys, in
+-- elements of type ty ("float", or "vec": 8 channels at once).
+local function emit_linear(e, fname, A, what, ty)
+	ty = ty or "float"
+	local zero = ty == "float" and "0.0f" or "(vec){ 0 }"
 	local nrows, ncols = #A, #A[1]
 	e:line("/* %s */", what)
-	e:line("static inline void %s(const float *restrict x, ptrdiff_t xs,", fname)
-	e:line("%sfloat *restrict y, ptrdiff_t ys)",
-		string.rep(" ", #("static inline void " .. fname .. "(")))
+	e:line("static inline void %s(const %s *restrict x, ptrdiff_t xs,", fname, ty)
+	e:line("%s%s *restrict y, ptrdiff_t ys)",
+		string.rep(" ", #("static inline void " .. fname .. "(")), ty)
 	e:open("{")
 	-- Which inputs any row reads: only those are loaded.
 	local used = {}
@@ -178,7 +181,7 @@ local function emit_linear(e, fname, A, what)
 	if nrows == 1 then e:line("(void)ys;") end
 	for k = 1, ncols do
 		if used[k] then
-			e:line("const float x%d = x[%s];", k - 1, stride_index(k - 1, "xs"))
+			e:line("const %s x%d = x[%s];", ty, k - 1, stride_index(k - 1, "xs"))
 		end
 	end
 	-- Sums and differences of paired inputs.
@@ -192,10 +195,10 @@ local function emit_linear(e, fname, A, what)
 		pair_of[p.k], pair_of[p.l] = p, p
 		local a, b = p.k - 1, p.l - 1
 		if p.sum then
-			e:line("const float x%dp%d = x%d + x%d;", a, b, a, b)
+			e:line("const %s x%dp%d = x%d + x%d;", ty, a, b, a, b)
 		end
 		if p.diff then
-			e:line("const float x%dm%d = x%d - x%d;", a, b, a, b)
+			e:line("const %s x%dm%d = x%d - x%d;", ty, a, b, a, b)
 		end
 	end
 	local forms = {}
@@ -222,14 +225,14 @@ local function emit_linear(e, fname, A, what)
 	local done = {}
 	for _, p in ipairs(rp) do
 		local a, b = p.a - 1, p.b - 1
-		e:line("const float s%d%d = %s;", a, b, form_text(p.same))
-		e:line("const float t%d%d = %s;", a, b, form_text(p.opp))
+		e:line("const %s s%d%d = %s;", ty, a, b, form_text(p.same, zero))
+		e:line("const %s t%d%d = %s;", ty, a, b, form_text(p.opp, zero))
 		done[p.a] = string.format("s%d%d + t%d%d", a, b, a, b)
 		done[p.b] = string.format("s%d%d - t%d%d", a, b, a, b)
 	end
 	for i = 1, nrows do
 		e:line("y[%s] = %s;", stride_index(i - 1, "ys"),
-			done[i] or form_text(forms[i]))
+			done[i] or form_text(forms[i], zero))
 	end
 	e:close("}")
 	e:line()
@@ -265,23 +268,14 @@ local function matrix_comment(w)
 	return lines
 end
 
--- Tiles ty in [lo, hi) whose alpha input rows y0 = ty*m - pad .. y0 +
--- alpha - 1 all lie inside [0, size): those read the image directly.
-local function interior(ntiles, m, alpha, pad, size)
-	local lo = (pad + m - 1) // m
-	local hi = 0
-	if size - alpha + pad >= 0 then hi = (size - alpha + pad) // m + 1 end
-	lo = math.min(lo, ntiles)
-	hi = math.max(lo, math.min(hi, ntiles))
-	return lo, hi
-end
+local LANES = 8   -- floats per vector (AVX2); see lib/gemm.lua
+
+local function round_up(x, m) return (x + m - 1) // m * m end
 
 local function emit_constants(e, d, w)
 	local m, alpha = w.m, w.alpha
 	local tiles_y = (d.ho + m - 1) // m
 	local tiles_x = (d.wo + m - 1) // m
-	local ty0, ty1 = interior(tiles_y, m, alpha, d.pad_h, d.h)
-	local tx0, tx1 = interior(tiles_x, m, alpha, d.pad_w, d.w)
 	e:line("/* The problem, as constants. */")
 	e:line("enum {")
 	e:line("\tN = %d, C = %d, H = %d, W = %d, K = %d, R = %d,",
@@ -292,39 +286,40 @@ local function emit_constants(e, d, w)
 	e:line("\t * tile; tiles overlap by r - 1 = %d input rows and columns. */", d.r - 1)
 	e:line("\tTILE = %d, ALPHA = %d, XI = ALPHA * ALPHA,", m, alpha)
 	e:line("\tTILES_Y = %d, TILES_X = %d, T = TILES_Y * TILES_X,", tiles_y, tiles_x)
-	e:line("\t/* Tiles in rows [TY0, TY1) and columns [TX0, TX1) read only")
-	e:line("\t * pixels inside the image; the others see the zero padding. */")
-	e:line("\tTY0 = %d, TY1 = %d, TX0 = %d, TX1 = %d", ty0, ty1, tx0, tx1)
+	e:line("\t/* Channels and filters rounded up to whole vectors of %d: the", LANES)
+	e:line("\t * transforms work on %d channels (filters) at once; the extra", LANES)
+	e:line("\t * ones are zero and drop out of the products. */")
+	e:line("\tLANES = %d, CP = %d, KP = %d,", LANES, round_up(d.c, LANES),
+		round_up(d.k, LANES))
+	e:line("\t/* The input, zero-padded and channels-last: every tile, the")
+	e:line("\t * ragged last ones included, reads it without a bounds test. */")
+	e:line("\tHP = TILES_Y * TILE + R - 1, WP = TILES_X * TILE + R - 1")
 	e:line("};")
 	e:line()
-	e:line("/* Strides of the transformed tensors, which can exceed int.")
-	e:line(" * Stage 2 computes M_xi^T (T x K) = V_xi^T (T x C) * U_xi^T (C x K)")
-	e:line(" * with the generated GEMM, so U^T is its B, packed once per weights:")
-	e:line(" * U is stored as XI matrices of C x K, V of T x C, M of T x K. */")
-	e:line("static const ptrdiff_t KC = (ptrdiff_t)K * C;")
-	e:line("static const ptrdiff_t CT = (ptrdiff_t)C * T;")
-	e:line("static const ptrdiff_t KT = (ptrdiff_t)K * T;")
+	e:line("/* Sizes of the transformed tensors, which can exceed int. Stage 2")
+	e:line(" * computes M_xi^T (T x KP) = V_xi^T (T x CP) * U_xi^T (CP x KP) with")
+	e:line(" * the generated GEMM, so U^T is its B, packed once per weights:")
+	e:line(" * U is XI matrices of CP x KP, V of T x CP, M of T x KP. */")
+	e:line("static const ptrdiff_t KC = (ptrdiff_t)KP * CP;")
+	e:line("static const ptrdiff_t CT = (ptrdiff_t)CP * T;")
+	e:line("static const ptrdiff_t KT = (ptrdiff_t)KP * T;")
+	e:line("static const ptrdiff_t PADDED = (ptrdiff_t)HP * WP * CP;")
 	e:line()
-	-- The test "this tile reads only the image", without the parts that
-	-- always hold; nil when every tile is interior.
-	local parts = {}
-	if ty0 > 0 then parts[#parts + 1] = "ty >= TY0" end
-	if ty1 < tiles_y then parts[#parts + 1] = "ty < TY1" end
-	if tx0 > 0 then parts[#parts + 1] = "tx >= TX0" end
-	if tx1 < tiles_x then parts[#parts + 1] = "tx < TX1" end
-	return {
-		interior = ty1 > ty0 and tx1 > tx0,
-		test = #parts > 0 and table.concat(parts, " && ") or nil,
-	}
+	e:line("/* %d floats; loads and stores of it are aligned (every offset is a", LANES)
+	e:line(" * multiple of %d floats from a 64-byte boundary). */", LANES)
+	e:line("typedef float vec __attribute__((vector_size(%d)));", LANES * 4)
+	e:line()
 end
 
-local function emit_transforms(e, w, b)
+local function emit_transforms(e, w)
 	emit_linear(e, "filter_1d", w.G,
 		string.format("y = G x: %d filter taps to %d values.", w.r, w.alpha))
 	emit_linear(e, "input_1d", w.BT,
-		string.format("y = BT x: %d input pixels to %d values.", w.alpha, w.alpha))
+		string.format("y = BT x: %d input pixels to %d values, %d channels at once.",
+			w.alpha, w.alpha, LANES), "vec")
 	emit_linear(e, "output_1d", w.AT,
-		string.format("y = AT x: %d products to %d outputs.", w.alpha, w.m))
+		string.format("y = AT x: %d products to %d outputs, %d filters at once.",
+			w.alpha, w.m, LANES), "vec")
 
 	e:line("/* U = G g G^T for one filter plane g (R x R); element xi of U is")
 	e:line(" * stored at u[xi * KC]. */")
@@ -337,52 +332,58 @@ local function emit_transforms(e, w, b)
 	e:close("}")
 	e:line()
 
-	e:line("/* V = BT d BT^T for one input tile d (ALPHA x ALPHA, rows ld apart);")
-	e:line(" * element xi of V is stored at v[xi * CT]. */")
-	e:line("static void input_tile(const float *restrict d, ptrdiff_t ld,")
+	e:line("/* V = BT d BT^T for the tile at (y0, x0) of the padded input, for")
+	e:line(" * channels c0 .. c0 + LANES - 1; element xi goes to v[xi * CT]. */")
+	e:line("static void input_tile(const float *restrict p, int y0, int x0, int c0,")
 	e:line("                       float *restrict v)")
 	e:open("{")
-	e:line("float t[ALPHA][ALPHA];   /* BT d */")
+	e:line("vec d[ALPHA][ALPHA], t[ALPHA][ALPHA];   /* d, then BT d */")
+	e:single("for (int i = 0; i < ALPHA; i++)", "for (int j = 0; j < ALPHA; j++)")
+	e.depth = e.depth + 2
+	e:line("d[i][j] = *(const vec *)(p + ((ptrdiff_t)(y0 + i) * WP + x0 + j) * CP + c0);")
+	e.depth = e.depth - 2
 	e:single("for (int j = 0; j < ALPHA; j++)",
-		"input_1d(d + j, ld, &t[0][j], ALPHA);")
+		"input_1d(&d[0][j], ALPHA, &t[0][j], ALPHA);")
 	e:single("for (int i = 0; i < ALPHA; i++)",
-		"input_1d(&t[i][0], 1, v + i * ALPHA * CT, CT);")
+		"input_1d(&t[i][0], 1, (vec *)v + i * ALPHA * (CT / LANES), CT / LANES);")
 	e:close("}")
 	e:line()
 
-	if b.test ~= nil or not b.interior then   -- some tile sees the padding
-		e:line("/* A tile that overlaps the padding: copied with zeros outside the")
-		e:line(" * image, so the transform itself never tests bounds. */")
-		e:line("static void load_border_tile(const float *restrict plane, int y0, int x0,")
-		e:line("                             float d[ALPHA][ALPHA])")
-		e:open("{")
-		e:open("for (int i = 0; i < ALPHA; i++) {")
-		e:line("const int y = y0 + i;")
-		e:open("for (int j = 0; j < ALPHA; j++) {")
-		e:line("const int x = x0 + j;")
-		e:line("d[i][j] = y >= 0 && y < H && x >= 0 && x < W ?")
-		e:line("          plane[y * W + x] : 0.0f;")
-		e:close("}")
-		e:close("}")
-		e:close("}")
-		e:line()
-	end
-	e:line("/* Y = AT m AT^T for one tile (element xi of m at m[xi * KT]), plus")
-	e:line(" * the bias; only the rows x cols inside the output are stored. */")
-	e:line("static void output_tile(const float *restrict m, float bias,")
-	e:line("                        float *restrict out, int rows, int cols)")
+	e:line("/* Y = AT m AT^T for one tile and filters k0 .. k0 + LANES - 1")
+	e:line(" * (element xi of m at m[xi * KT]), plus the bias; only the rows x")
+	e:line(" * cols inside the output are stored, each filter to its plane. */")
+	e:line("static void output_tile(const float *restrict m, const float *restrict bias,")
+	e:line("                        int k0, float *restrict out, int rows, int cols)")
 	e:open("{")
-	e:line("float t[TILE][ALPHA];   /* AT m */")
-	e:line("float y[TILE][TILE];")
+	e:line("vec t[TILE][ALPHA], y[TILE][TILE];   /* AT m, then AT m AT^T */")
+	e:line("const vec b = *(const vec *)(bias + k0);")
 	e:single("for (int j = 0; j < ALPHA; j++)",
-		"output_1d(m + j * KT, ALPHA * KT, &t[0][j], ALPHA);")
+		"output_1d((const vec *)m + j * (KT / LANES), ALPHA * (KT / LANES), &t[0][j], ALPHA);")
 	e:single("for (int i = 0; i < TILE; i++)",
 		"output_1d(&t[i][0], 1, &y[i][0], 1);")
-	e:single("for (int i = 0; i < rows; i++)",
-		"for (int j = 0; j < cols; j++)")
+	e:line("const int lanes = K - k0 < LANES ? K - k0 : LANES;")
+	e:open("for (int l = 0; l < lanes; l++) {")
+	e:line("float *plane = out + (ptrdiff_t)(k0 + l) * HO * WO;")
+	e:single("for (int i = 0; i < rows; i++)", "for (int j = 0; j < cols; j++)")
 	e.depth = e.depth + 2
-	e:line("out[i * WO + j] = y[i][j] + bias;")
+	e:line("plane[i * WO + j] = y[i][j][l] + b[l];")
 	e.depth = e.depth - 2
+	e:close("}")
+	e:close("}")
+	e:line()
+
+	e:line("/* The image into the padded channels-last buffer (zeros around it")
+	e:line(" * and in the channels past C). */")
+	e:line("static void pad_input(const float *restrict img, float *restrict p)")
+	e:open("{")
+	e:line("memset(p, 0, PADDED * sizeof(float));")
+	e:open("for (int y = 0; y < H; y++) {")
+	e:line("float *row = p + ((ptrdiff_t)(y + PAD_H) * WP + PAD_W) * CP;")
+	e:single("for (int c = 0; c < C; c++)", "for (int x = 0; x < W; x++)")
+	e.depth = e.depth + 2
+	e:line("row[(ptrdiff_t)x * CP + c] = img[((ptrdiff_t)c * H + y) * W + x];")
+	e.depth = e.depth - 2
+	e:close("}")
 	e:close("}")
 	e:line()
 end
@@ -395,12 +396,12 @@ local function emit_state(e)
 	e:line("return (float *)(((uintptr_t)p + bytes - 1) & ~(bytes - 1));")
 	e:close("}")
 	e:line()
-	e:line("/* State: the bias, then U^T packed for the GEMM, XI panels sets of")
-	e:line(" * PACKED_B floats from a 64-byte boundary. */")
+	e:line("/* State: the bias (KP values), then U^T packed for the GEMM, XI")
+	e:line(" * sets of PACKED_B floats, each from a 64-byte boundary. */")
 	e:line("static size_t state_bytes(const dp_desc *d)")
 	e:open("{")
 	e:line("(void)d;")
-	e:line("return ((size_t)XI * PACKED_B + K + ALIGN) * sizeof(float);")
+	e:line("return ((size_t)XI * PACKED_B + KP + 2 * ALIGN) * sizeof(float);")
 	e:close("}")
 	e:line()
 	e:line("/* The filter transform, once per weights: U^T into a temporary,")
@@ -408,95 +409,69 @@ local function emit_state(e)
 	e:line("static dp_status prepare(const dp_desc *d, const float *weights,")
 	e:line("                         const float *bias, void *state)")
 	e:open("{")
-	e:line("float *b = state;")
-	e:line("float *packed = align_up(b + K);")
-	e:line("float *u = malloc((size_t)XI * KC * sizeof(float));")
+	e:line("float *b = align_up(state);")
+	e:line("float *packed = align_up(b + KP);")
+	e:line("float *u = calloc((size_t)XI * KC, sizeof(float));")
 	e:line("(void)d;")
 	e:single("if (!u)", "return DP_ERR_NOMEM;")
 	e:open("for (int k = 0; k < K; k++) {")
 	e:single("for (int c = 0; c < C; c++)",
-		"filter_tile(weights + ((ptrdiff_t)k * C + c) * R * R, u + (ptrdiff_t)c * K + k);")
+		"filter_tile(weights + ((ptrdiff_t)k * C + c) * R * R, u + (ptrdiff_t)c * KP + k);")
 	e:close("}")
 	e:single("for (int xi = 0; xi < XI; xi++)",
 		"gemm_pack_b(u + xi * KC, packed + (ptrdiff_t)xi * PACKED_B);")
 	e:line("free(u);")
+	e:line("memset(b, 0, KP * sizeof(float));")
 	e:single("if (bias)", "memcpy(b, bias, K * sizeof(float));")
-	e:single("else", "memset(b, 0, K * sizeof(float));")
 	e:line("return DP_OK;")
 	e:close("}")
 	e:line()
-	e:line("/* Workspace: V (XI matrices of T x C), M (XI matrices of T x K)")
-	e:line(" * for one image, and the GEMM's packed A, each from a 64-byte")
-	e:line(" * boundary. */")
+	e:line("/* Workspace, each part from a 64-byte boundary: the padded input,")
+	e:line(" * V, M and the GEMM's packed A. */")
 	e:line("static size_t workspace_bytes(const dp_desc *d)")
 	e:open("{")
 	e:line("(void)d;")
-	e:line("return ((size_t)XI * (CT + KT) + PACKED_A + 3 * ALIGN) *")
+	e:line("return ((size_t)PADDED + XI * (CT + KT) + PACKED_A + 4 * ALIGN) *")
 	e:line("       sizeof(float);")
 	e:close("}")
 	e:line()
 end
 
-local function emit_execute(e, b)
+local function emit_execute(e)
 	e:line("static dp_status execute(const dp_desc *d, const void *state,")
 	e:line("                         const float *input, float *output,")
 	e:line("                         void *workspace)")
 	e:open("{")
-	e:line("const float *bias = state;")
-	e:line("const float *packed_u = align_up(bias + K);")
-	e:line("float *v = align_up(workspace);")
+	e:line("const float *bias = align_up(state);")
+	e:line("const float *packed_u = align_up(bias + KP);")
+	e:line("float *p = align_up(workspace);")
+	e:line("float *v = align_up(p + PADDED);")
 	e:line("float *mm = align_up(v + XI * CT);")
 	e:line("float *packed_a = align_up(mm + XI * KT);")
 	e:line("(void)d;")
 	e:open("for (int n = 0; n < N; n++) {")
-	e:line("const float *img = input + (ptrdiff_t)n * C * H * W;")
 	e:line("float *out = output + (ptrdiff_t)n * K * HO * WO;")
+	e:line("pad_input(input + (ptrdiff_t)n * C * H * W, p);")
 	e:line()
-	e:line("/* 1. Input transform of every tile of every channel. */")
-	e:open("for (int c = 0; c < C; c++) {")
-	e:line("const float *plane = img + (ptrdiff_t)c * H * W;")
-	e:open("for (int ty = 0; ty < TILES_Y; ty++) {")
-	e:line("const int y0 = ty * TILE - PAD_H;")
-	e:open("for (int tx = 0; tx < TILES_X; tx++) {")
-	e:line("const int x0 = tx * TILE - PAD_W;")
-	e:line("float *vt = v + (ptrdiff_t)(ty * TILES_X + tx) * C + c;")
-	local direct = "input_tile(plane + y0 * W + x0, W, vt);"
-	if not b.interior then
-		e:line("float dt[ALPHA][ALPHA];   /* every tile sees the padding */")
-		e:line("load_border_tile(plane, y0, x0, dt);")
-		e:line("input_tile(&dt[0][0], ALPHA, vt);")
-	elseif b.test == nil then
-		e:line("%s   /* no tile sees the padding */", direct)
-	else
-		e:open("if (%s) {", b.test)
-		e:line(direct)
-		e:close("} else {")
-		e.depth = e.depth + 1
-		e:line("float dt[ALPHA][ALPHA];")
-		e:line("load_border_tile(plane, y0, x0, dt);")
-		e:line("input_tile(&dt[0][0], ALPHA, vt);")
-		e:close("}")
-	end
-	e:close("}")
-	e:close("}")
-	e:close("}")
+	e:line("/* 1. Input transform of every tile, LANES channels at a time. */")
+	e:single("for (int t = 0; t < T; t++)", "for (int c0 = 0; c0 < CP; c0 += LANES)")
+	e.depth = e.depth + 2
+	e:line("input_tile(p, t / TILES_X * TILE, t % TILES_X * TILE, c0,")
+	e:line("           v + (ptrdiff_t)t * CP + c0);")
+	e.depth = e.depth - 2
 	e:line()
 	e:line("/* 2. XI independent products M_xi^T = V_xi^T U_xi^T,")
-	e:line(" *    (T x C)(C x K), with the generated GEMM. */")
+	e:line(" *    (T x CP)(CP x KP), with the generated GEMM. */")
 	e:single("for (int xi = 0; xi < XI; xi++)",
 		"gemm_run(v + xi * CT, packed_u + (ptrdiff_t)xi * PACKED_B, mm + xi * KT, packed_a);")
 	e:line()
 	e:line("/* 3. Output transform, bias, and the crop of ragged edge tiles. */")
-	e:open("for (int k = 0; k < K; k++) {")
-	e:line("float *plane = out + (ptrdiff_t)k * HO * WO;")
-	e:open("for (int ty = 0; ty < TILES_Y; ty++) {")
+	e:open("for (int t = 0; t < T; t++) {")
+	e:line("const int ty = t / TILES_X, tx = t % TILES_X;")
 	e:line("const int rows = HO - ty * TILE < TILE ? HO - ty * TILE : TILE;")
-	e:open("for (int tx = 0; tx < TILES_X; tx++) {")
 	e:line("const int cols = WO - tx * TILE < TILE ? WO - tx * TILE : TILE;")
-	e:line("output_tile(mm + (ptrdiff_t)(ty * TILES_X + tx) * K + k, bias[k],")
-	e:line("            plane + ty * TILE * WO + tx * TILE, rows, cols);")
-	e:close("}")
-	e:close("}")
+	e:single("for (int k0 = 0; k0 < KP; k0 += LANES)",
+		"output_tile(mm + (ptrdiff_t)t * KP + k0, bias, k0, out + ty * TILE * WO + tx * TILE, rows, cols);")
 	e:close("}")
 	e:close("}")
 	e:line("return DP_OK;")
@@ -519,17 +494,18 @@ function M.generate(d, name)
 	e:line()
 	e:comment(matrix_comment(w))
 	e:line()
-	local border = emit_constants(e, d, w)
+	emit_constants(e, d, w)
 	local tiles = ((d.ho + d.tile - 1) // d.tile) * ((d.wo + d.tile - 1) // d.tile)
-	local spec = { name = "gemm", m = tiles, n = d.k, k = d.c }
+	local spec = { name = "gemm", m = tiles, n = round_up(d.k, LANES),
+		k = round_up(d.c, LANES) }
 	e:line("/* The GEMM's buffers, in floats. */")
 	e:line("enum { PACKED_B = %d, PACKED_A = %d, ALIGN = %d };",
 		gemm.packed_b_floats(spec), gemm.workspace_floats(spec), gemm.ALIGN_FLOATS)
 	e:line()
 	gemm.emit(e, spec)
-	emit_transforms(e, w, border)
+	emit_transforms(e, w)
 	emit_state(e)
-	emit_execute(e, border)
+	emit_execute(e)
 	kernel.object(e, d, name)
 	return e:text()
 end
