@@ -98,7 +98,7 @@ check-sanitize: deps
 demo: deps
 	@$(MAKE) --no-print-directory demo-run
 
-DEMO_CMD := --op conv --algo direct --shape 28x28x3
+DEMO_CMD := --op conv --algo winograd --shape 28x28x3
 demo-run: build
 	@mkdir -p $(B)/demo
 	@echo '$$ dpgen $(DEMO_CMD) -o $(B)/demo'
