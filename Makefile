@@ -23,7 +23,7 @@ LUA_LIBS = $(shell pkg-config --libs lua5.4)
 # OpenBLAS: the im2col-blas baseline lives in the runtime.
 BLAS_CFLAGS = $(shell pkg-config --cflags openblas)
 BLAS_LIBS = $(shell pkg-config --libs openblas)
-LIBS = $(BLAS_LIBS) -lm
+LIBS = $(BLAS_LIBS) -lfftw3f -lm
 
 RUNTIME_SRC := $(sort $(wildcard runtime/*.c))
 KERNEL_SRC := $(sort $(wildcard generated/dp_*.c)) generated/registry.c

@@ -31,6 +31,7 @@ static const struct option {
 	{ "--precision", NULL, STR, O(precision), MODE_GEN | MODE_RUN },
 	{ "--tile", NULL, STR, O(tile), MODE_GEN | MODE_RUN },
 	{ "--points", NULL, STR, O(points), MODE_GEN | MODE_RUN },
+	{ "--fft-tile", NULL, STR, O(fft_tile), MODE_GEN | MODE_RUN },
 	{ "--output", "-o", STR, O(outdir), MODE_GEN | MODE_MANIFEST },
 	{ "--templates", NULL, STR, O(templates), MODE_GEN | MODE_MANIFEST },
 	{ "--stdout", NULL, FLAG, O(to_stdout), MODE_GEN },
@@ -236,7 +237,7 @@ static int reject_conv_options(const cli_opts *o, char *err, size_t err_len)
 	const char *given = o->filters ? "--filters" : o->kernel ? "--kernel" :
 		o->stride ? "--stride" : o->pad ? "--pad" :
 		o->batch ? "--batch" : o->tile ? "--tile" :
-		o->points ? "--points" : NULL;
+		o->points ? "--points" : o->fft_tile ? "--fft-tile" : NULL;
 	if (given)
 		return ERR("%s applies to --op conv only", given);
 	return 0;
@@ -280,6 +281,15 @@ static int conv_desc(const cli_opts *o, dp_desc *d, char *err,
 
 int cli_variant(const cli_opts *o, dp_desc *d, char *err, size_t err_len)
 {
+	if (o->fft_tile && d->algo != DP_ALGO_FFT)
+		return ERR("--fft-tile applies to --algo fft only");
+	if (d->algo == DP_ALGO_FFT) {
+		d->tile = dp_fft_default_tile(d);
+		if (o->fft_tile && cli_int("--fft-tile", o->fft_tile,
+		                           DP_FFT_MIN_TILE, DP_FFT_MAX_TILE,
+		                           &d->tile, err, err_len))
+			return -1;
+	}
 	if (d->algo != DP_ALGO_WINOGRAD) {
 		if (o->tile || o->points)
 			return ERR("%s applies to --algo winograd only",
@@ -353,6 +363,8 @@ void cli_command(const dp_desc *d, char *buf, size_t len)
 	if (d->algo == DP_ALGO_WINOGRAD)
 		snprintf(variant, sizeof variant, " --tile %d%s%s", d->tile,
 		         d->points[0] ? " --points " : "", d->points);
+	else if (d->algo == DP_ALGO_FFT)
+		snprintf(variant, sizeof variant, " --fft-tile %d", d->tile);
 	snprintf(buf, len, "dpgen --op conv --algo %s --shape %dx%dx%d "
 	         "--filters %d --kernel %dx%d --stride %d --pad %s --batch %d "
 	         "--precision %s%s", dp_algo_name(d->algo), d->h, d->w, d->c,
@@ -408,6 +420,8 @@ void cli_help(enum cli_mode mode)
 "                      M + R - 1 <= 8, else 9 - R)\n"
 "  --points LIST       winograd: the M + R - 2 finite interpolation points,\n"
 "                      e.g. 0,1,-1,1/2,-1/2 (default: the generator's set)\n"
+"  --fft-tile T        fft: T x T transforms, T = 8, 16, 32 or 64, at least\n"
+"                      the kernel size (default: the least estimated work)\n"
 "  -o, --output DIR    where to write NAME.c and NAME.h (default generated)\n"
 "  --stdout            print the header then the source instead\n"
 "  --print-name        print the kernel's name and write nothing\n"

@@ -15,6 +15,7 @@ enum cli_mode { MODE_GEN = 1, MODE_RUN = 2, MODE_MANIFEST = 4 };
 typedef struct cli_opts {
 	const char *op, *algo, *shape, *filters, *kernel, *stride, *pad;
 	const char *batch, *precision, *outdir, *templates, *tile, *points;
+	const char *fft_tile;
 	const char *input, *weights, *bias, *out, *a, *b, *rank_a, *rank_b;
 	int to_stdout, print_name, help, version, list;
 	const char *positional;   /* manifest: the manifest file */

@@ -191,6 +191,8 @@ static void push_desc(lua_State *L, const dp_desc *d, const char *command)
 	if (d->algo == DP_ALGO_WINOGRAD) {
 		set_int(L, "tile", d->tile);
 		set_str(L, "points", d->points);
+	} else if (d->algo == DP_ALGO_FFT) {
+		set_int(L, "tile", d->tile);
 	}
 }
 

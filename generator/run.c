@@ -110,9 +110,9 @@ static int run_matmul(const cli_opts *o, dp_desc *d, dp_array *c, char *err,
 	if (!o->a || !o->b)
 		return ERR("matmul needs --a A.npy and --b B.npy");
 	if (o->input || o->weights || o->bias || o->stride || o->pad ||
-	    o->tile || o->points)
-		return ERR("--input, --weights, --bias, --stride, --pad, --tile "
-		           "and --points apply to --op conv");
+	    o->tile || o->points || o->fft_tile)
+		return ERR("--input, --weights, --bias, --stride, --pad, --tile, "
+		           "--points and --fft-tile apply to --op conv");
 	if (o->rank_a || o->rank_b)
 		return ERR("--rank-a and --rank-b apply to --algo svd only "
 		           "(allowed algorithms: naive)");
@@ -180,7 +180,7 @@ int cmd_run(int argc, char **argv)
 		snprintf(err, sizeof err, "run: --algo '%s' is %s for --op %s "
 		         "(allowed: %s)", o.algo ? o.algo : "", o.algo ?
 		         "unknown" : "missing", o.op,
-		         d.op == DP_OP_CONV ? "direct, winograd" : "naive, gemm");
+		         d.op == DP_OP_CONV ? "direct, im2col, im2col-blas, winograd, fft, fft-fftw" : "naive, gemm");
 		return usage_fail(err);
 	}
 	if (o.precision && dp_precision_parse(o.precision, &d.precision))

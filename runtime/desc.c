@@ -18,18 +18,19 @@ const char *dp_status_str(dp_status s)
 
 static const char *const op_names[] = { "conv", "matmul" };
 static const char *const algo_names[] = {
-	"direct", "naive", "gemm", "winograd", "im2col", "im2col-blas"
+	"direct", "naive", "gemm", "winograd", "im2col", "im2col-blas", "fft",
+	"fft-fftw"
 };
 static const char *const prec_names[] = { "fp32" };
 
 /* Which op each algorithm belongs to. */
 static const dp_op algo_op[] = {
 	DP_OP_CONV, DP_OP_MATMUL, DP_OP_MATMUL, DP_OP_CONV, DP_OP_CONV,
-	DP_OP_CONV
+	DP_OP_CONV, DP_OP_CONV, DP_OP_CONV
 };
 
 /* Which algorithms have a template; the others are runtime baselines. */
-static const int algo_generated[] = { 1, 0, 1, 1, 1, 0 };
+static const int algo_generated[] = { 1, 0, 1, 1, 1, 0, 1, 0 };
 
 #define COUNT(a) (sizeof(a) / sizeof((a)[0]))
 
@@ -273,6 +274,55 @@ static dp_status check_winograd(const dp_desc *d, char *msg, size_t msg_len)
 	return DP_OK;
 }
 
+static int is_pow2(int v)
+{
+	return v > 0 && (v & (v - 1)) == 0;
+}
+
+/* Work of a tiled FFT convolution with T x T tiles, up to a constant:
+ * tiles times T^2 log2 T (overlap-save: T - r + 1 outputs per tile). */
+static double fft_cost(const dp_desc *d, int t)
+{
+	int oy = t - d->r + 1, ox = t - d->s + 1;
+	double tiles = (double)((dp_conv_out_h(d) + oy - 1) / oy) *
+	               ((dp_conv_out_w(d) + ox - 1) / ox);
+	int lg = 0;
+	while ((1 << lg) < t)
+		lg++;
+	return tiles * t * t * lg;
+}
+
+int dp_fft_default_tile(const dp_desc *d)
+{
+	int best = 0;
+	for (int t = DP_FFT_MIN_TILE; t <= DP_FFT_MAX_TILE; t *= 2)
+		if (t >= d->r && t >= d->s &&
+		    (!best || fft_cost(d, t) < fft_cost(d, best)))
+			best = t;
+	return best ? best : DP_FFT_MAX_TILE;
+}
+
+static dp_status check_fft(const dp_desc *d, char *msg, size_t msg_len)
+{
+	if (d->stride != 1)
+		FAIL("%s needs stride 1 (got %d); use direct or im2col",
+		     dp_algo_name(d->algo), d->stride);
+	if (d->algo == DP_ALGO_FFT_FFTW) {
+		if (d->tile)
+			FAIL("fft-fftw transforms the whole image: no tile");
+		return DP_OK;
+	}
+	if (!is_pow2(d->tile) || d->tile < DP_FFT_MIN_TILE ||
+	    d->tile > DP_FFT_MAX_TILE)
+		FAIL("fft tile %d is not allowed (allowed: 8, 16, 32, 64)",
+		     d->tile);
+	if (d->tile < d->r || d->tile < d->s)
+		FAIL("fft tile %d is smaller than the %dx%d kernel (allowed: a "
+		     "power of two from the kernel size to %d)", d->tile, d->r,
+		     d->s, DP_FFT_MAX_TILE);
+	return DP_OK;
+}
+
 static dp_status check_matmul(const dp_desc *d, char *msg, size_t msg_len)
 {
 	if (!dim_ok(d->mm_m) || !dim_ok(d->mm_k) || !dim_ok(d->mm_n))
@@ -306,9 +356,15 @@ dp_status dp_desc_check(const dp_desc *d, char *msg, size_t msg_len)
 	if (d->op == DP_OP_MATMUL)
 		return check_matmul(d, msg, msg_len);
 	dp_status st = check_conv(d, msg, msg_len);
-	if (st == DP_OK && d->algo == DP_ALGO_WINOGRAD)
-		st = check_winograd(d, msg, msg_len);
-	else if (st == DP_OK && (d->tile || d->points[0]))
-		FAIL("a tile and points apply to winograd only");
+	if (st != DP_OK)
+		return st;
+	if (d->algo == DP_ALGO_WINOGRAD)
+		return check_winograd(d, msg, msg_len);
+	if (d->points[0])
+		FAIL("points apply to winograd only");
+	if (d->algo == DP_ALGO_FFT || d->algo == DP_ALGO_FFT_FFTW)
+		return check_fft(d, msg, msg_len);
+	if (d->tile)
+		FAIL("a tile applies to winograd and fft only");
 	return st;
 }

@@ -39,6 +39,8 @@ typedef enum dp_algo {
 	DP_ALGO_WINOGRAD,    /* conv: Winograd F(m x m, r x r) */
 	DP_ALGO_IM2COL,      /* conv: column matrix + the generated GEMM */
 	DP_ALGO_IM2COL_BLAS, /* conv: column matrix + OpenBLAS sgemm */
+	DP_ALGO_FFT,         /* conv: tiled FFT, generated codelets */
+	DP_ALGO_FFT_FFTW,    /* conv: whole-image FFTW3 plans */
 	DP_ALGO_COUNT
 } dp_algo;
 
@@ -74,7 +76,8 @@ typedef struct dp_desc {
 	/* matmul */
 	int mm_m, mm_k, mm_n;
 	/* algorithm variant */
-	int tile;         /* winograd: output tile m of F(m x m, r x r) */
+	int tile;         /* winograd: output tile m of F(m x m, r x r);
+	                   * fft: the FFT size T of a tile (T x T) */
 	char points[DP_POINTS_LEN]; /* winograd: the alpha - 1 finite
 	                   * interpolation points, "0,1,-1,1/2"; "" = default */
 } dp_desc;
@@ -93,6 +96,12 @@ int dp_conv_out_w(const dp_desc *d);
  * output tile for an r x r kernel (the generator and runtime agree). */
 #define DP_WINOGRAD_MAX_ALPHA 8
 int dp_winograd_default_tile(int r);
+
+/* FFT tiles: T x T transforms, T a power of two in this range, at least
+ * the kernel size; the default minimizes the estimated work. */
+#define DP_FFT_MIN_TILE 8
+#define DP_FFT_MAX_TILE 64
+int dp_fft_default_tile(const dp_desc *d);
 
 /* Check a descriptor; on failure write a one-line reason into msg. */
 dp_status dp_desc_check(const dp_desc *d, char *msg, size_t msg_len);

@@ -8,7 +8,7 @@ local M = {}
 -- The template module of each op/algorithm pair.
 local templates = {
 	conv = { direct = "conv_direct", winograd = "conv_winograd",
-		im2col = "conv_im2col" },
+		im2col = "conv_im2col", fft = "conv_fft" },
 	matmul = { gemm = "matmul_gemm" },
 }
 

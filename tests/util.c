@@ -219,6 +219,8 @@ void desc_args(const dp_desc *d, char *buf, size_t len)
 	if (d->algo == DP_ALGO_WINOGRAD && n > 0 && (size_t)n < len)
 		snprintf(buf + n, len - (size_t)n, " --tile %d%s%s", d->tile,
 		         d->points[0] ? " --points " : "", d->points);
+	else if (d->algo == DP_ALGO_FFT && n > 0 && (size_t)n < len)
+		snprintf(buf + n, len - (size_t)n, " --fft-tile %d", d->tile);
 }
 
 const dp_kernel *build_kernel(const dp_desc *d, const char *dir, char *err,

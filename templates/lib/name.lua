@@ -20,6 +20,7 @@ end
 local variant = {
 	direct = function(d) return string.format("r%ds%d", d.r, d.s) end,
 	im2col = function(d) return string.format("r%ds%d", d.r, d.s) end,
+	fft = function(d) return string.format("t%dr%ds%d", d.tile, d.r, d.s) end,
 	winograd = function(d)
 		local v = string.format("f%dr%d", d.tile, d.r)
 		if d.points ~= "" then v = v .. "p" .. fnv1a(d.points) end
