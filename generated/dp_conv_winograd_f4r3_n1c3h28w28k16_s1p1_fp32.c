@@ -78,7 +78,7 @@ static const ptrdiff_t PADDED = (ptrdiff_t)HP * WP * CP;
 typedef float vec __attribute__((vector_size(32)));
 
 /* The GEMM's buffers, in floats. */
-enum { PACKED_B = 128, PACKED_A = 400, ALIGN = 16 };
+enum { PACKED_B = 128, PACKED_A = 0, ALIGN = 16 };
 
 /* gemm: C[49 x 16] = A[49 x 8] * B[8 x 16], packed and blocked. */
 /* gcc contracts a * b + c into one FMA only when told to: in ISO C
@@ -94,14 +94,15 @@ typedef float gemm_uvec __attribute__((vector_size(32), aligned(4)));
 enum {
 	GEMM_M = 49, GEMM_N = 16, GEMM_K = 8,
 	GEMM_LDA = 8, GEMM_LDB = 16, GEMM_LDC = 16,
-	/* Register block: 5 rows (least padding of M for its speed)
-	 * by 16 columns (2 vectors): 10 accumulators. */
-	GEMM_MR = 5, GEMM_NR = 16,
+	/* Register block: 6 rows (fastest for M, leftover rows apart)
+	 * by 16 columns (2 vectors): 12 accumulators. */
+	GEMM_MR = 6, GEMM_NR = 16,
 	/* Depth of a block: a KC x NR panel of B stays in L1. */
 	GEMM_KC = 8,
-	/* Rows of A per packed block (at most L2 / 4), columns of B
-	 * per sweep (a KC x NC block at most L2 / 2). */
-	GEMM_MC = 50, GEMM_NC = 16,
+	/* Rows of A per block (at most L2 / 4), columns of B per sweep
+	 * (B is packed ahead of time: all of N up to 8 MiB).
+	 * A is read in place (few panels of B). */
+	GEMM_MC = 54, GEMM_NC = 16,
 	/* N rounded up to NR: the width of packed B. */
 	GEMM_NP = 16
 };
@@ -133,97 +134,114 @@ static void gemm_pack_b(const float *restrict b, float *restrict bp)
 }
 
 /*
- * Rows ic.. ic+mc-1 (mc a multiple of MR), columns pc.. pc+kc-1 of A
- * into panels of MR rows, each kc x MR stored step by step, so the
- * micro-kernel reads MR consecutive floats per step.
- * Rows past M are zero.
- */
-static void gemm_pack_a(const float *restrict a, float *restrict ap,
-                        int ic, int mc, int pc, int kc)
-{
-	for (int i = 0; i < mc; i += GEMM_MR) {
-		float *restrict dst = ap + i * kc;
-		for (int r = 0; r < GEMM_MR; r++) {
-			const int row = ic + i + r;
-			if (row >= GEMM_M) {
-				for (int q = 0; q < kc; q++)
-					dst[q * GEMM_MR + r] = 0.0f;
-				continue;
-			}
-			const float *restrict src = a + row * GEMM_LDA + pc;
-			for (int q = 0; q < kc; q++)
-				dst[q * GEMM_MR + r] = src[q];
-		}
-	}
-}
-
-/*
- * The register block: c[5 x 16] (+)= the kc-step product of
- * an A panel (kc x MR) and a B panel (kc x NR), all in registers.
+ * The register block: c[6 x 16] (+)= the kc-step product of
+ * MR rows of A, read in place (row stride LDA), and a B panel
+ * (kc x NR), in registers.
  * A broadcast is written x - (vec){0}: both gcc and clang make it one
  * broadcast from memory (x + (vec){0} keeps a stray add; filling the
  * lanes one by one makes gcc emit a broadcast per lane).
  */
-static void gemm_micro(int kc, const float *restrict a,
-                       const float *restrict b, float *restrict c,
-                       int ldc, int add)
+static inline void gemm_micro(int kc, const float *restrict a,
+                              const float *restrict b, float *restrict c, int add)
 {
+	__builtin_prefetch(c + 0, 1);
+	__builtin_prefetch(c + 15, 1);
+	__builtin_prefetch(c + GEMM_LDC, 1);
+	__builtin_prefetch(c + GEMM_LDC + 15, 1);
+	__builtin_prefetch(c + 2 * GEMM_LDC, 1);
+	__builtin_prefetch(c + 2 * GEMM_LDC + 15, 1);
+	__builtin_prefetch(c + 3 * GEMM_LDC, 1);
+	__builtin_prefetch(c + 3 * GEMM_LDC + 15, 1);
+	__builtin_prefetch(c + 4 * GEMM_LDC, 1);
+	__builtin_prefetch(c + 4 * GEMM_LDC + 15, 1);
+	__builtin_prefetch(c + 5 * GEMM_LDC, 1);
+	__builtin_prefetch(c + 5 * GEMM_LDC + 15, 1);
 	gemm_vec c0_0 = { 0 }, c0_1 = { 0 };
 	gemm_vec c1_0 = { 0 }, c1_1 = { 0 };
 	gemm_vec c2_0 = { 0 }, c2_1 = { 0 };
 	gemm_vec c3_0 = { 0 }, c3_1 = { 0 };
 	gemm_vec c4_0 = { 0 }, c4_1 = { 0 };
+	gemm_vec c5_0 = { 0 }, c5_1 = { 0 };
 	for (int q = 0; q < kc; q++) {
 		const gemm_vec b0 = *(const gemm_uvec *)(b + 0);
 		const gemm_vec b1 = *(const gemm_uvec *)(b + 8);
 		const gemm_vec a0 = a[0] - (gemm_vec){ 0 };
 		c0_0 += a0 * b0; c0_1 += a0 * b1;
-		const gemm_vec a1 = a[1] - (gemm_vec){ 0 };
+		const gemm_vec a1 = a[1 * GEMM_LDA] - (gemm_vec){ 0 };
 		c1_0 += a1 * b0; c1_1 += a1 * b1;
-		const gemm_vec a2 = a[2] - (gemm_vec){ 0 };
+		const gemm_vec a2 = a[2 * GEMM_LDA] - (gemm_vec){ 0 };
 		c2_0 += a2 * b0; c2_1 += a2 * b1;
-		const gemm_vec a3 = a[3] - (gemm_vec){ 0 };
+		const gemm_vec a3 = a[3 * GEMM_LDA] - (gemm_vec){ 0 };
 		c3_0 += a3 * b0; c3_1 += a3 * b1;
-		const gemm_vec a4 = a[4] - (gemm_vec){ 0 };
+		const gemm_vec a4 = a[4 * GEMM_LDA] - (gemm_vec){ 0 };
 		c4_0 += a4 * b0; c4_1 += a4 * b1;
-		a += GEMM_MR;
+		const gemm_vec a5 = a[5 * GEMM_LDA] - (gemm_vec){ 0 };
+		c5_0 += a5 * b0; c5_1 += a5 * b1;
+		a += 1;
 		b += GEMM_NR;
 	}
 	if (add) {
-		*(gemm_uvec *)(c) += c0_0;
+		*(gemm_uvec *)(c + 0) += c0_0;
 		*(gemm_uvec *)(c + 8) += c0_1;
-		*(gemm_uvec *)(c + ldc) += c1_0;
-		*(gemm_uvec *)(c + ldc + 8) += c1_1;
-		*(gemm_uvec *)(c + 2 * ldc) += c2_0;
-		*(gemm_uvec *)(c + 2 * ldc + 8) += c2_1;
-		*(gemm_uvec *)(c + 3 * ldc) += c3_0;
-		*(gemm_uvec *)(c + 3 * ldc + 8) += c3_1;
-		*(gemm_uvec *)(c + 4 * ldc) += c4_0;
-		*(gemm_uvec *)(c + 4 * ldc + 8) += c4_1;
+		*(gemm_uvec *)(c + GEMM_LDC) += c1_0;
+		*(gemm_uvec *)(c + GEMM_LDC + 8) += c1_1;
+		*(gemm_uvec *)(c + 2 * GEMM_LDC) += c2_0;
+		*(gemm_uvec *)(c + 2 * GEMM_LDC + 8) += c2_1;
+		*(gemm_uvec *)(c + 3 * GEMM_LDC) += c3_0;
+		*(gemm_uvec *)(c + 3 * GEMM_LDC + 8) += c3_1;
+		*(gemm_uvec *)(c + 4 * GEMM_LDC) += c4_0;
+		*(gemm_uvec *)(c + 4 * GEMM_LDC + 8) += c4_1;
+		*(gemm_uvec *)(c + 5 * GEMM_LDC) += c5_0;
+		*(gemm_uvec *)(c + 5 * GEMM_LDC + 8) += c5_1;
 	} else {
-		*(gemm_uvec *)(c) = c0_0;
+		*(gemm_uvec *)(c + 0) = c0_0;
 		*(gemm_uvec *)(c + 8) = c0_1;
-		*(gemm_uvec *)(c + ldc) = c1_0;
-		*(gemm_uvec *)(c + ldc + 8) = c1_1;
-		*(gemm_uvec *)(c + 2 * ldc) = c2_0;
-		*(gemm_uvec *)(c + 2 * ldc + 8) = c2_1;
-		*(gemm_uvec *)(c + 3 * ldc) = c3_0;
-		*(gemm_uvec *)(c + 3 * ldc + 8) = c3_1;
-		*(gemm_uvec *)(c + 4 * ldc) = c4_0;
-		*(gemm_uvec *)(c + 4 * ldc + 8) = c4_1;
+		*(gemm_uvec *)(c + GEMM_LDC) = c1_0;
+		*(gemm_uvec *)(c + GEMM_LDC + 8) = c1_1;
+		*(gemm_uvec *)(c + 2 * GEMM_LDC) = c2_0;
+		*(gemm_uvec *)(c + 2 * GEMM_LDC + 8) = c2_1;
+		*(gemm_uvec *)(c + 3 * GEMM_LDC) = c3_0;
+		*(gemm_uvec *)(c + 3 * GEMM_LDC + 8) = c3_1;
+		*(gemm_uvec *)(c + 4 * GEMM_LDC) = c4_0;
+		*(gemm_uvec *)(c + 4 * GEMM_LDC + 8) = c4_1;
+		*(gemm_uvec *)(c + 5 * GEMM_LDC) = c5_0;
+		*(gemm_uvec *)(c + 5 * GEMM_LDC + 8) = c5_1;
+	}
+}
+
+static inline void gemm_micro_mt(int kc, const float *restrict a,
+                                 const float *restrict b, float *restrict c, int add)
+{
+	__builtin_prefetch(c + 0, 1);
+	__builtin_prefetch(c + 15, 1);
+	gemm_vec c0_0 = { 0 }, c0_1 = { 0 };
+	for (int q = 0; q < kc; q++) {
+		const gemm_vec b0 = *(const gemm_uvec *)(b + 0);
+		const gemm_vec b1 = *(const gemm_uvec *)(b + 8);
+		const gemm_vec a0 = a[0] - (gemm_vec){ 0 };
+		c0_0 += a0 * b0; c0_1 += a0 * b1;
+		a += 1;
+		b += GEMM_NR;
+	}
+	if (add) {
+		*(gemm_uvec *)(c + 0) += c0_0;
+		*(gemm_uvec *)(c + 8) += c0_1;
+	} else {
+		*(gemm_uvec *)(c + 0) = c0_0;
+		*(gemm_uvec *)(c + 8) = c0_1;
 	}
 }
 
 /*
- * C = A * B with B packed by gemm_pack_b and ws holding
- * MC x KC floats of packed A. Loops, outer to inner: NC columns of B,
- * KC steps of depth, MC rows of A (packed here), NR-column panels of
- * B, MR-row panels of A.
+ * C = A * B with B packed by gemm_pack_b (ws unused: A is read
+ * in place). Loops, outer to inner: NC columns of B,
+ * KC steps of depth, MC rows of A, NR-column panels of B,
+ * MR-row blocks of A.
  */
 static void gemm_run(const float *restrict a, const float *restrict bp,
                      float *restrict c, float *restrict ws)
 {
-	float *restrict ap = ws;
+	(void)ws;
 	for (int jc = 0; jc < GEMM_NP; jc += GEMM_NC) {
 		const int jend = gemm_min(jc + GEMM_NC, GEMM_NP);
 		for (int pc = 0; pc < GEMM_K; pc += GEMM_KC) {
@@ -231,27 +249,14 @@ static void gemm_run(const float *restrict a, const float *restrict bp,
 			const int add = pc > 0;   /* the first block sets C */
 			for (int ic = 0; ic < GEMM_M; ic += GEMM_MC) {
 				const int mc = gemm_min(GEMM_MC, GEMM_M - ic);
-				const int mpad = (mc + GEMM_MR - 1) / GEMM_MR * GEMM_MR;
-				gemm_pack_a(a, ap, ic, mpad, pc, kc);
+				const int mfull = mc / GEMM_MR * GEMM_MR;
 				for (int j = jc; j < jend; j += GEMM_NR) {
 					const float *restrict panel = bp + pc * GEMM_NP + j * kc;
-					for (int i = 0; i < mpad; i += GEMM_MR) {
-						const int rows = gemm_min(GEMM_MR, GEMM_M - ic - i);
-						const int cols = GEMM_NR;
-						if (rows == GEMM_MR && cols == GEMM_NR) {
-							gemm_micro(kc, ap + i * kc, panel,
-							          c + (ic + i) * GEMM_LDC + j, GEMM_LDC, add);
-							continue;
-						}
-						/* The ragged edge: the full block into a scratch tile, then
-						 * only the part inside C. */
-						float tile[GEMM_MR * GEMM_NR];
-						gemm_micro(kc, ap + i * kc, panel, tile, GEMM_NR, 0);
-						float *restrict cij = c + (ic + i) * GEMM_LDC + j;
-						for (int r = 0; r < rows; r++)
-							for (int x = 0; x < cols; x++)
-								cij[r * GEMM_LDC + x] = tile[r * GEMM_NR + x] +
-								                        (add ? cij[r * GEMM_LDC + x] : 0.0f);
+					for (int i = 0; i < mfull; i += GEMM_MR)
+						gemm_micro(kc, a + (ic + i) * GEMM_LDA + pc, panel, c + (ic + i) * GEMM_LDC + j, add);
+					if (mfull < mc) {
+						const int i = mfull;
+						gemm_micro_mt(kc, a + (ic + i) * GEMM_LDA + pc, panel, c + (ic + i) * GEMM_LDC + j, add);
 					}
 				}
 			}

@@ -32,7 +32,10 @@ enum {
 	NR = 16,             /* its columns: two 8-lane vectors */
 	KC_MAX = 256,        /* a KC x NR panel of B: 16 KiB, half of L1 */
 	KC_SINGLE = 384,     /* up to this depth K is a single block */
-	L2_BYTES = 1 << 20,  /* per core on this machine class */
+	L2_BYTES = 1 << 19,  /* per core (512 KiB; L1d 32 KiB) */
+	A_BLOCK_BYTES = L2_BYTES / 4,      /* MC x KC of A */
+	B_BLOCK_BYTES = 8 << 20,           /* KC x NC of packed B */
+	PACK_A_MIN_PANELS = 16,  /* fewer NR panels per sweep: A in place */
 	ALIGN = 16           /* floats: packed buffers start on 64 bytes */
 };
 
@@ -44,6 +47,7 @@ typedef struct blocking {
 	int mc;   /* rows of A per packed block, a multiple of MR */
 	int nc;   /* columns of B per sweep, a multiple of NR */
 	int np;   /* N rounded up to NR */
+	int pack_a;   /* pack blocks of A (else read the rows in place) */
 } blocking;
 
 static int ceil_div(int a, int b)
@@ -70,13 +74,17 @@ static blocking plan(const dp_desc *d)
 {
 	blocking p = { .m = d->mm_m, .k = d->mm_k, .n = d->mm_n };
 	p.kc = p.k <= KC_SINGLE ? p.k : ceil_div(p.k, ceil_div(p.k, KC_MAX));
-	/* The packed A block takes at most a quarter of L2. */
-	int mc_max = max_int(MR, (L2_BYTES / 4) / (p.kc * 4) / MR * MR);
+	/* The A block takes at most a quarter of L2. */
+	int mc_max = max_int(MR, A_BLOCK_BYTES / (p.kc * 4) / MR * MR);
 	p.mc = round_up(ceil_div(p.m, ceil_div(p.m, mc_max)), MR);
-	/* The KC x NC block of B one A block sweeps: at most half of L2. */
+	/* B is packed ahead of time: the KC x NC block one A block sweeps
+	 * is bounded by the outer cache only, in practice all of N. */
 	p.np = round_up(p.n, NR);
-	int nc_max = max_int(NR, (L2_BYTES / 2) / (p.kc * 4) / NR * NR);
+	int nc_max = max_int(NR, B_BLOCK_BYTES / (p.kc * 4) / NR * NR);
 	p.nc = round_up(ceil_div(p.np, ceil_div(p.np, nc_max)), NR);
+	/* Packing A costs about one micro-kernel pass over it: worth it
+	 * only when a packed block serves many panels of B. */
+	p.pack_a = p.nc / NR >= PACK_A_MIN_PANELS;
 	return p;
 }
 
@@ -131,33 +139,50 @@ static size_t workspace_bytes(const dp_desc *d)
 }
 
 /* Rows ic.. ic+mc-1 (mc a multiple of MR), columns pc.. pc+kc-1 of A into
- * MR-row panels, each kc x MR stored step by step; rows past M are zero. */
+ * MR-row panels, each kc x MR stored step by step (and written in that
+ * order, the MR rows read side by side); rows past M are zero. */
 static void pack_a(const blocking *p, const float *restrict a,
                    float *restrict ap, int ic, int mc, int pc, int kc)
 {
 	for (int i = 0; i < mc; i += MR) {
 		float *restrict dst = ap + (int64_t)i * kc;
-		for (int r = 0; r < MR; r++) {
-			const int row = ic + i + r;
-			if (row >= p->m) {
-				for (int q = 0; q < kc; q++)
-					dst[q * MR + r] = 0.0f;
-				continue;
+		const float *restrict src = a + (int64_t)(ic + i) * p->k + pc;
+		const int rows = min_int(MR, p->m - ic - i);
+		if (rows == MR) {
+			const int64_t k = p->k;
+			for (int q = 0; q < kc; q++) {
+				dst[q * MR + 0] = src[q];
+				dst[q * MR + 1] = src[k + q];
+				dst[q * MR + 2] = src[2 * k + q];
+				dst[q * MR + 3] = src[3 * k + q];
+				dst[q * MR + 4] = src[4 * k + q];
+				dst[q * MR + 5] = src[5 * k + q];
 			}
-			const float *restrict src = a + (int64_t)row * p->k + pc;
-			for (int q = 0; q < kc; q++)
-				dst[q * MR + r] = src[q];
+			continue;
 		}
+		for (int q = 0; q < kc; q++)
+			for (int r = 0; r < MR; r++)
+				dst[q * MR + r] = r < rows ?
+					src[(int64_t)r * p->k + q] : 0.0f;
 	}
 }
 
-/* c[6 x 16] (+)= the kc-step product of an A panel and a B panel, in 12
- * vector accumulators. A broadcast is written x - (vec8){0}: both gcc and
- * clang make it one broadcast from memory (x + (vec8){0} keeps a stray
- * add; filling lanes one by one makes gcc emit a broadcast per lane). */
-static void micro(int kc, const float *restrict a, const float *restrict b,
-                  float *restrict c, int64_t ldc, int add)
+/* c[6 x 16] (+)= the kc-step product of 6 rows of A and a B panel, in 12
+ * vector accumulators. Row r of A at step q is a[r * rs + q * step]:
+ * packed (rs 1, step MR) or in place (rs the row stride, step 1); both
+ * callers pass constants, so each gets its own copy. A broadcast is
+ * written x - (vec8){0}: both gcc and clang make it one broadcast from
+ * memory (x + (vec8){0} keeps a stray add; filling lanes one by one makes
+ * gcc emit a broadcast per lane). The block of C is prefetched first: it
+ * is needed only after the kc steps and is usually out of L1 and L2. */
+static inline __attribute__((always_inline)) void
+micro(int kc, const float *restrict a, int64_t rs, int step,
+      const float *restrict b, float *restrict c, int64_t ldc, int add)
 {
+	for (int r = 0; r < MR; r++) {
+		__builtin_prefetch(c + r * ldc, 1);
+		__builtin_prefetch(c + r * ldc + NR - 1, 1);
+	}
 	vec8 c00 = { 0 }, c01 = { 0 }, c10 = { 0 }, c11 = { 0 };
 	vec8 c20 = { 0 }, c21 = { 0 }, c30 = { 0 }, c31 = { 0 };
 	vec8 c40 = { 0 }, c41 = { 0 }, c50 = { 0 }, c51 = { 0 };
@@ -166,17 +191,17 @@ static void micro(int kc, const float *restrict a, const float *restrict b,
 		const vec8 b1 = *(const uvec8 *)(b + 8);
 		const vec8 a0 = a[0] - (vec8){ 0 };
 		c00 += a0 * b0; c01 += a0 * b1;
-		const vec8 a1 = a[1] - (vec8){ 0 };
+		const vec8 a1 = a[rs] - (vec8){ 0 };
 		c10 += a1 * b0; c11 += a1 * b1;
-		const vec8 a2 = a[2] - (vec8){ 0 };
+		const vec8 a2 = a[2 * rs] - (vec8){ 0 };
 		c20 += a2 * b0; c21 += a2 * b1;
-		const vec8 a3 = a[3] - (vec8){ 0 };
+		const vec8 a3 = a[3 * rs] - (vec8){ 0 };
 		c30 += a3 * b0; c31 += a3 * b1;
-		const vec8 a4 = a[4] - (vec8){ 0 };
+		const vec8 a4 = a[4 * rs] - (vec8){ 0 };
 		c40 += a4 * b0; c41 += a4 * b1;
-		const vec8 a5 = a[5] - (vec8){ 0 };
+		const vec8 a5 = a[5 * rs] - (vec8){ 0 };
 		c50 += a5 * b0; c51 += a5 * b1;
-		a += MR;
+		a += step;
 		b += NR;
 	}
 	if (add) {
@@ -211,23 +236,41 @@ static dp_status execute(const dp_desc *d, const void *state, const float *a,
 			for (int ic = 0; ic < p.m; ic += p.mc) {
 				const int mc = min_int(p.mc, p.m - ic);
 				const int mpad = round_up(mc, MR);
-				pack_a(&p, a, ap, ic, mpad, pc, kc);
+				/* In place, the rows of A past M must not be read:
+				 * the last, partial MR rows are packed (zero-padded)
+				 * at the start of the workspace. */
+				const int mfull = p.pack_a ? mpad : mc / MR * MR;
+				if (p.pack_a)
+					pack_a(&p, a, ap, ic, mpad, pc, kc);
+				else if (mfull < mc)
+					pack_a(&p, a, ap, ic + mfull, MR, pc, kc);
 				for (int j = jc; j < jend; j += NR) {
 					const float *panel = bp + (int64_t)pc * p.np +
 					                     (int64_t)j * kc;
 					const int cols = min_int(NR, p.n - j);
 					for (int i = 0; i < mpad; i += MR) {
 						const int rows = min_int(MR, p.m - ic - i);
-						const float *ai = ap + (int64_t)i * kc;
 						float *cij = c + (int64_t)(ic + i) * p.n + j;
+						const int inplace = i < mfull && !p.pack_a;
+						const float *ai = inplace ?
+							a + (int64_t)(ic + i) * p.k + pc :
+							ap + (int64_t)(p.pack_a ? i : 0) * kc;
 						if (rows == MR && cols == NR) {
-							micro(kc, ai, panel, cij, p.n, add);
+							if (inplace)
+								micro(kc, ai, p.k, 1, panel, cij,
+								      p.n, add);
+							else
+								micro(kc, ai, 1, MR, panel, cij,
+								      p.n, add);
 							continue;
 						}
 						/* The ragged edge: the full block into a
 						 * scratch tile, then only the part in C. */
 						float tile[MR * NR];
-						micro(kc, ai, panel, tile, NR, 0);
+						if (inplace)
+							micro(kc, ai, p.k, 1, panel, tile, NR, 0);
+						else
+							micro(kc, ai, 1, MR, panel, tile, NR, 0);
 						for (int r = 0; r < rows; r++)
 							for (int x = 0; x < cols; x++)
 								cij[(int64_t)r * p.n + x] =

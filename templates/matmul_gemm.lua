@@ -2,9 +2,10 @@
 -- specialized to one M x K x N.
 --
 -- prepare packs B (the "weights", K x N) into the state once; execute packs
--- blocks of A (the input, M x K) into the workspace and runs the blocked
--- product into C (the output, M x N). Both buffers get 64 bytes of slack
--- so the packed panels can start on a cache line.
+-- blocks of A (the input, M x K) into the workspace (unless N is narrow:
+-- then A is read in place and the workspace is only the alignment slack)
+-- and runs the blocked product into C (the output, M x N). Both buffers
+-- get 64 bytes of slack so the packed panels can start on a cache line.
 local emit = require("lib.emit")
 local gemm = require("lib.gemm")
 local kernel = require("lib.kernel")

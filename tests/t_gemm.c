@@ -2,8 +2,10 @@
  * each shape) and generic, against the fp64 reference. The shapes hit
  * the edges of the blocking: 1x1x1, a vector (M = 1), K = 1, odd sizes,
  * an exact 6 x 32 micro-tile, one past the tiles in every direction,
- * several K blocks and M blocks. Bound: Higham's gamma_K * sum_p
- * |a_ip b_pj| per element, which any order of the K products satisfies.
+ * several K blocks and M blocks, and every variant the generator picks
+ * (A packed or read in place, narrow N, leftover rows and columns).
+ * Bound: Higham's gamma_K * sum_p |a_ip b_pj| per element, which any
+ * order of the K products satisfies.
  * Each kernel runs twice on output poisoned with NaN (so a skipped element
  * fails) and must give the same bits both times. */
 #include <math.h>
@@ -21,7 +23,13 @@ static const struct { int m, k, n, gen; } shapes[] = {
 	{ 1, 1, 1, 1 }, { 1, 784, 512, 1 }, { 7, 1, 9, 1 },
 	{ 13, 17, 19, 1 }, { 6, 32, 256, 1 }, { 7, 33, 257, 1 },
 	{ 65, 63, 300, 1 }, { 128, 128, 128, 1 }, { 64, 784, 128, 1 },
-	{ 512, 784, 512, 1 }, { 1000, 784, 512, 0 }, { 300, 1000, 70, 0 },
+	{ 512, 784, 512, 1 }, { 1000, 784, 512, 0 }, { 300, 1000, 70, 1 },
+	/* The generator's other paths: N <= 8 (one-vector panels), a narrow
+	 * N read with A in place and a partial last vector (N = 10), A in
+	 * place with several K blocks and leftover rows (M = 37), packed A
+	 * with leftover rows and columns and several K blocks (N = 260). */
+	{ 13, 5, 3, 1 }, { 11, 40, 8, 1 }, { 64, 128, 10, 1 },
+	{ 1000, 128, 10, 1 }, { 37, 700, 100, 1 }, { 37, 700, 260, 1 },
 };
 
 typedef struct problem {

@@ -30,9 +30,12 @@
 -- panels. The micro-kernel keeps an MR x NR block of C in MR * NR/8
 -- vector registers (8 floats each) and runs over KC with one broadcast of
 -- A per row and NR/8 loads of B per step (default block 6 x 16).
--- Panels are zero-padded to full MR and NR, so
--- the micro-kernel is always full; only the store to C sees the ragged
--- edge. The machine class: 32 KiB L1d, 1 MiB L2 per core, AVX2 + FMA.
+-- B panels are zero-padded to NR; the leftover rows (M % MR) and columns
+-- (N % NR) get micro-kernels of their own size (no scratch tile). Each
+-- micro-kernel prefetches its block of C before the k loop. With fewer
+-- than PACK_A_MIN_PANELS panels of B per sweep A is not packed: the
+-- micro-kernel broadcasts from its rows in place (ws unused).
+-- The machine class: 32 KiB L1d, 512 KiB L2 per core, AVX2 + FMA.
 local M = {}
 
 M.ALIGN_FLOATS = 16
@@ -42,7 +45,10 @@ M.ALIGN_FLOATS = 16
 -- znver3): a 16-lane vector would be split into two halves and, with only
 -- 16 vector registers, spilled.
 local LANES = 8
-local L2_BYTES = 1024 * 1024
+local L2_BYTES = 512 * 1024
+local A_BLOCK_BYTES = L2_BYTES // 4    -- MC x KC of A: a quarter of L2
+local B_BLOCK_BYTES = 8 * 1024 * 1024  -- KC x NC of packed B
+local PACK_A_MIN_PANELS = 16           -- see plan()
 local KC_MAX = 256            -- a KC x NR panel of B: 16 KiB, half of L1
 local KC_SINGLE = 384         -- up to this depth K is one block
 
@@ -55,11 +61,15 @@ local function round_up(a, b) return ceil_div(a, b) * b end
 -- accumulators, 2 of B, 1 broadcast).
 local MR_SPEED = { 0.3, 0.55, 0.75, 0.9, 0.95, 1.0 }
 
--- The MR that minimizes (padded rows) / speed; ties go to the larger MR.
+-- The MR that minimizes the time of M rows: full MR-row panels at the
+-- speed of MR plus the M % MR leftover rows, which get a block of their
+-- own height (no padding), at its speed. Ties go to the larger MR.
 local function pick_mr(m)
 	local best, best_cost
-	for mr = #MR_SPEED, 1, -1 do
-		local cost = round_up(m, mr) / MR_SPEED[mr]
+	for mr = math.min(#MR_SPEED, m), 1, -1 do
+		local tail = m % mr
+		local cost = (m - tail) / MR_SPEED[mr] +
+			(tail > 0 and tail / MR_SPEED[tail] or 0)
 		if not best_cost or cost < best_cost - 1e-9 then
 			best, best_cost = mr, cost
 		end
@@ -76,8 +86,17 @@ function M.plan(spec)
 		accumulate = spec.accumulate and true or false,
 	}
 	p.mr = spec.mr or pick_mr(m)
-	-- Few rows: widen the block so there are still enough accumulators.
-	p.nr = spec.nr or (p.mr <= 2 and 4 * LANES or 2 * LANES)
+	-- Few rows: widen the block so there are still enough accumulators;
+	-- at most 8 columns: one vector, no multiply-adds on padding.
+	if spec.nr then
+		p.nr = spec.nr
+	elseif n <= LANES then
+		p.nr = LANES
+	elseif p.mr <= 2 and n > 2 * LANES then
+		p.nr = 4 * LANES
+	else
+		p.nr = 2 * LANES
+	end
 	assert(p.nr % LANES == 0, "gemm: nr must be a multiple of " .. LANES)
 	p.nv = p.nr // LANES
 	-- KC: K in equal blocks of at most KC_MAX (one block up to KC_SINGLE),
@@ -87,21 +106,31 @@ function M.plan(spec)
 	else
 		p.kc = ceil_div(k, ceil_div(k, KC_MAX))
 	end
-	-- MC: the packed A block takes at most a quarter of L2, leaving room
-	-- for the B block streaming through it; blocks of equal size.
-	local mc_max = math.max(p.mr,
-		(L2_BYTES // 4) // (p.kc * 4) // p.mr * p.mr)
-	local mblocks = ceil_div(m, mc_max)
-	p.mc = round_up(ceil_div(m, mblocks), p.mr)
-	-- NC: the KC x NC block of B that one A block sweeps stays within
-	-- half of L2.
+	-- NC: B is packed once, ahead of time, so the only limit on the KC x
+	-- NC block one A block sweeps is the outer cache: in practice all of N.
 	p.np = round_up(n, p.nr)
-	local nc_max = math.max(p.nr,
-		(L2_BYTES // 2) // (p.kc * 4) // p.nr * p.nr)
+	local nc_max = math.max(p.nr, B_BLOCK_BYTES // (p.kc * 4) // p.nr * p.nr)
 	local nblocks = ceil_div(p.np, nc_max)
 	p.nc = round_up(ceil_div(p.np, nblocks), p.nr)
-	p.m_ragged = m % p.mr ~= 0
-	p.n_ragged = n % p.nr ~= 0
+	-- Packing A costs about as much per element as one micro-kernel pass
+	-- over it, and buys contiguous reads: worth it only when each packed
+	-- block serves several NR-column panels. With few panels the
+	-- micro-kernel broadcasts straight from the rows of A.
+	if spec.pack_a ~= nil then
+		p.pack_a = spec.pack_a and true or false
+	else
+		p.pack_a = p.nc // p.nr >= PACK_A_MIN_PANELS
+	end
+	-- MC: the A block (packed or not) takes at most A_BLOCK_BYTES of L2,
+	-- leaving room for the B panels streaming through; equal blocks.
+	local mc_max = math.max(p.mr, A_BLOCK_BYTES // (p.kc * 4) // p.mr * p.mr)
+	local mblocks = ceil_div(m, mc_max)
+	p.mc = round_up(ceil_div(m, mblocks), p.mr)
+	-- Leftover rows (the last A block only) and columns (the last panel).
+	p.mt = m % p.mr
+	p.nt = n % p.nr
+	p.m_ragged = p.mt ~= 0
+	p.n_ragged = p.nt ~= 0
 	return p
 end
 
@@ -112,7 +141,7 @@ end
 
 function M.workspace_floats(spec)
 	local p = M.plan(spec)
-	return p.mc * p.kc
+	return p.pack_a and p.mc * p.kc or 0
 end
 
 -- A function head whose parameter lines line up after the "(".
@@ -141,15 +170,17 @@ local function emit_types(e, pre, P, p)
 	e:line("\t%s_M = %d, %s_N = %d, %s_K = %d,", P, p.m, P, p.n, P, p.k)
 	e:line("\t%s_LDA = %d, %s_LDB = %d, %s_LDC = %d,", P, p.lda, P, p.ldb,
 		P, p.ldc)
-	e:line("\t/* Register block: %d rows (least padding of M for its speed)",
+	e:line("\t/* Register block: %d rows (fastest for M, leftover rows apart)",
 		p.mr)
 	e:line("\t * by %d columns (%d vectors): %d accumulators. */", p.nr, p.nv,
 		p.mr * p.nv)
 	e:line("\t%s_MR = %d, %s_NR = %d,", P, p.mr, P, p.nr)
 	e:line("\t/* Depth of a block: a KC x NR panel of B stays in L1. */")
 	e:line("\t%s_KC = %d,", P, p.kc)
-	e:line("\t/* Rows of A per packed block (at most L2 / 4), columns of B")
-	e:line("\t * per sweep (a KC x NC block at most L2 / 2). */")
+	e:line("\t/* Rows of A per block (at most L2 / 4), columns of B per sweep")
+	e:line("\t * (B is packed ahead of time: all of N up to 8 MiB).")
+	e:line("\t * A is %s. */",
+		p.pack_a and "packed" or "read in place (few panels of B)")
 	e:line("\t%s_MC = %d, %s_NC = %d,", P, p.mc, P, p.nc)
 	e:line("\t/* N rounded up to NR: the width of packed B. */")
 	e:line("\t%s_NP = %d", P, p.np)
@@ -197,11 +228,13 @@ local function emit_pack_b(e, pre, P, p)
 end
 
 local function emit_pack_a(e, pre, P, p)
+	if not p.pack_a then return end
 	e:comment({
-		"Rows ic.. ic+mc-1 (mc a multiple of MR), columns pc.. pc+kc-1 of A",
-		"into panels of MR rows, each kc x MR stored step by step, so the",
-		"micro-kernel reads MR consecutive floats per step.",
-		p.m_ragged and "Rows past M are zero." or "M is a multiple of MR: no padding rows.",
+		"Rows ic.. ic+mc-1, columns pc.. pc+kc-1 of A into panels of MR rows,",
+		"each kc x MR stored step by step, so the micro-kernel reads MR",
+		"consecutive floats per step. Written in that order too (the MR rows",
+		"are read side by side). A last panel of fewer rows leaves the rest",
+		"of its steps unwritten: its micro-kernel reads only its own rows.",
 	})
 	head(e, string.format(
 		"static void %s_pack_a(const float *restrict a, float *restrict ap,", pre),
@@ -209,138 +242,184 @@ local function emit_pack_a(e, pre, P, p)
 	e:open("{")
 	e:open("for (int i = 0; i < mc; i += %s_MR) {", P)
 	e:line("float *restrict dst = ap + i * kc;")
-	e:open("for (int r = 0; r < %s_MR; r++) {", P)
-	e:line("const int row = ic + i + r;")
-	if p.m_ragged then
-		e:open("if (row >= %s_M) {", P)
-		e:single("for (int q = 0; q < kc; q++)",
-			string.format("dst[q * %s_MR + r] = 0.0f;", P))
-		e:line("continue;")
+	e:line("const float *restrict src = a + (ic + i) * %s_LDA + pc;", P)
+	local function body(rows)
+		e:open("for (int q = 0; q < kc; q++) {")
+		for r = 0, rows - 1 do
+			e:line("dst[q * %s_MR + %d] = src[%s + q];", P, r,
+				r == 0 and "0" or string.format("%d * %s_LDA", r, P))
+		end
 		e:close("}")
 	end
-	e:line("const float *restrict src = a + row * %s_LDA + pc;", P)
-	e:single("for (int q = 0; q < kc; q++)",
-		string.format("dst[q * %s_MR + r] = src[q];", P))
-	e:close("}")
+	if p.m_ragged then
+		e:open("if (mc - i < %s_MR) {", P)
+		body(p.mt)
+		e:line("break;")
+		e:close("}")
+	end
+	body(p.mr)
 	e:close("}")
 	e:close("}")
 	e:line()
 end
 
--- Offset of accumulator (r, v) in C: "2 * ldc + 16".
-local function c_offset(r, v)
-	local col = v * LANES
-	if r == 0 then return col == 0 and "" or " + " .. col end
-	local row = r == 1 and "ldc" or r .. " * ldc"
-	if col == 0 then return " + " .. row end
-	return string.format(" + %s + %d", row, col)
+-- Offset of column col of row r of C: "2 * GEMM_LDC + 16".
+local function c_offset(P, r, col)
+	local parts = {}
+	if r == 1 then
+		parts[#parts + 1] = P .. "_LDC"
+	elseif r > 1 then
+		parts[#parts + 1] = string.format("%d * %s_LDC", r, P)
+	end
+	if col > 0 then parts[#parts + 1] = tostring(col) end
+	if #parts == 0 then return "0" end
+	return table.concat(parts, " + ")
 end
 
-local function emit_micro(e, pre, P, p)
+-- The micro-kernel NAME for a block of rows x cols (rows <= MR, cols <=
+-- NR); the full block and the ragged edges each get their own, with the
+-- sizes built in, so no block does work on padding rows or stores through
+-- a scratch tile.
+local function emit_micro(e, pre, P, p, fname, rows, cols)
 	local V = pre .. "_vec"
 	local U = pre .. "_uvec"
-	e:comment({
-		string.format("The register block: c[%d x %d] (+)= the kc-step product of",
-			p.mr, p.nr),
-		"an A panel (kc x MR) and a B panel (kc x NR), all in registers.",
-		"A broadcast is written x - (vec){0}: both gcc and clang make it one",
-		"broadcast from memory (x + (vec){0} keeps a stray add; filling the",
-		"lanes one by one makes gcc emit a broadcast per lane).",
-	})
-	head(e, string.format("static void %s_micro(int kc, const float *restrict a,",
-		pre), "const float *restrict b, float *restrict c,", "int ldc, int add)")
-	e:open("{")
-	if p.mr == 1 then
-		e:line("(void)ldc;   /* a single row */")
+	local nv = ceil_div(cols, LANES)
+	-- Row r of A at step q: packed, a[q * MR + r]; in place, a[r * LDA + q].
+	local function a_at(r)
+		if p.pack_a then return tostring(r) end
+		if r == 0 then return "0" end
+		return string.format("%d * %s_LDA", r, P)
 	end
-	for r = 0, p.mr - 1 do
+	head(e, string.format("static inline void %s(int kc, const float *restrict a,",
+		fname), "const float *restrict b, float *restrict c, int add)")
+	e:open("{")
+	-- Start fetching the block of C now: it is needed only after the kc
+	-- steps, and it is usually out of L1 and L2.
+	for r = 0, rows - 1 do
+		for col = 0, cols - 1, 16 do
+			e:line("__builtin_prefetch(c + %s, 1);", c_offset(P, r, col))
+		end
+		if cols - 1 > (cols - 1) // 16 * 16 then
+			e:line("__builtin_prefetch(c + %s, 1);", c_offset(P, r, cols - 1))
+		end
+	end
+	for r = 0, rows - 1 do
 		local names = {}
-		for v = 0, p.nv - 1 do
+		for v = 0, nv - 1 do
 			names[#names + 1] = string.format("c%d_%d = { 0 }", r, v)
 		end
 		e:line("%s %s;", V, table.concat(names, ", "))
 	end
 	e:open("for (int q = 0; q < kc; q++) {")
-	for v = 0, p.nv - 1 do
+	for v = 0, nv - 1 do
 		e:line("const %s b%d = *(const %s *)(b + %d);", V, v, U, v * LANES)
 	end
-	for r = 0, p.mr - 1 do
-		e:line("const %s a%d = a[%d] - (%s){ 0 };", V, r, r, V)
+	for r = 0, rows - 1 do
+		e:line("const %s a%d = a[%s] - (%s){ 0 };", V, r, a_at(r), V)
 		local fmas = {}
-		for v = 0, p.nv - 1 do
+		for v = 0, nv - 1 do
 			fmas[#fmas + 1] = string.format("c%d_%d += a%d * b%d;", r, v, r, v)
 		end
 		e:line("%s", table.concat(fmas, " "))
 	end
-	e:line("a += %s_MR;", P)
+	e:line("a += %s;", p.pack_a and P .. "_MR" or "1")
 	e:line("b += %s_NR;", P)
 	e:close("}")
-	e:open("if (add) {")
-	for r = 0, p.mr - 1 do
-		for v = 0, p.nv - 1 do
-			e:line("*(%s *)(c%s) += c%d_%d;", U,
-				c_offset(r, v), r, v)
+	-- The store: whole vectors, then the lanes of a last partial one.
+	local function store(op)
+		for r = 0, rows - 1 do
+			for v = 0, nv - 1 do
+				local col = v * LANES
+				if col + LANES <= cols then
+					e:line("*(%s *)(c + %s) %s c%d_%d;", U, c_offset(P, r, col),
+						op, r, v)
+				else
+					for x = col, cols - 1 do
+						e:line("c[%s] %s c%d_%d[%d];", c_offset(P, r, x), op, r, v,
+							x - col)
+					end
+				end
+			end
 		end
 	end
+	e:open("if (add) {")
+	store("+=")
 	e:close("} else {")
 	e.depth = e.depth + 1
-	for r = 0, p.mr - 1 do
-		for v = 0, p.nv - 1 do
-			e:line("*(%s *)(c%s) = c%d_%d;", U,
-				c_offset(r, v), r, v)
-		end
-	end
+	store("=")
 	e:close("}")
 	e:close("}")
 	e:line()
 end
 
--- The call of the micro-kernel for tile (i, j) of the current block.
-local function emit_tile(e, pre, P, p)
-	local function full()
-		e:line("%s_micro(kc, ap + i * kc, panel,", pre)
-		e:line("%s      c + (ic + i) * %s_LDC + j, %s_LDC, add);",
-			string.rep(" ", #pre), P, P)
+local function emit_micros(e, pre, P, p)
+	local lines = {
+		string.format("The register block: c[%d x %d] (+)= the kc-step product of",
+			p.mr, p.nr),
+	}
+	if p.pack_a then
+		lines[#lines + 1] = "a packed A panel (kc x MR) and a B panel (kc x NR), in registers."
+	else
+		lines[#lines + 1] = "MR rows of A, read in place (row stride LDA), and a B panel"
+		lines[#lines + 1] = "(kc x NR), in registers."
 	end
-	if not p.m_ragged and not p.n_ragged then
-		full()
-		return
+	for _, l in ipairs({
+		"A broadcast is written x - (vec){0}: both gcc and clang make it one",
+		"broadcast from memory (x + (vec){0} keeps a stray add; filling the",
+		"lanes one by one makes gcc emit a broadcast per lane).",
+	}) do lines[#lines + 1] = l end
+	e:comment(lines)
+	emit_micro(e, pre, P, p, pre .. "_micro", p.mr, p.nr)
+	if p.m_ragged then
+		emit_micro(e, pre, P, p, pre .. "_micro_mt", p.mt, p.nr)
 	end
-	local rows = p.m_ragged and string.format("%s_min(%s_MR, %s_M - ic - i)",
-		pre, P, P) or P .. "_MR"
-	local cols = p.n_ragged and string.format("%s_min(%s_NR, %s_N - j)",
-		pre, P, P) or P .. "_NR"
-	e:line("const int rows = %s;", rows)
-	e:line("const int cols = %s;", cols)
-	e:open("if (rows == %s_MR && cols == %s_NR) {", P, P)
-	full()
-	e:line("continue;")
-	e:close("}")
-	e:line("/* The ragged edge: the full block into a scratch tile, then")
-	e:line(" * only the part inside C. */")
-	e:line("float tile[%s_MR * %s_NR];", P, P)
-	e:line("%s_micro(kc, ap + i * kc, panel, tile, %s_NR, 0);", pre, P)
-	e:line("float *restrict cij = c + (ic + i) * %s_LDC + j;", P)
-	e:open("for (int r = 0; r < rows; r++)")
-	e:open("for (int x = 0; x < cols; x++)")
-	e:line("cij[r * %s_LDC + x] = tile[r * %s_NR + x] +", P, P)
-	e:line("                        (add ? cij[r * %s_LDC + x] : 0.0f);", P)
-	e.depth = e.depth - 2
+	if p.n_ragged then
+		emit_micro(e, pre, P, p, pre .. "_micro_nt", p.mr, p.nt)
+	end
+	if p.m_ragged and p.n_ragged then
+		emit_micro(e, pre, P, p, pre .. "_micro_mt_nt", p.mt, p.nt)
+	end
+end
+
+-- The row loop over one NR-column panel: full MR-row blocks, then the
+-- leftover rows of the last A block.
+local function emit_rows(e, pre, P, p, suffix)
+	local a_expr = p.pack_a and "ap + i * kc" or
+		string.format("a + (ic + i) * %s_LDA + pc", P)
+	local c_expr = string.format("c + (ic + i) * %s_LDC + j", P)
+	e:open("for (int i = 0; i < mfull; i += %s_MR)", P)
+	e:line("%s_micro%s(kc, %s, panel, %s, add);", pre, suffix, a_expr, c_expr)
+	e.depth = e.depth - 1
+	if p.m_ragged then
+		e:open("if (mfull < mc) {")
+		e:line("const int i = mfull;")
+		e:line("%s_micro_mt%s(kc, %s, panel, %s, add);", pre, suffix, a_expr,
+			c_expr)
+		e:close("}")
+	end
 end
 
 local function emit_run(e, pre, P, p)
-	e:comment({
-		string.format("C %s A * B with B packed by %s_pack_b and ws holding",
-			p.accumulate and "+=" or "=", pre),
-		"MC x KC floats of packed A. Loops, outer to inner: NC columns of B,",
-		"KC steps of depth, MC rows of A (packed here), NR-column panels of",
-		"B, MR-row panels of A.",
-	})
+	local lines = {
+		string.format("C %s A * B with B packed by %s_pack_b%s",
+			p.accumulate and "+=" or "=", pre,
+			p.pack_a and " and ws holding MC x KC" or " (ws unused: A is read"),
+		p.pack_a and "floats of packed A. Loops, outer to inner: NC columns of B,"
+			or "in place). Loops, outer to inner: NC columns of B,",
+		"KC steps of depth, MC rows of A" .. (p.pack_a and " (packed here)" or "") ..
+			", NR-column panels of B,",
+		"MR-row blocks of A.",
+	}
+	e:comment(lines)
 	head(e, string.format(
 		"static void %s_run(const float *restrict a, const float *restrict bp,",
 		pre), "float *restrict c, float *restrict ws)")
 	e:open("{")
-	e:line("float *restrict ap = ws;")
+	if p.pack_a then
+		e:line("float *restrict ap = ws;")
+	else
+		e:line("(void)ws;")
+	end
 	e:open("for (int jc = 0; jc < %s_NP; jc += %s_NC) {", P, P)
 	e:line("const int jend = %s_min(jc + %s_NC, %s_NP);", pre, P, P)
 	e:open("for (int pc = 0; pc < %s_K; pc += %s_KC) {", P, P)
@@ -352,13 +431,23 @@ local function emit_run(e, pre, P, p)
 	end
 	e:open("for (int ic = 0; ic < %s_M; ic += %s_MC) {", P, P)
 	e:line("const int mc = %s_min(%s_MC, %s_M - ic);", pre, P, P)
-	e:line("const int mpad = (mc + %s_MR - 1) / %s_MR * %s_MR;", P, P, P)
-	e:line("%s_pack_a(a, ap, ic, mpad, pc, kc);", pre)
+	if p.m_ragged then
+		e:line("const int mfull = mc / %s_MR * %s_MR;", P, P)
+	else
+		e:line("const int mfull = mc;")
+	end
+	if p.pack_a then
+		e:line("%s_pack_a(a, ap, ic, mc, pc, kc);", pre)
+	end
 	e:open("for (int j = jc; j < jend; j += %s_NR) {", P)
 	e:line("const float *restrict panel = bp + pc * %s_NP + j * kc;", P)
-	e:open("for (int i = 0; i < mpad; i += %s_MR) {", P)
-	emit_tile(e, pre, P, p)
-	e:close("}")
+	if p.n_ragged then
+		e:open("if (j + %s_NR > %s_N) {   /* the last, partial panel */", P, P)
+		emit_rows(e, pre, P, p, "_nt")
+		e:line("continue;")
+		e:close("}")
+	end
+	emit_rows(e, pre, P, p, "")
 	e:close("}")
 	e:close("}")
 	e:close("}")
@@ -376,7 +465,7 @@ function M.emit(e, spec)
 	emit_types(e, pre, P, p)
 	emit_pack_b(e, pre, P, p)
 	emit_pack_a(e, pre, P, p)
-	emit_micro(e, pre, P, p)
+	emit_micros(e, pre, P, p)
 	emit_run(e, pre, P, p)
 	return p
 end
