@@ -43,8 +43,11 @@ static const struct option {
 	{ "--out", NULL, STR, O(out), MODE_RUN },
 	{ "--a", NULL, STR, O(a), MODE_RUN },
 	{ "--b", NULL, STR, O(b), MODE_RUN },
-	{ "--rank-a", NULL, STR, O(rank_a), MODE_RUN },
-	{ "--rank-b", NULL, STR, O(rank_b), MODE_RUN },
+	{ "--rank-a", NULL, STR, O(rank_a), MODE_GEN | MODE_RUN },
+	{ "--rank-b", NULL, STR, O(rank_b), MODE_GEN | MODE_RUN },
+	{ "--log-frac-bits", NULL, STR, O(log_frac_bits), MODE_GEN | MODE_RUN },
+	{ "--acc-bits", NULL, STR, O(acc_bits), MODE_GEN | MODE_RUN },
+	{ "--bin-bits", NULL, STR, O(bin_bits), MODE_GEN | MODE_RUN },
 	{ "--help", "-h", FLAG, O(help), MODE_GEN | MODE_RUN | MODE_MANIFEST },
 	{ "--version", NULL, FLAG, O(version), MODE_GEN },
 #undef O
@@ -238,6 +241,7 @@ static int reject_conv_options(const cli_opts *o, char *err, size_t err_len)
 		o->stride ? "--stride" : o->pad ? "--pad" :
 		o->batch ? "--batch" : o->tile ? "--tile" :
 		o->points ? "--points" : o->fft_tile ? "--fft-tile" : NULL;
+
 	if (given)
 		return ERR("%s applies to --op conv only", given);
 	return 0;
@@ -309,6 +313,59 @@ int cli_variant(const cli_opts *o, dp_desc *d, char *err, size_t err_len)
 	return 0;
 }
 
+/* Matmul algorithm options into d (whose algo and shape are set). Ranks
+ * are integers here; see cli.h. */
+int cli_matmul_variant(const cli_opts *o, dp_desc *d, char *err,
+                       size_t err_len)
+{
+	const char *given = NULL;
+	if (d->algo != DP_ALGO_SVD && (o->rank_a || o->rank_b))
+		given = o->rank_a ? "--rank-a" : "--rank-b";
+	else if (d->algo != DP_ALGO_LOG && d->algo != DP_ALGO_LNS &&
+	         o->log_frac_bits)
+		given = "--log-frac-bits";
+	else if (d->algo != DP_ALGO_LNS && (o->acc_bits || o->bin_bits))
+		given = o->acc_bits ? "--acc-bits" : "--bin-bits";
+	if (given)
+		return ERR("%s does not apply to --algo %s", given,
+		           dp_algo_name(d->algo));
+	if (d->algo == DP_ALGO_SVD) {
+		if (!o->rank_a && !o->rank_b)
+			return ERR("--algo svd needs --rank-a K or --rank-b K");
+		if (o->rank_a && cli_int("--rank-a", o->rank_a, 0, DP_MAX_DIM,
+		                         &d->rank_a, err, err_len))
+			return -1;
+		if (o->rank_b && cli_int("--rank-b", o->rank_b, 0, DP_MAX_DIM,
+		                         &d->rank_b, err, err_len))
+			return -1;
+	}
+	if (d->algo == DP_ALGO_LOG) {
+		d->frac_bits = DP_LOG_EXACT;
+		if (o->log_frac_bits && strcmp(o->log_frac_bits, "exact") != 0 &&
+		    cli_int("--log-frac-bits", o->log_frac_bits, 0,
+		            DP_LOG_MAX_FRAC, &d->frac_bits, err, err_len))
+			return -1;
+	}
+	if (d->algo == DP_ALGO_LNS) {
+		d->frac_bits = 4;
+		d->acc_bits = 32;
+		if (o->log_frac_bits && cli_int("--log-frac-bits",
+		                                o->log_frac_bits, 0,
+		                                DP_LNS_MAX_FRAC, &d->frac_bits,
+		                                err, err_len))
+			return -1;
+		d->bin_bits = d->frac_bits;
+		if (o->acc_bits && cli_int("--acc-bits", o->acc_bits, 8, 64,
+		                           &d->acc_bits, err, err_len))
+			return -1;
+		if (o->bin_bits && cli_int("--bin-bits", o->bin_bits, 0,
+		                           d->frac_bits, &d->bin_bits, err,
+		                           err_len))
+			return -1;
+	}
+	return 0;
+}
+
 int cli_gen_desc(const cli_opts *o, dp_desc *d, char *err, size_t err_len)
 {
 	memset(d, 0, sizeof *d);
@@ -322,6 +379,12 @@ int cli_gen_desc(const cli_opts *o, dp_desc *d, char *err, size_t err_len)
 		return ERR("missing --shape (%s)", d->op == DP_OP_CONV ?
 		           "HxWxC, e.g. 28x28x3" : "MxKxN, e.g. 64x784x512");
 	if (d->op == DP_OP_CONV) {
+		const char *mm = o->rank_a ? "--rank-a" : o->rank_b ?
+			"--rank-b" : o->log_frac_bits ? "--log-frac-bits" :
+			o->acc_bits ? "--acc-bits" : o->bin_bits ? "--bin-bits" :
+			NULL;
+		if (mm)
+			return ERR("%s applies to --op matmul only", mm);
 		if (conv_desc(o, d, err, err_len) ||
 		    cli_variant(o, d, err, err_len))
 			return -1;
@@ -334,6 +397,8 @@ int cli_gen_desc(const cli_opts *o, dp_desc *d, char *err, size_t err_len)
 		d->mm_m = v[0];
 		d->mm_k = v[1];
 		d->mm_n = v[2];
+		if (cli_matmul_variant(o, d, err, err_len))
+			return -1;
 	}
 	char why[CLI_ERR_LEN];
 	if (dp_desc_check(d, why, sizeof why) != DP_OK) {
@@ -349,9 +414,23 @@ int cli_gen_desc(const cli_opts *o, dp_desc *d, char *err, size_t err_len)
 void cli_command(const dp_desc *d, char *buf, size_t len)
 {
 	if (d->op == DP_OP_MATMUL) {
+		char variant[160] = "";
+		if (d->algo == DP_ALGO_SVD)
+			snprintf(variant, sizeof variant, " --rank-a %d --rank-b %d",
+			         d->rank_a, d->rank_b);
+		else if (d->algo == DP_ALGO_LOG && d->frac_bits == DP_LOG_EXACT)
+			snprintf(variant, sizeof variant, " --log-frac-bits exact");
+		else if (d->algo == DP_ALGO_LOG)
+			snprintf(variant, sizeof variant, " --log-frac-bits %d",
+			         d->frac_bits);
+		else if (d->algo == DP_ALGO_LNS)
+			snprintf(variant, sizeof variant, " --log-frac-bits %d "
+			         "--acc-bits %d --bin-bits %d", d->frac_bits,
+			         d->acc_bits, d->bin_bits);
 		snprintf(buf, len, "dpgen --op matmul --algo %s --shape %dx%dx%d "
-		         "--precision %s", dp_algo_name(d->algo), d->mm_m, d->mm_k,
-		         d->mm_n, dp_precision_name(d->precision));
+		         "--precision %s%s", dp_algo_name(d->algo), d->mm_m,
+		         d->mm_k, d->mm_n, dp_precision_name(d->precision),
+		         variant);
 		return;
 	}
 	char pad[32];

@@ -15,7 +15,7 @@ enum cli_mode { MODE_GEN = 1, MODE_RUN = 2, MODE_MANIFEST = 4 };
 typedef struct cli_opts {
 	const char *op, *algo, *shape, *filters, *kernel, *stride, *pad;
 	const char *batch, *precision, *outdir, *templates, *tile, *points;
-	const char *fft_tile;
+	const char *fft_tile, *log_frac_bits, *acc_bits, *bin_bits;
 	const char *input, *weights, *bias, *out, *a, *b, *rank_a, *rank_b;
 	int to_stdout, print_name, help, version, list;
 	const char *positional;   /* manifest: the manifest file */
@@ -38,6 +38,11 @@ int cli_pad(const char *s, const dp_desc *d, int *ph, int *pw,
 /* Algorithm options (--tile, --points) into d, whose algo and kernel
  * size are set; an error if the algorithm takes none. */
 int cli_variant(const cli_opts *o, dp_desc *d, char *err, size_t err_len);
+
+/* Matmul algorithm options (--rank-a/b, --log-frac-bits, --acc-bits,
+ * --bin-bits) into d, whose algo and shape are set. */
+int cli_matmul_variant(const cli_opts *o, dp_desc *d, char *err,
+                       size_t err_len);
 
 /* The descriptor of a generation command (mode MODE_GEN). */
 int cli_gen_desc(const cli_opts *o, dp_desc *d, char *err, size_t err_len);

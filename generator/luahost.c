@@ -174,6 +174,11 @@ static void push_desc(lua_State *L, const dp_desc *d, const char *command)
 		set_int(L, "m", d->mm_m);
 		set_int(L, "k", d->mm_k);
 		set_int(L, "n", d->mm_n);
+		set_int(L, "rank_a", d->rank_a);
+		set_int(L, "rank_b", d->rank_b);
+		set_int(L, "frac_bits", d->frac_bits);
+		set_int(L, "acc_bits", d->acc_bits);
+		set_int(L, "bin_bits", d->bin_bits);
 		return;
 	}
 	set_int(L, "n", d->n);

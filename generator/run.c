@@ -65,8 +65,10 @@ static int run_conv(const cli_opts *o, dp_desc *d, dp_array *y, char *err,
 	int rc = -1;
 	if (!o->input || !o->weights)
 		return ERR("conv needs --input X.npy and --weights W.npy");
-	if (o->a || o->b || o->rank_a || o->rank_b)
-		return ERR("--a, --b, --rank-a and --rank-b apply to --op matmul");
+	if (o->a || o->b || o->rank_a || o->rank_b || o->log_frac_bits ||
+	    o->acc_bits || o->bin_bits)
+		return ERR("--a, --b, --rank-a, --rank-b, --log-frac-bits, "
+		           "--acc-bits and --bin-bits apply to --op matmul");
 	if (load("--input", o->input, 4, &x, err, err_len) ||
 	    load("--weights", o->weights, 4, &w, err, err_len) ||
 	    (o->bias && load("--bias", o->bias, 1, &b, err, err_len)) ||
@@ -113,9 +115,6 @@ static int run_matmul(const cli_opts *o, dp_desc *d, dp_array *c, char *err,
 	    o->tile || o->points || o->fft_tile)
 		return ERR("--input, --weights, --bias, --stride, --pad, --tile, "
 		           "--points and --fft-tile apply to --op conv");
-	if (o->rank_a || o->rank_b)
-		return ERR("--rank-a and --rank-b apply to --algo svd only "
-		           "(allowed algorithms: naive)");
 	if (load("--a", o->a, 2, &a, err, err_len) ||
 	    load("--b", o->b, 2, &b, err, err_len))
 		goto out;
@@ -134,6 +133,8 @@ static int run_matmul(const cli_opts *o, dp_desc *d, dp_array *c, char *err,
 	d->mm_m = (int)a.shape[0];
 	d->mm_k = (int)a.shape[1];
 	d->mm_n = (int)b.shape[1];
+	if (cli_matmul_variant(o, d, err, err_len))
+		goto out;
 	char why[CLI_ERR_LEN];
 	if (dp_desc_check(d, why, sizeof why) != DP_OK) {
 		SAY("matmul: %s", why);
@@ -180,7 +181,7 @@ int cmd_run(int argc, char **argv)
 		snprintf(err, sizeof err, "run: --algo '%s' is %s for --op %s "
 		         "(allowed: %s)", o.algo ? o.algo : "", o.algo ?
 		         "unknown" : "missing", o.op,
-		         d.op == DP_OP_CONV ? "direct, im2col, im2col-blas, winograd, fft, fft-fftw" : "naive, gemm");
+		         d.op == DP_OP_CONV ? "direct, im2col, im2col-blas, winograd, fft, fft-fftw" : "naive, gemm, svd, log, lns");
 		return usage_fail(err);
 	}
 	if (o.precision && dp_precision_parse(o.precision, &d.precision))

@@ -19,18 +19,19 @@ const char *dp_status_str(dp_status s)
 static const char *const op_names[] = { "conv", "matmul" };
 static const char *const algo_names[] = {
 	"direct", "naive", "gemm", "winograd", "im2col", "im2col-blas", "fft",
-	"fft-fftw"
+	"fft-fftw", "svd", "log", "lns"
 };
 static const char *const prec_names[] = { "fp32" };
 
 /* Which op each algorithm belongs to. */
 static const dp_op algo_op[] = {
 	DP_OP_CONV, DP_OP_MATMUL, DP_OP_MATMUL, DP_OP_CONV, DP_OP_CONV,
-	DP_OP_CONV, DP_OP_CONV, DP_OP_CONV
+	DP_OP_CONV, DP_OP_CONV, DP_OP_CONV, DP_OP_MATMUL, DP_OP_MATMUL,
+	DP_OP_MATMUL
 };
 
 /* Which algorithms have a template; the others are runtime baselines. */
-static const int algo_generated[] = { 1, 0, 1, 1, 1, 0, 1, 0 };
+static const int algo_generated[] = { 1, 0, 1, 1, 1, 0, 1, 0, 1, 1, 1 };
 
 #define COUNT(a) (sizeof(a) / sizeof((a)[0]))
 
@@ -323,6 +324,53 @@ static dp_status check_fft(const dp_desc *d, char *msg, size_t msg_len)
 	return DP_OK;
 }
 
+static int min_int(int a, int b)
+{
+	return a < b ? a : b;
+}
+
+/* The variant fields each matmul algorithm takes; the others must be 0. */
+static dp_status check_matmul_variant(const dp_desc *d, char *msg,
+                                      size_t msg_len)
+{
+	int svd = d->algo == DP_ALGO_SVD, lg = d->algo == DP_ALGO_LOG;
+	int lns = d->algo == DP_ALGO_LNS;
+	if (!svd && (d->rank_a || d->rank_b))
+		FAIL("ranks apply to svd only");
+	if (!lg && !lns && d->frac_bits)
+		FAIL("fractional bits apply to log and lns only");
+	if (!lns && (d->acc_bits || d->bin_bits))
+		FAIL("accumulator and bin bits apply to lns only");
+	if (svd) {
+		int max_a = min_int(d->mm_m, d->mm_k);
+		int max_b = min_int(d->mm_k, d->mm_n);
+		if (d->rank_a < 0 || d->rank_a > max_a)
+			FAIL("rank of A %d is out of range (allowed: 0..%d)",
+			     d->rank_a, max_a);
+		if (d->rank_b < 0 || d->rank_b > max_b)
+			FAIL("rank of B %d is out of range (allowed: 0..%d)",
+			     d->rank_b, max_b);
+		if (!d->rank_a && !d->rank_b)
+			FAIL("svd needs a rank for A or for B (or both)");
+	}
+	if (lg && (d->frac_bits < DP_LOG_EXACT ||
+	           d->frac_bits > DP_LOG_MAX_FRAC))
+		FAIL("log fractional bits %d out of range (allowed: 0..%d, or "
+		     "exact)", d->frac_bits, DP_LOG_MAX_FRAC);
+	if (lns) {
+		if (d->frac_bits < 0 || d->frac_bits > DP_LNS_MAX_FRAC)
+			FAIL("lns fractional bits %d out of range (allowed: "
+			     "0..%d)", d->frac_bits, DP_LNS_MAX_FRAC);
+		if (d->bin_bits < 0 || d->bin_bits > d->frac_bits)
+			FAIL("lns bin bits %d out of range (allowed: 0..%d, the "
+			     "fractional bits)", d->bin_bits, d->frac_bits);
+		if (d->acc_bits < 8 || d->acc_bits > 64)
+			FAIL("lns accumulator width %d out of range (allowed: "
+			     "8..64 bits)", d->acc_bits);
+	}
+	return DP_OK;
+}
+
 static dp_status check_matmul(const dp_desc *d, char *msg, size_t msg_len)
 {
 	if (!dim_ok(d->mm_m) || !dim_ok(d->mm_k) || !dim_ok(d->mm_n))
@@ -335,7 +383,7 @@ static dp_status check_matmul(const dp_desc *d, char *msg, size_t msg_len)
 	if (a > DP_MAX_ELEMS || b > DP_MAX_ELEMS || c > DP_MAX_ELEMS)
 		FAIL("matmul %dx%dx%d has a matrix of more than %lld elements",
 		     d->mm_m, d->mm_k, d->mm_n, (long long)DP_MAX_ELEMS);
-	return DP_OK;
+	return check_matmul_variant(d, msg, msg_len);
 }
 
 dp_status dp_desc_check(const dp_desc *d, char *msg, size_t msg_len)
@@ -350,6 +398,9 @@ dp_status dp_desc_check(const dp_desc *d, char *msg, size_t msg_len)
 		FAIL("unknown precision %d", (int)d->precision);
 	if (d->op == DP_OP_MATMUL && (d->tile || d->points[0]))
 		FAIL("a tile and points apply to winograd only");
+	if (d->op == DP_OP_CONV && (d->rank_a || d->rank_b || d->frac_bits ||
+	                            d->acc_bits || d->bin_bits))
+		FAIL("ranks and log-domain bits apply to matmul only");
 	if (dp_algo_op(d->algo) != d->op)
 		FAIL("algorithm '%s' does not compute op '%s'",
 		     dp_algo_name(d->algo), dp_op_name(d->op));

@@ -13,7 +13,9 @@ static int same_problem(const dp_desc *a, const dp_desc *b)
 		return 0;
 	if (a->op == DP_OP_MATMUL)
 		return a->mm_m == b->mm_m && a->mm_k == b->mm_k &&
-		       a->mm_n == b->mm_n;
+		       a->mm_n == b->mm_n && a->rank_a == b->rank_a &&
+		       a->rank_b == b->rank_b && a->frac_bits == b->frac_bits &&
+		       a->acc_bits == b->acc_bits && a->bin_bits == b->bin_bits;
 	return a->n == b->n && a->c == b->c && a->h == b->h && a->w == b->w &&
 	       a->k == b->k && a->r == b->r && a->s == b->s &&
 	       a->stride == b->stride && a->pad_h == b->pad_h &&

@@ -41,6 +41,9 @@ typedef enum dp_algo {
 	DP_ALGO_IM2COL_BLAS, /* conv: column matrix + OpenBLAS sgemm */
 	DP_ALGO_FFT,         /* conv: tiled FFT, generated codelets */
 	DP_ALGO_FFT_FFTW,    /* conv: whole-image FFTW3 plans */
+	DP_ALGO_SVD,         /* matmul: rank-k factors of B (and/or A) */
+	DP_ALGO_LOG,         /* matmul: log-domain products, linear sums */
+	DP_ALGO_LNS,         /* matmul: log-domain accumulation (US 2021/0056446) */
 	DP_ALGO_COUNT
 } dp_algo;
 
@@ -80,7 +83,18 @@ typedef struct dp_desc {
 	                   * fft: the FFT size T of a tile (T x T) */
 	char points[DP_POINTS_LEN]; /* winograd: the alpha - 1 finite
 	                   * interpolation points, "0,1,-1,1/2"; "" = default */
+	int rank_a, rank_b; /* svd: ranks kept of A and of B (0: that operand
+	                   * is not factorized; at least one is) */
+	int frac_bits;    /* log, lns: fractional bits F of log2|x|, or
+	                   * DP_LOG_EXACT (log: float log2) */
+	int acc_bits;     /* lns: accumulator width in bits */
+	int bin_bits;     /* lns: remainder bits that choose a bin: F for exact
+	                   * bins, fewer for the Mitchell variant */
 } dp_desc;
+
+#define DP_LOG_EXACT (-1)
+#define DP_LOG_MAX_FRAC 23
+#define DP_LNS_MAX_FRAC 12
 
 /* Limits that keep every index and size computation inside int64 and
  * every tensor addressable with int: each size <= DP_MAX_DIM and each

@@ -9,7 +9,8 @@ local M = {}
 local templates = {
 	conv = { direct = "conv_direct", winograd = "conv_winograd",
 		im2col = "conv_im2col", fft = "conv_fft" },
-	matmul = { gemm = "matmul_gemm" },
+	matmul = { gemm = "matmul_gemm", svd = "matmul_svd", log = "matmul_log",
+		lns = "matmul_lns" },
 }
 
 function M.kernel_name(d)

@@ -208,8 +208,23 @@ double dot_error_bound(int terms, double sum_abs_products)
 void desc_args(const dp_desc *d, char *buf, size_t len)
 {
 	if (d->op == DP_OP_MATMUL) {
-		snprintf(buf, len, "--op matmul --algo %s --shape %dx%dx%d",
-		         dp_algo_name(d->algo), d->mm_m, d->mm_k, d->mm_n);
+		int n = snprintf(buf, len, "--op matmul --algo %s --shape "
+		                 "%dx%dx%d", dp_algo_name(d->algo), d->mm_m,
+		                 d->mm_k, d->mm_n);
+		if (n < 0 || (size_t)n >= len)
+			return;
+		if (d->algo == DP_ALGO_SVD)
+			snprintf(buf + n, len - (size_t)n, " --rank-a %d --rank-b %d",
+			         d->rank_a, d->rank_b);
+		else if (d->algo == DP_ALGO_LOG && d->frac_bits < 0)
+			snprintf(buf + n, len - (size_t)n, " --log-frac-bits exact");
+		else if (d->algo == DP_ALGO_LOG)
+			snprintf(buf + n, len - (size_t)n, " --log-frac-bits %d",
+			         d->frac_bits);
+		else if (d->algo == DP_ALGO_LNS)
+			snprintf(buf + n, len - (size_t)n, " --log-frac-bits %d "
+			         "--acc-bits %d --bin-bits %d", d->frac_bits,
+			         d->acc_bits, d->bin_bits);
 		return;
 	}
 	int n = snprintf(buf, len, "--op conv --algo %s --shape %dx%dx%d "

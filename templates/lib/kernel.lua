@@ -51,6 +51,12 @@ local function desc_init(d)
 	else
 		f[#f + 1] = string.format(".mm_m = %d, .mm_k = %d, .mm_n = %d",
 			d.m, d.k, d.n)
+		for _, k in ipairs({ "rank_a", "rank_b", "frac_bits", "acc_bits",
+			"bin_bits" }) do
+			if d[k] and d[k] ~= 0 then
+				f[#f + 1] = string.format(".%s = %d", k, d[k])
+			end
+		end
 	end
 	return f
 end

@@ -36,9 +36,21 @@ function M.conv(d)
 		d.precision)
 end
 
+local matmul_variant = {
+	svd = function(d) return string.format("_ra%drb%d", d.rank_a, d.rank_b) end,
+	log = function(d)
+		if d.frac_bits < 0 then return "_fexact" end
+		return string.format("_f%d", d.frac_bits)
+	end,
+	lns = function(d)
+		return string.format("_f%da%db%d", d.frac_bits, d.acc_bits, d.bin_bits)
+	end,
+}
+
 function M.matmul(d)
-	return string.format("dp_matmul_%s_m%dk%dn%d_%s", d.algo, d.m, d.k,
-		d.n, d.precision)
+	local v = matmul_variant[d.algo]
+	return string.format("dp_matmul_%s%s_m%dk%dn%d_%s", d.algo,
+		v and v(d) or "", d.m, d.k, d.n, d.precision)
 end
 
 function M.kernel(d)
