@@ -8,15 +8,37 @@
 
 #include "dp_conv_direct_r3s3_n1c3h28w28k16_s1p1_fp32.h"
 
+/* gcc contracts a * b + c into one FMA only when told to: in ISO C
+ * mode its default is -ffp-contract=off (clang contracts by default). */
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC optimize("fp-contract=fast")
+#endif
+typedef float vec __attribute__((vector_size(32)));
+/* For loads and stores at any float position. */
+typedef float uvec __attribute__((vector_size(32), aligned(4)));
+
 /* The problem, as constants. */
 enum {
 	N = 1, C = 3, H = 28, W = 28,
-	K = 16, R = 3, S = 3,
+	K = 16, R = 3, S = 3, STRIDE = 1, PAD_H = 1, PAD_W = 1,
 	HO = 28, WO = 28,
-	WEIGHTS = K * C * R * S
+	WEIGHTS = K * C * R * S,
+	/* The padded input: HP rows of STRIDE phase rows of WP floats
+	 * (phase p holds padded columns p, p + STRIDE, ...); WP reaches
+	 * the last lane of the last output vector plus the widest tap. */
+	HP = 30, WP = 34, ROW = STRIDE * WP, PLANE = HP * ROW,
+	/* Register block: KB filters x RB output rows x up to 1
+	 * vectors per row (the cheapest for this shape). */
+	KB = 8, RB = 1,
+	/* Channels per block (weights of a block in half of L1). */
+	CB = 3
 };
 
-/* State: the weights (KCRS) followed by the bias. */
+/*
+ * State: the weights in blocks of KB filters (the last block may be
+ * shorter), each block [c][i][j][filter], so a block's broadcasts for one
+ * tap are consecutive; then the bias.
+ */
 static size_t state_bytes(const dp_desc *d)
 {
 	(void)d;
@@ -28,7 +50,13 @@ static dp_status prepare(const dp_desc *d, const float *weights,
 {
 	float *st = state;
 	(void)d;
-	memcpy(st, weights, WEIGHTS * sizeof(float));
+	for (int k0 = 0; k0 < K; k0 += KB) {
+		const int kb = K - k0 < KB ? K - k0 : KB;
+		float *blk = st + k0 * C * R * S;
+		for (int f = 0; f < kb; f++)
+			for (int t = 0; t < C * R * S; t++)
+				blk[t * kb + f] = weights[(k0 + f) * C * R * S + t];
+	}
 	if (bias)
 		memcpy(st + WEIGHTS, bias, K * sizeof(float));
 	else
@@ -36,132 +64,151 @@ static dp_status prepare(const dp_desc *d, const float *weights,
 	return DP_OK;
 }
 
+/* Workspace: the padded input of one image. */
 static size_t workspace_bytes(const dp_desc *d)
 {
 	(void)d;
-	return 0;
+	return (size_t)C * PLANE * sizeof(float);
 }
 
-/* Kernel rows 1..2 are inside the input for these output rows. */
-static void rows_1_3(const float *restrict img, const float *restrict wk,
-                     float *restrict acc, int iy)
+/*
+ * One image into the padded buffer: padded row r, column q is input
+ * row r - PAD_H, column q - PAD_W, or 0 outside the input; it is stored
+ * in phase row q % STRIDE at position q / STRIDE.
+ */
+static void pad_input(const float *restrict img, float *restrict pad)
 {
 	for (int c = 0; c < C; c++) {
-		const float *restrict plane = img + c * H * W;
-		const float *restrict g = wk + c * R * S;
-		{
-			const float *restrict row = plane + (iy + 1) * W;
-			const float g1_0 = g[3];
-			const float g1_1 = g[4];
-			const float g1_2 = g[5];
-			acc[0] += g1_1 * row[0] + g1_2 * row[1];
-			for (int x = 1; x < 27; x++)
-				acc[x] += g1_0 * row[x - 1] + g1_1 * row[x] + g1_2 * row[x + 1];
-			acc[27] += g1_0 * row[26] + g1_1 * row[27];
+		float *restrict plane = pad + c * PLANE;
+		memset(plane, 0, ROW * sizeof(float));
+		for (int r = 1; r < 29; r++) {
+			const float *restrict src = img + (c * H + r - PAD_H) * W;
+			float *restrict dst = plane + r * ROW;
+			memset(dst, 0, 1 * sizeof(float));
+			memcpy(dst + 1, src + 0, 28 * sizeof(float));
+			memset(dst + 29, 0, 5 * sizeof(float));
 		}
-		{
-			const float *restrict row = plane + (iy + 2) * W;
-			const float g2_0 = g[6];
-			const float g2_1 = g[7];
-			const float g2_2 = g[8];
-			acc[0] += g2_1 * row[0] + g2_2 * row[1];
-			for (int x = 1; x < 27; x++)
-				acc[x] += g2_0 * row[x - 1] + g2_1 * row[x] + g2_2 * row[x + 1];
-			acc[27] += g2_0 * row[26] + g2_1 * row[27];
-		}
+		memset(plane + 29 * ROW, 0, 1 * ROW * sizeof(float));
 	}
 }
 
-/* Kernel rows 0..2 are inside the input for these output rows. */
-static void rows_0_3(const float *restrict img, const float *restrict wk,
-                     float *restrict acc, int iy)
+/*
+ * 8 filters x 1 vector of outputs at (row, column) (0, 0)
+ * relative to out: 8 accumulators. in: padded input at
+ * the block's first row and column; w: the block's weights [c][i][j][f].
+ */
+static inline void block_f8_r1_x0(const float *restrict in, const float *restrict w,
+                                  const float *restrict bias, float *restrict out)
 {
+	vec a0_0 = bias[0] - (vec){ 0 };
+	vec a1_0 = bias[1] - (vec){ 0 };
+	vec a2_0 = bias[2] - (vec){ 0 };
+	vec a3_0 = bias[3] - (vec){ 0 };
+	vec a4_0 = bias[4] - (vec){ 0 };
+	vec a5_0 = bias[5] - (vec){ 0 };
+	vec a6_0 = bias[6] - (vec){ 0 };
+	vec a7_0 = bias[7] - (vec){ 0 };
 	for (int c = 0; c < C; c++) {
-		const float *restrict plane = img + c * H * W;
-		const float *restrict g = wk + c * R * S;
-		{
-			const float *restrict row = plane + (iy) * W;
-			const float g0_0 = g[0];
-			const float g0_1 = g[1];
-			const float g0_2 = g[2];
-			acc[0] += g0_1 * row[0] + g0_2 * row[1];
-			for (int x = 1; x < 27; x++)
-				acc[x] += g0_0 * row[x - 1] + g0_1 * row[x] + g0_2 * row[x + 1];
-			acc[27] += g0_0 * row[26] + g0_1 * row[27];
-		}
-		{
-			const float *restrict row = plane + (iy + 1) * W;
-			const float g1_0 = g[3];
-			const float g1_1 = g[4];
-			const float g1_2 = g[5];
-			acc[0] += g1_1 * row[0] + g1_2 * row[1];
-			for (int x = 1; x < 27; x++)
-				acc[x] += g1_0 * row[x - 1] + g1_1 * row[x] + g1_2 * row[x + 1];
-			acc[27] += g1_0 * row[26] + g1_1 * row[27];
-		}
-		{
-			const float *restrict row = plane + (iy + 2) * W;
-			const float g2_0 = g[6];
-			const float g2_1 = g[7];
-			const float g2_2 = g[8];
-			acc[0] += g2_1 * row[0] + g2_2 * row[1];
-			for (int x = 1; x < 27; x++)
-				acc[x] += g2_0 * row[x - 1] + g2_1 * row[x] + g2_2 * row[x + 1];
-			acc[27] += g2_0 * row[26] + g2_1 * row[27];
+		for (int i = 0; i < R; i++) {
+			const float *restrict row = in + c * PLANE + i * ROW;
+			const float *restrict g = w + (c * R + i) * S * 8;
+			for (int t = 0; t < 3; t++) {
+				const float *restrict x = row + t;
+				const float *restrict gt = g + t * 8;
+				const vec x0 = *(const uvec *)x;
+				vec wf = gt[0] - (vec){ 0 }; a0_0 += wf * x0;
+				wf = gt[1] - (vec){ 0 }; a1_0 += wf * x0;
+				wf = gt[2] - (vec){ 0 }; a2_0 += wf * x0;
+				wf = gt[3] - (vec){ 0 }; a3_0 += wf * x0;
+				wf = gt[4] - (vec){ 0 }; a4_0 += wf * x0;
+				wf = gt[5] - (vec){ 0 }; a5_0 += wf * x0;
+				wf = gt[6] - (vec){ 0 }; a6_0 += wf * x0;
+				wf = gt[7] - (vec){ 0 }; a7_0 += wf * x0;
+			}
 		}
 	}
+	*(uvec *)(out) = a0_0;
+	*(uvec *)(out + 784) = a1_0;
+	*(uvec *)(out + 1568) = a2_0;
+	*(uvec *)(out + 2352) = a3_0;
+	*(uvec *)(out + 3136) = a4_0;
+	*(uvec *)(out + 3920) = a5_0;
+	*(uvec *)(out + 4704) = a6_0;
+	*(uvec *)(out + 5488) = a7_0;
 }
 
-/* Kernel rows 0..1 are inside the input for these output rows. */
-static void rows_0_2(const float *restrict img, const float *restrict wk,
-                     float *restrict acc, int iy)
+/*
+ * 8 filters x 1 vector of outputs at (row, column) (0, 0)
+ * relative to out: 8 accumulators. in: padded input at
+ * the block's first row and column; w: the block's weights [c][i][j][f].
+ */
+static inline void block_f8_r1_x0w4(const float *restrict in, const float *restrict w,
+                                    const float *restrict bias, float *restrict out)
 {
+	vec a0_0 = bias[0] - (vec){ 0 };
+	vec a1_0 = bias[1] - (vec){ 0 };
+	vec a2_0 = bias[2] - (vec){ 0 };
+	vec a3_0 = bias[3] - (vec){ 0 };
+	vec a4_0 = bias[4] - (vec){ 0 };
+	vec a5_0 = bias[5] - (vec){ 0 };
+	vec a6_0 = bias[6] - (vec){ 0 };
+	vec a7_0 = bias[7] - (vec){ 0 };
 	for (int c = 0; c < C; c++) {
-		const float *restrict plane = img + c * H * W;
-		const float *restrict g = wk + c * R * S;
-		{
-			const float *restrict row = plane + (iy) * W;
-			const float g0_0 = g[0];
-			const float g0_1 = g[1];
-			const float g0_2 = g[2];
-			acc[0] += g0_1 * row[0] + g0_2 * row[1];
-			for (int x = 1; x < 27; x++)
-				acc[x] += g0_0 * row[x - 1] + g0_1 * row[x] + g0_2 * row[x + 1];
-			acc[27] += g0_0 * row[26] + g0_1 * row[27];
-		}
-		{
-			const float *restrict row = plane + (iy + 1) * W;
-			const float g1_0 = g[3];
-			const float g1_1 = g[4];
-			const float g1_2 = g[5];
-			acc[0] += g1_1 * row[0] + g1_2 * row[1];
-			for (int x = 1; x < 27; x++)
-				acc[x] += g1_0 * row[x - 1] + g1_1 * row[x] + g1_2 * row[x + 1];
-			acc[27] += g1_0 * row[26] + g1_1 * row[27];
+		for (int i = 0; i < R; i++) {
+			const float *restrict row = in + c * PLANE + i * ROW;
+			const float *restrict g = w + (c * R + i) * S * 8;
+			for (int t = 0; t < 3; t++) {
+				const float *restrict x = row + t;
+				const float *restrict gt = g + t * 8;
+				const vec x0 = *(const uvec *)x;
+				vec wf = gt[0] - (vec){ 0 }; a0_0 += wf * x0;
+				wf = gt[1] - (vec){ 0 }; a1_0 += wf * x0;
+				wf = gt[2] - (vec){ 0 }; a2_0 += wf * x0;
+				wf = gt[3] - (vec){ 0 }; a3_0 += wf * x0;
+				wf = gt[4] - (vec){ 0 }; a4_0 += wf * x0;
+				wf = gt[5] - (vec){ 0 }; a5_0 += wf * x0;
+				wf = gt[6] - (vec){ 0 }; a6_0 += wf * x0;
+				wf = gt[7] - (vec){ 0 }; a7_0 += wf * x0;
+			}
 		}
 	}
+	memcpy(out, &a0_0, 4 * sizeof(float));
+	memcpy(out + 784, &a1_0, 4 * sizeof(float));
+	memcpy(out + 1568, &a2_0, 4 * sizeof(float));
+	memcpy(out + 2352, &a3_0, 4 * sizeof(float));
+	memcpy(out + 3136, &a4_0, 4 * sizeof(float));
+	memcpy(out + 3920, &a5_0, 4 * sizeof(float));
+	memcpy(out + 4704, &a6_0, 4 * sizeof(float));
+	memcpy(out + 5488, &a7_0, 4 * sizeof(float));
 }
 
-/* Each output row starts as the bias and accumulates in place. */
+/*
+ * Per image: pad the input, then for each block of filters (outer, so
+ * its weights stay in cache) and each block of output rows, the
+ * register blocks across the width.
+ */
 static dp_status execute(const dp_desc *d, const void *state,
                          const float *input, float *output,
                          void *workspace)
 {
 	const float *weights = state;
 	const float *bias = weights + WEIGHTS;
+	float *pad = workspace;
 	(void)d;
-	(void)workspace;
 	for (int n = 0; n < N; n++) {
-		const float *img = input + n * C * H * W;
-		for (int k = 0; k < K; k++) {
+		pad_input(input + n * C * H * W, pad);
+		float *img_out = output + n * K * HO * WO;
+		for (int k = 0; k < 16; k += 8) {
 			const float *wk = weights + k * C * R * S;
-			float *out = output + (n * K + k) * HO * WO;
-			for (int i = 0; i < HO * WO; i++)
-				out[i] = bias[k];
-			rows_1_3(img, wk, out, -1);
-			for (int y = 1; y < 27; y++)
-				rows_0_3(img, wk, out + y * WO, y - 1);
-			rows_0_2(img, wk, out + 27 * WO, 26);
+			float *kout = img_out + k * HO * WO;
+			for (int y = 0; y < 28; y++) {
+				const float *in = pad + y * STRIDE * ROW;
+				float *out = kout + y * WO;
+				block_f8_r1_x0(in, wk, bias + k, out);
+				block_f8_r1_x0(in + 8, wk, bias + k, out + 8);
+				block_f8_r1_x0(in + 16, wk, bias + k, out + 16);
+				block_f8_r1_x0w4(in + 24, wk, bias + k, out + 24);
+			}
 		}
 	}
 	return DP_OK;

@@ -8,15 +8,37 @@
 
 #include "dp_conv_direct_r3s5_n2c2h13w11k3_s2p1x2_fp32.h"
 
+/* gcc contracts a * b + c into one FMA only when told to: in ISO C
+ * mode its default is -ffp-contract=off (clang contracts by default). */
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC optimize("fp-contract=fast")
+#endif
+typedef float vec __attribute__((vector_size(32)));
+/* For loads and stores at any float position. */
+typedef float uvec __attribute__((vector_size(32), aligned(4)));
+
 /* The problem, as constants. */
 enum {
 	N = 2, C = 2, H = 13, W = 11,
-	K = 3, R = 3, S = 5,
+	K = 3, R = 3, S = 5, STRIDE = 2, PAD_H = 1, PAD_W = 2,
 	HO = 7, WO = 6,
-	WEIGHTS = K * C * R * S
+	WEIGHTS = K * C * R * S,
+	/* The padded input: HP rows of STRIDE phase rows of WP floats
+	 * (phase p holds padded columns p, p + STRIDE, ...); WP reaches
+	 * the last lane of the last output vector plus the widest tap. */
+	HP = 15, WP = 10, ROW = STRIDE * WP, PLANE = HP * ROW,
+	/* Register block: KB filters x RB output rows x up to 1
+	 * vectors per row (the cheapest for this shape). */
+	KB = 1, RB = 7,
+	/* Channels per block (weights of a block in half of L1). */
+	CB = 2
 };
 
-/* State: the weights (KCRS) followed by the bias. */
+/*
+ * State: the weights in blocks of KB filters (the last block may be
+ * shorter), each block [c][i][j][filter], so a block's broadcasts for one
+ * tap are consecutive; then the bias.
+ */
 static size_t state_bytes(const dp_desc *d)
 {
 	(void)d;
@@ -28,7 +50,13 @@ static dp_status prepare(const dp_desc *d, const float *weights,
 {
 	float *st = state;
 	(void)d;
-	memcpy(st, weights, WEIGHTS * sizeof(float));
+	for (int k0 = 0; k0 < K; k0 += KB) {
+		const int kb = K - k0 < KB ? K - k0 : KB;
+		float *blk = st + k0 * C * R * S;
+		for (int f = 0; f < kb; f++)
+			for (int t = 0; t < C * R * S; t++)
+				blk[t * kb + f] = weights[(k0 + f) * C * R * S + t];
+	}
 	if (bias)
 		memcpy(st + WEIGHTS, bias, K * sizeof(float));
 	else
@@ -36,146 +64,112 @@ static dp_status prepare(const dp_desc *d, const float *weights,
 	return DP_OK;
 }
 
+/* Workspace: the padded input of one image. */
 static size_t workspace_bytes(const dp_desc *d)
 {
 	(void)d;
-	return 0;
+	return (size_t)C * PLANE * sizeof(float);
 }
 
-/* Kernel rows 1..2 are inside the input for these output rows. */
-static void rows_1_3(const float *restrict img, const float *restrict wk,
-                     float *restrict acc, int iy)
+/*
+ * One image into the padded buffer: padded row r, column q is input
+ * row r - PAD_H, column q - PAD_W, or 0 outside the input; it is stored
+ * in phase row q % STRIDE at position q / STRIDE.
+ */
+static void pad_input(const float *restrict img, float *restrict pad)
 {
 	for (int c = 0; c < C; c++) {
-		const float *restrict plane = img + c * H * W;
-		const float *restrict g = wk + c * R * S;
-		{
-			const float *restrict row = plane + (iy + 1) * W;
-			const float g1_0 = g[5];
-			const float g1_1 = g[6];
-			const float g1_2 = g[7];
-			const float g1_3 = g[8];
-			const float g1_4 = g[9];
-			acc[0] += g1_2 * row[0] + g1_3 * row[1] + g1_4 * row[2];
-			for (int x = 1; x < 5; x++)
-				acc[x] += g1_0 * row[x * 2 - 2] + g1_1 * row[x * 2 - 1] + g1_2 * row[x * 2] + g1_3 * row[x * 2 + 1] + g1_4 * row[x * 2 + 2];
-			acc[5] += g1_0 * row[8] + g1_1 * row[9] + g1_2 * row[10];
+		float *restrict plane = pad + c * PLANE;
+		memset(plane, 0, ROW * sizeof(float));
+		for (int r = 1; r < 14; r++) {
+			const float *restrict src = img + (c * H + r - PAD_H) * W;
+			float *restrict dst = plane + r * ROW;
+			memset(dst, 0, 1 * sizeof(float));
+			for (int q = 1; q < 7; q++)
+				dst[q] = src[q * 2 - 2];
+			memset(dst + 7, 0, 3 * sizeof(float));
+			memset(dst + 10, 0, 1 * sizeof(float));
+			for (int q = 1; q < 6; q++)
+				dst[q + 10] = src[q * 2 - 1];
+			memset(dst + 10 + 6, 0, 4 * sizeof(float));
 		}
-		{
-			const float *restrict row = plane + (iy + 2) * W;
-			const float g2_0 = g[10];
-			const float g2_1 = g[11];
-			const float g2_2 = g[12];
-			const float g2_3 = g[13];
-			const float g2_4 = g[14];
-			acc[0] += g2_2 * row[0] + g2_3 * row[1] + g2_4 * row[2];
-			for (int x = 1; x < 5; x++)
-				acc[x] += g2_0 * row[x * 2 - 2] + g2_1 * row[x * 2 - 1] + g2_2 * row[x * 2] + g2_3 * row[x * 2 + 1] + g2_4 * row[x * 2 + 2];
-			acc[5] += g2_0 * row[8] + g2_1 * row[9] + g2_2 * row[10];
-		}
+		memset(plane + 14 * ROW, 0, 1 * ROW * sizeof(float));
 	}
 }
 
-/* Kernel rows 0..2 are inside the input for these output rows. */
-static void rows_0_3(const float *restrict img, const float *restrict wk,
-                     float *restrict acc, int iy)
+/*
+ * 1 filter x 7 vectors of outputs at (row, column) (0, 0) (1, 0) (2, 0) (3, 0) (4, 0) (5, 0) (6, 0)
+ * relative to out: 7 accumulators. in: padded input at
+ * the block's first row and column; w: the block's weights [c][i][j][f].
+ */
+static inline void block_f1_r7_x0w6(const float *restrict in, const float *restrict w,
+                                    const float *restrict bias, float *restrict out)
 {
+	vec a0_0 = bias[0] - (vec){ 0 }, a0_1 = a0_0, a0_2 = a0_0, a0_3 = a0_0, a0_4 = a0_0, a0_5 = a0_0, a0_6 = a0_0;
 	for (int c = 0; c < C; c++) {
-		const float *restrict plane = img + c * H * W;
-		const float *restrict g = wk + c * R * S;
-		{
-			const float *restrict row = plane + (iy) * W;
-			const float g0_0 = g[0];
-			const float g0_1 = g[1];
-			const float g0_2 = g[2];
-			const float g0_3 = g[3];
-			const float g0_4 = g[4];
-			acc[0] += g0_2 * row[0] + g0_3 * row[1] + g0_4 * row[2];
-			for (int x = 1; x < 5; x++)
-				acc[x] += g0_0 * row[x * 2 - 2] + g0_1 * row[x * 2 - 1] + g0_2 * row[x * 2] + g0_3 * row[x * 2 + 1] + g0_4 * row[x * 2 + 2];
-			acc[5] += g0_0 * row[8] + g0_1 * row[9] + g0_2 * row[10];
-		}
-		{
-			const float *restrict row = plane + (iy + 1) * W;
-			const float g1_0 = g[5];
-			const float g1_1 = g[6];
-			const float g1_2 = g[7];
-			const float g1_3 = g[8];
-			const float g1_4 = g[9];
-			acc[0] += g1_2 * row[0] + g1_3 * row[1] + g1_4 * row[2];
-			for (int x = 1; x < 5; x++)
-				acc[x] += g1_0 * row[x * 2 - 2] + g1_1 * row[x * 2 - 1] + g1_2 * row[x * 2] + g1_3 * row[x * 2 + 1] + g1_4 * row[x * 2 + 2];
-			acc[5] += g1_0 * row[8] + g1_1 * row[9] + g1_2 * row[10];
-		}
-		{
-			const float *restrict row = plane + (iy + 2) * W;
-			const float g2_0 = g[10];
-			const float g2_1 = g[11];
-			const float g2_2 = g[12];
-			const float g2_3 = g[13];
-			const float g2_4 = g[14];
-			acc[0] += g2_2 * row[0] + g2_3 * row[1] + g2_4 * row[2];
-			for (int x = 1; x < 5; x++)
-				acc[x] += g2_0 * row[x * 2 - 2] + g2_1 * row[x * 2 - 1] + g2_2 * row[x * 2] + g2_3 * row[x * 2 + 1] + g2_4 * row[x * 2 + 2];
-			acc[5] += g2_0 * row[8] + g2_1 * row[9] + g2_2 * row[10];
+		for (int i = 0; i < R; i++) {
+			const float *restrict row = in + c * PLANE + i * ROW;
+			const float *restrict g = w + (c * R + i) * S * 1;
+			for (int t = 0; t < 3; t++) {
+				const float *restrict x = row + t;
+				const float *restrict gt = g + t * 2;
+				const vec w0 = gt[0] - (vec){ 0 };
+				vec xv = *(const uvec *)x; a0_0 += w0 * xv;
+				xv = *(const uvec *)(x + 40); a0_1 += w0 * xv;
+				xv = *(const uvec *)(x + 80); a0_2 += w0 * xv;
+				xv = *(const uvec *)(x + 120); a0_3 += w0 * xv;
+				xv = *(const uvec *)(x + 160); a0_4 += w0 * xv;
+				xv = *(const uvec *)(x + 200); a0_5 += w0 * xv;
+				xv = *(const uvec *)(x + 240); a0_6 += w0 * xv;
+			}
+			for (int t = 0; t < 2; t++) {
+				const float *restrict x = row + t + 10;
+				const float *restrict gt = g + t * 2 + 1;
+				const vec w0 = gt[0] - (vec){ 0 };
+				vec xv = *(const uvec *)x; a0_0 += w0 * xv;
+				xv = *(const uvec *)(x + 40); a0_1 += w0 * xv;
+				xv = *(const uvec *)(x + 80); a0_2 += w0 * xv;
+				xv = *(const uvec *)(x + 120); a0_3 += w0 * xv;
+				xv = *(const uvec *)(x + 160); a0_4 += w0 * xv;
+				xv = *(const uvec *)(x + 200); a0_5 += w0 * xv;
+				xv = *(const uvec *)(x + 240); a0_6 += w0 * xv;
+			}
 		}
 	}
+	memcpy(out, &a0_0, 6 * sizeof(float));
+	memcpy(out + 6, &a0_1, 6 * sizeof(float));
+	memcpy(out + 12, &a0_2, 6 * sizeof(float));
+	memcpy(out + 18, &a0_3, 6 * sizeof(float));
+	memcpy(out + 24, &a0_4, 6 * sizeof(float));
+	memcpy(out + 30, &a0_5, 6 * sizeof(float));
+	memcpy(out + 36, &a0_6, 6 * sizeof(float));
 }
 
-/* Kernel rows 0..1 are inside the input for these output rows. */
-static void rows_0_2(const float *restrict img, const float *restrict wk,
-                     float *restrict acc, int iy)
-{
-	for (int c = 0; c < C; c++) {
-		const float *restrict plane = img + c * H * W;
-		const float *restrict g = wk + c * R * S;
-		{
-			const float *restrict row = plane + (iy) * W;
-			const float g0_0 = g[0];
-			const float g0_1 = g[1];
-			const float g0_2 = g[2];
-			const float g0_3 = g[3];
-			const float g0_4 = g[4];
-			acc[0] += g0_2 * row[0] + g0_3 * row[1] + g0_4 * row[2];
-			for (int x = 1; x < 5; x++)
-				acc[x] += g0_0 * row[x * 2 - 2] + g0_1 * row[x * 2 - 1] + g0_2 * row[x * 2] + g0_3 * row[x * 2 + 1] + g0_4 * row[x * 2 + 2];
-			acc[5] += g0_0 * row[8] + g0_1 * row[9] + g0_2 * row[10];
-		}
-		{
-			const float *restrict row = plane + (iy + 1) * W;
-			const float g1_0 = g[5];
-			const float g1_1 = g[6];
-			const float g1_2 = g[7];
-			const float g1_3 = g[8];
-			const float g1_4 = g[9];
-			acc[0] += g1_2 * row[0] + g1_3 * row[1] + g1_4 * row[2];
-			for (int x = 1; x < 5; x++)
-				acc[x] += g1_0 * row[x * 2 - 2] + g1_1 * row[x * 2 - 1] + g1_2 * row[x * 2] + g1_3 * row[x * 2 + 1] + g1_4 * row[x * 2 + 2];
-			acc[5] += g1_0 * row[8] + g1_1 * row[9] + g1_2 * row[10];
-		}
-	}
-}
-
-/* Each output row starts as the bias and accumulates in place. */
+/*
+ * Per image: pad the input, then for each block of filters (outer, so
+ * its weights stay in cache) and each block of output rows, the
+ * register blocks across the width.
+ */
 static dp_status execute(const dp_desc *d, const void *state,
                          const float *input, float *output,
                          void *workspace)
 {
 	const float *weights = state;
 	const float *bias = weights + WEIGHTS;
+	float *pad = workspace;
 	(void)d;
-	(void)workspace;
 	for (int n = 0; n < N; n++) {
-		const float *img = input + n * C * H * W;
-		for (int k = 0; k < K; k++) {
+		pad_input(input + n * C * H * W, pad);
+		float *img_out = output + n * K * HO * WO;
+		for (int k = 0; k < 3; k += 1) {
 			const float *wk = weights + k * C * R * S;
-			float *out = output + (n * K + k) * HO * WO;
-			for (int i = 0; i < HO * WO; i++)
-				out[i] = bias[k];
-			rows_1_3(img, wk, out, -1);
-			for (int y = 1; y < 6; y++)
-				rows_0_3(img, wk, out + y * WO, y * 2 - 1);
-			rows_0_2(img, wk, out + 6 * WO, 11);
+			float *kout = img_out + k * HO * WO;
+			{
+				const int y = 0;
+				const float *in = pad + y * STRIDE * ROW;
+				float *out = kout + y * WO;
+				block_f1_r7_x0w6(in, wk, bias + k, out);
+			}
 		}
 	}
 	return DP_OK;

@@ -8,15 +8,37 @@
 
 #include "dp_conv_direct_r7s7_n1c1h7w7k1_s1p0_fp32.h"
 
+/* gcc contracts a * b + c into one FMA only when told to: in ISO C
+ * mode its default is -ffp-contract=off (clang contracts by default). */
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC optimize("fp-contract=fast")
+#endif
+typedef float vec __attribute__((vector_size(32)));
+/* For loads and stores at any float position. */
+typedef float uvec __attribute__((vector_size(32), aligned(4)));
+
 /* The problem, as constants. */
 enum {
 	N = 1, C = 1, H = 7, W = 7,
-	K = 1, R = 7, S = 7,
+	K = 1, R = 7, S = 7, STRIDE = 1, PAD_H = 0, PAD_W = 0,
 	HO = 1, WO = 1,
-	WEIGHTS = K * C * R * S
+	WEIGHTS = K * C * R * S,
+	/* The padded input: HP rows of STRIDE phase rows of WP floats
+	 * (phase p holds padded columns p, p + STRIDE, ...); WP reaches
+	 * the last lane of the last output vector plus the widest tap. */
+	HP = 7, WP = 14, ROW = STRIDE * WP, PLANE = HP * ROW,
+	/* Register block: KB filters x RB output rows x up to 1
+	 * vectors per row (the cheapest for this shape). */
+	KB = 1, RB = 1,
+	/* Channels per block (weights of a block in half of L1). */
+	CB = 1
 };
 
-/* State: the weights (KCRS) followed by the bias. */
+/*
+ * State: the weights in blocks of KB filters (the last block may be
+ * shorter), each block [c][i][j][filter], so a block's broadcasts for one
+ * tap are consecutive; then the bias.
+ */
 static size_t state_bytes(const dp_desc *d)
 {
 	(void)d;
@@ -28,7 +50,13 @@ static dp_status prepare(const dp_desc *d, const float *weights,
 {
 	float *st = state;
 	(void)d;
-	memcpy(st, weights, WEIGHTS * sizeof(float));
+	for (int k0 = 0; k0 < K; k0 += KB) {
+		const int kb = K - k0 < KB ? K - k0 : KB;
+		float *blk = st + k0 * C * R * S;
+		for (int f = 0; f < kb; f++)
+			for (int t = 0; t < C * R * S; t++)
+				blk[t * kb + f] = weights[(k0 + f) * C * R * S + t];
+	}
 	if (bias)
 		memcpy(st + WEIGHTS, bias, K * sizeof(float));
 	else
@@ -36,116 +64,82 @@ static dp_status prepare(const dp_desc *d, const float *weights,
 	return DP_OK;
 }
 
+/* Workspace: the padded input of one image. */
 static size_t workspace_bytes(const dp_desc *d)
 {
 	(void)d;
-	return 0;
+	return (size_t)C * PLANE * sizeof(float);
 }
 
-/* Kernel rows 0..6 are inside the input for these output rows. */
-static void rows_0_7(const float *restrict img, const float *restrict wk,
-                     float *restrict acc, int iy)
+/*
+ * One image into the padded buffer: padded row r, column q is input
+ * row r - PAD_H, column q - PAD_W, or 0 outside the input; it is stored
+ * in phase row q % STRIDE at position q / STRIDE.
+ */
+static void pad_input(const float *restrict img, float *restrict pad)
 {
 	for (int c = 0; c < C; c++) {
-		const float *restrict plane = img + c * H * W;
-		const float *restrict g = wk + c * R * S;
-		{
-			const float *restrict row = plane + (iy) * W;
-			const float g0_0 = g[0];
-			const float g0_1 = g[1];
-			const float g0_2 = g[2];
-			const float g0_3 = g[3];
-			const float g0_4 = g[4];
-			const float g0_5 = g[5];
-			const float g0_6 = g[6];
-			acc[0] += g0_0 * row[0] + g0_1 * row[1] + g0_2 * row[2] + g0_3 * row[3] + g0_4 * row[4] + g0_5 * row[5] + g0_6 * row[6];
-		}
-		{
-			const float *restrict row = plane + (iy + 1) * W;
-			const float g1_0 = g[7];
-			const float g1_1 = g[8];
-			const float g1_2 = g[9];
-			const float g1_3 = g[10];
-			const float g1_4 = g[11];
-			const float g1_5 = g[12];
-			const float g1_6 = g[13];
-			acc[0] += g1_0 * row[0] + g1_1 * row[1] + g1_2 * row[2] + g1_3 * row[3] + g1_4 * row[4] + g1_5 * row[5] + g1_6 * row[6];
-		}
-		{
-			const float *restrict row = plane + (iy + 2) * W;
-			const float g2_0 = g[14];
-			const float g2_1 = g[15];
-			const float g2_2 = g[16];
-			const float g2_3 = g[17];
-			const float g2_4 = g[18];
-			const float g2_5 = g[19];
-			const float g2_6 = g[20];
-			acc[0] += g2_0 * row[0] + g2_1 * row[1] + g2_2 * row[2] + g2_3 * row[3] + g2_4 * row[4] + g2_5 * row[5] + g2_6 * row[6];
-		}
-		{
-			const float *restrict row = plane + (iy + 3) * W;
-			const float g3_0 = g[21];
-			const float g3_1 = g[22];
-			const float g3_2 = g[23];
-			const float g3_3 = g[24];
-			const float g3_4 = g[25];
-			const float g3_5 = g[26];
-			const float g3_6 = g[27];
-			acc[0] += g3_0 * row[0] + g3_1 * row[1] + g3_2 * row[2] + g3_3 * row[3] + g3_4 * row[4] + g3_5 * row[5] + g3_6 * row[6];
-		}
-		{
-			const float *restrict row = plane + (iy + 4) * W;
-			const float g4_0 = g[28];
-			const float g4_1 = g[29];
-			const float g4_2 = g[30];
-			const float g4_3 = g[31];
-			const float g4_4 = g[32];
-			const float g4_5 = g[33];
-			const float g4_6 = g[34];
-			acc[0] += g4_0 * row[0] + g4_1 * row[1] + g4_2 * row[2] + g4_3 * row[3] + g4_4 * row[4] + g4_5 * row[5] + g4_6 * row[6];
-		}
-		{
-			const float *restrict row = plane + (iy + 5) * W;
-			const float g5_0 = g[35];
-			const float g5_1 = g[36];
-			const float g5_2 = g[37];
-			const float g5_3 = g[38];
-			const float g5_4 = g[39];
-			const float g5_5 = g[40];
-			const float g5_6 = g[41];
-			acc[0] += g5_0 * row[0] + g5_1 * row[1] + g5_2 * row[2] + g5_3 * row[3] + g5_4 * row[4] + g5_5 * row[5] + g5_6 * row[6];
-		}
-		{
-			const float *restrict row = plane + (iy + 6) * W;
-			const float g6_0 = g[42];
-			const float g6_1 = g[43];
-			const float g6_2 = g[44];
-			const float g6_3 = g[45];
-			const float g6_4 = g[46];
-			const float g6_5 = g[47];
-			const float g6_6 = g[48];
-			acc[0] += g6_0 * row[0] + g6_1 * row[1] + g6_2 * row[2] + g6_3 * row[3] + g6_4 * row[4] + g6_5 * row[5] + g6_6 * row[6];
+		float *restrict plane = pad + c * PLANE;
+		for (int r = 0; r < 7; r++) {
+			const float *restrict src = img + (c * H + r - PAD_H) * W;
+			float *restrict dst = plane + r * ROW;
+			memcpy(dst + 0, src + 0, 7 * sizeof(float));
+			memset(dst + 7, 0, 7 * sizeof(float));
 		}
 	}
 }
 
-/* Each output row starts as the bias and accumulates in place. */
+/*
+ * 1 filter x 1 vector of outputs at (row, column) (0, 0)
+ * relative to out: 1 accumulators. in: padded input at
+ * the block's first row and column; w: the block's weights [c][i][j][f].
+ */
+static inline void block_f1_r1_x0w1(const float *restrict in, const float *restrict w,
+                                    const float *restrict bias, float *restrict out)
+{
+	vec a0_0 = bias[0] - (vec){ 0 };
+	for (int c = 0; c < C; c++) {
+		for (int i = 0; i < R; i++) {
+			const float *restrict row = in + c * PLANE + i * ROW;
+			const float *restrict g = w + (c * R + i) * S * 1;
+			for (int t = 0; t < 7; t++) {
+				const float *restrict x = row + t;
+				const float *restrict gt = g + t;
+				const vec x0 = *(const uvec *)x;
+				vec wf = gt[0] - (vec){ 0 }; a0_0 += wf * x0;
+			}
+		}
+	}
+	memcpy(out, &a0_0, 1 * sizeof(float));
+}
+
+/*
+ * Per image: pad the input, then for each block of filters (outer, so
+ * its weights stay in cache) and each block of output rows, the
+ * register blocks across the width.
+ */
 static dp_status execute(const dp_desc *d, const void *state,
                          const float *input, float *output,
                          void *workspace)
 {
 	const float *weights = state;
 	const float *bias = weights + WEIGHTS;
+	float *pad = workspace;
 	(void)d;
-	(void)workspace;
 	for (int n = 0; n < N; n++) {
-		const float *img = input + n * C * H * W;
-		for (int k = 0; k < K; k++) {
+		pad_input(input + n * C * H * W, pad);
+		float *img_out = output + n * K * HO * WO;
+		{
+			/* The last 1 filter. */
+			const int k = 0;
 			const float *wk = weights + k * C * R * S;
-			float *out = output + (n * K + k) * HO * WO;
-			for (int i = 0; i < HO * WO; i++)
-				out[i] = bias[k];
-			rows_0_7(img, wk, out, 0);
+			float *kout = img_out + k * HO * WO;
+			{
+				const int y = 0;
+				const float *in = pad + y * STRIDE * ROW;
+				float *out = kout + y * WO;
+				block_f1_r1_x0w1(in, wk, bias + k, out);
+			}
 		}
 	}
 	return DP_OK;

@@ -8,15 +8,37 @@
 
 #include "dp_conv_direct_r7s7_n1c3h224w224k64_s2p3_fp32.h"
 
+/* gcc contracts a * b + c into one FMA only when told to: in ISO C
+ * mode its default is -ffp-contract=off (clang contracts by default). */
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC optimize("fp-contract=fast")
+#endif
+typedef float vec __attribute__((vector_size(32)));
+/* For loads and stores at any float position. */
+typedef float uvec __attribute__((vector_size(32), aligned(4)));
+
 /* The problem, as constants. */
 enum {
 	N = 1, C = 3, H = 224, W = 224,
-	K = 64, R = 7, S = 7,
+	K = 64, R = 7, S = 7, STRIDE = 2, PAD_H = 3, PAD_W = 3,
 	HO = 112, WO = 112,
-	WEIGHTS = K * C * R * S
+	WEIGHTS = K * C * R * S,
+	/* The padded input: HP rows of STRIDE phase rows of WP floats
+	 * (phase p holds padded columns p, p + STRIDE, ...); WP reaches
+	 * the last lane of the last output vector plus the widest tap. */
+	HP = 229, WP = 115, ROW = STRIDE * WP, PLANE = HP * ROW,
+	/* Register block: KB filters x RB output rows x up to 1
+	 * vectors per row (the cheapest for this shape). */
+	KB = 8, RB = 1,
+	/* Channels per block (weights of a block in half of L1). */
+	CB = 3
 };
 
-/* State: the weights (KCRS) followed by the bias. */
+/*
+ * State: the weights in blocks of KB filters (the last block may be
+ * shorter), each block [c][i][j][filter], so a block's broadcasts for one
+ * tap are consecutive; then the bias.
+ */
 static size_t state_bytes(const dp_desc *d)
 {
 	(void)d;
@@ -28,7 +50,13 @@ static dp_status prepare(const dp_desc *d, const float *weights,
 {
 	float *st = state;
 	(void)d;
-	memcpy(st, weights, WEIGHTS * sizeof(float));
+	for (int k0 = 0; k0 < K; k0 += KB) {
+		const int kb = K - k0 < KB ? K - k0 : KB;
+		float *blk = st + k0 * C * R * S;
+		for (int f = 0; f < kb; f++)
+			for (int t = 0; t < C * R * S; t++)
+				blk[t * kb + f] = weights[(k0 + f) * C * R * S + t];
+	}
 	if (bias)
 		memcpy(st + WEIGHTS, bias, K * sizeof(float));
 	else
@@ -36,403 +64,134 @@ static dp_status prepare(const dp_desc *d, const float *weights,
 	return DP_OK;
 }
 
+/* Workspace: the padded input of one image. */
 static size_t workspace_bytes(const dp_desc *d)
 {
 	(void)d;
-	return 0;
+	return (size_t)C * PLANE * sizeof(float);
 }
 
-/* Kernel rows 3..6 are inside the input for these output rows. */
-static void rows_3_7(const float *restrict img, const float *restrict wk,
-                     float *restrict acc, int iy)
+/*
+ * One image into the padded buffer: padded row r, column q is input
+ * row r - PAD_H, column q - PAD_W, or 0 outside the input; it is stored
+ * in phase row q % STRIDE at position q / STRIDE.
+ */
+static void pad_input(const float *restrict img, float *restrict pad)
 {
 	for (int c = 0; c < C; c++) {
-		const float *restrict plane = img + c * H * W;
-		const float *restrict g = wk + c * R * S;
-		{
-			const float *restrict row = plane + (iy + 3) * W;
-			const float g3_0 = g[21];
-			const float g3_1 = g[22];
-			const float g3_2 = g[23];
-			const float g3_3 = g[24];
-			const float g3_4 = g[25];
-			const float g3_5 = g[26];
-			const float g3_6 = g[27];
-			acc[0] += g3_3 * row[0] + g3_4 * row[1] + g3_5 * row[2] + g3_6 * row[3];
-			acc[1] += g3_1 * row[0] + g3_2 * row[1] + g3_3 * row[2] + g3_4 * row[3] + g3_5 * row[4] + g3_6 * row[5];
-			for (int x = 2; x < 111; x++)
-				acc[x] += g3_0 * row[x * 2 - 3] + g3_1 * row[x * 2 - 2] + g3_2 * row[x * 2 - 1] + g3_3 * row[x * 2] + g3_4 * row[x * 2 + 1] + g3_5 * row[x * 2 + 2] + g3_6 * row[x * 2 + 3];
-			acc[111] += g3_0 * row[219] + g3_1 * row[220] + g3_2 * row[221] + g3_3 * row[222] + g3_4 * row[223];
+		float *restrict plane = pad + c * PLANE;
+		memset(plane, 0, 3 * ROW * sizeof(float));
+		for (int r = 3; r < 227; r++) {
+			const float *restrict src = img + (c * H + r - PAD_H) * W;
+			float *restrict dst = plane + r * ROW;
+			memset(dst, 0, 2 * sizeof(float));
+			for (int q = 2; q < 114; q++)
+				dst[q] = src[q * 2 - 3];
+			memset(dst + 114, 0, 1 * sizeof(float));
+			memset(dst + 115, 0, 1 * sizeof(float));
+			for (int q = 1; q < 113; q++)
+				dst[q + 115] = src[q * 2 - 2];
+			memset(dst + 115 + 113, 0, 2 * sizeof(float));
 		}
-		{
-			const float *restrict row = plane + (iy + 4) * W;
-			const float g4_0 = g[28];
-			const float g4_1 = g[29];
-			const float g4_2 = g[30];
-			const float g4_3 = g[31];
-			const float g4_4 = g[32];
-			const float g4_5 = g[33];
-			const float g4_6 = g[34];
-			acc[0] += g4_3 * row[0] + g4_4 * row[1] + g4_5 * row[2] + g4_6 * row[3];
-			acc[1] += g4_1 * row[0] + g4_2 * row[1] + g4_3 * row[2] + g4_4 * row[3] + g4_5 * row[4] + g4_6 * row[5];
-			for (int x = 2; x < 111; x++)
-				acc[x] += g4_0 * row[x * 2 - 3] + g4_1 * row[x * 2 - 2] + g4_2 * row[x * 2 - 1] + g4_3 * row[x * 2] + g4_4 * row[x * 2 + 1] + g4_5 * row[x * 2 + 2] + g4_6 * row[x * 2 + 3];
-			acc[111] += g4_0 * row[219] + g4_1 * row[220] + g4_2 * row[221] + g4_3 * row[222] + g4_4 * row[223];
-		}
-		{
-			const float *restrict row = plane + (iy + 5) * W;
-			const float g5_0 = g[35];
-			const float g5_1 = g[36];
-			const float g5_2 = g[37];
-			const float g5_3 = g[38];
-			const float g5_4 = g[39];
-			const float g5_5 = g[40];
-			const float g5_6 = g[41];
-			acc[0] += g5_3 * row[0] + g5_4 * row[1] + g5_5 * row[2] + g5_6 * row[3];
-			acc[1] += g5_1 * row[0] + g5_2 * row[1] + g5_3 * row[2] + g5_4 * row[3] + g5_5 * row[4] + g5_6 * row[5];
-			for (int x = 2; x < 111; x++)
-				acc[x] += g5_0 * row[x * 2 - 3] + g5_1 * row[x * 2 - 2] + g5_2 * row[x * 2 - 1] + g5_3 * row[x * 2] + g5_4 * row[x * 2 + 1] + g5_5 * row[x * 2 + 2] + g5_6 * row[x * 2 + 3];
-			acc[111] += g5_0 * row[219] + g5_1 * row[220] + g5_2 * row[221] + g5_3 * row[222] + g5_4 * row[223];
-		}
-		{
-			const float *restrict row = plane + (iy + 6) * W;
-			const float g6_0 = g[42];
-			const float g6_1 = g[43];
-			const float g6_2 = g[44];
-			const float g6_3 = g[45];
-			const float g6_4 = g[46];
-			const float g6_5 = g[47];
-			const float g6_6 = g[48];
-			acc[0] += g6_3 * row[0] + g6_4 * row[1] + g6_5 * row[2] + g6_6 * row[3];
-			acc[1] += g6_1 * row[0] + g6_2 * row[1] + g6_3 * row[2] + g6_4 * row[3] + g6_5 * row[4] + g6_6 * row[5];
-			for (int x = 2; x < 111; x++)
-				acc[x] += g6_0 * row[x * 2 - 3] + g6_1 * row[x * 2 - 2] + g6_2 * row[x * 2 - 1] + g6_3 * row[x * 2] + g6_4 * row[x * 2 + 1] + g6_5 * row[x * 2 + 2] + g6_6 * row[x * 2 + 3];
-			acc[111] += g6_0 * row[219] + g6_1 * row[220] + g6_2 * row[221] + g6_3 * row[222] + g6_4 * row[223];
-		}
+		memset(plane + 227 * ROW, 0, 2 * ROW * sizeof(float));
 	}
 }
 
-/* Kernel rows 1..6 are inside the input for these output rows. */
-static void rows_1_7(const float *restrict img, const float *restrict wk,
-                     float *restrict acc, int iy)
+/*
+ * 8 filters x 1 vector of outputs at (row, column) (0, 0)
+ * relative to out: 8 accumulators. in: padded input at
+ * the block's first row and column; w: the block's weights [c][i][j][f].
+ */
+static inline void block_f8_r1_x0(const float *restrict in, const float *restrict w,
+                                  const float *restrict bias, float *restrict out)
 {
+	vec a0_0 = bias[0] - (vec){ 0 };
+	vec a1_0 = bias[1] - (vec){ 0 };
+	vec a2_0 = bias[2] - (vec){ 0 };
+	vec a3_0 = bias[3] - (vec){ 0 };
+	vec a4_0 = bias[4] - (vec){ 0 };
+	vec a5_0 = bias[5] - (vec){ 0 };
+	vec a6_0 = bias[6] - (vec){ 0 };
+	vec a7_0 = bias[7] - (vec){ 0 };
 	for (int c = 0; c < C; c++) {
-		const float *restrict plane = img + c * H * W;
-		const float *restrict g = wk + c * R * S;
-		{
-			const float *restrict row = plane + (iy + 1) * W;
-			const float g1_0 = g[7];
-			const float g1_1 = g[8];
-			const float g1_2 = g[9];
-			const float g1_3 = g[10];
-			const float g1_4 = g[11];
-			const float g1_5 = g[12];
-			const float g1_6 = g[13];
-			acc[0] += g1_3 * row[0] + g1_4 * row[1] + g1_5 * row[2] + g1_6 * row[3];
-			acc[1] += g1_1 * row[0] + g1_2 * row[1] + g1_3 * row[2] + g1_4 * row[3] + g1_5 * row[4] + g1_6 * row[5];
-			for (int x = 2; x < 111; x++)
-				acc[x] += g1_0 * row[x * 2 - 3] + g1_1 * row[x * 2 - 2] + g1_2 * row[x * 2 - 1] + g1_3 * row[x * 2] + g1_4 * row[x * 2 + 1] + g1_5 * row[x * 2 + 2] + g1_6 * row[x * 2 + 3];
-			acc[111] += g1_0 * row[219] + g1_1 * row[220] + g1_2 * row[221] + g1_3 * row[222] + g1_4 * row[223];
-		}
-		{
-			const float *restrict row = plane + (iy + 2) * W;
-			const float g2_0 = g[14];
-			const float g2_1 = g[15];
-			const float g2_2 = g[16];
-			const float g2_3 = g[17];
-			const float g2_4 = g[18];
-			const float g2_5 = g[19];
-			const float g2_6 = g[20];
-			acc[0] += g2_3 * row[0] + g2_4 * row[1] + g2_5 * row[2] + g2_6 * row[3];
-			acc[1] += g2_1 * row[0] + g2_2 * row[1] + g2_3 * row[2] + g2_4 * row[3] + g2_5 * row[4] + g2_6 * row[5];
-			for (int x = 2; x < 111; x++)
-				acc[x] += g2_0 * row[x * 2 - 3] + g2_1 * row[x * 2 - 2] + g2_2 * row[x * 2 - 1] + g2_3 * row[x * 2] + g2_4 * row[x * 2 + 1] + g2_5 * row[x * 2 + 2] + g2_6 * row[x * 2 + 3];
-			acc[111] += g2_0 * row[219] + g2_1 * row[220] + g2_2 * row[221] + g2_3 * row[222] + g2_4 * row[223];
-		}
-		{
-			const float *restrict row = plane + (iy + 3) * W;
-			const float g3_0 = g[21];
-			const float g3_1 = g[22];
-			const float g3_2 = g[23];
-			const float g3_3 = g[24];
-			const float g3_4 = g[25];
-			const float g3_5 = g[26];
-			const float g3_6 = g[27];
-			acc[0] += g3_3 * row[0] + g3_4 * row[1] + g3_5 * row[2] + g3_6 * row[3];
-			acc[1] += g3_1 * row[0] + g3_2 * row[1] + g3_3 * row[2] + g3_4 * row[3] + g3_5 * row[4] + g3_6 * row[5];
-			for (int x = 2; x < 111; x++)
-				acc[x] += g3_0 * row[x * 2 - 3] + g3_1 * row[x * 2 - 2] + g3_2 * row[x * 2 - 1] + g3_3 * row[x * 2] + g3_4 * row[x * 2 + 1] + g3_5 * row[x * 2 + 2] + g3_6 * row[x * 2 + 3];
-			acc[111] += g3_0 * row[219] + g3_1 * row[220] + g3_2 * row[221] + g3_3 * row[222] + g3_4 * row[223];
-		}
-		{
-			const float *restrict row = plane + (iy + 4) * W;
-			const float g4_0 = g[28];
-			const float g4_1 = g[29];
-			const float g4_2 = g[30];
-			const float g4_3 = g[31];
-			const float g4_4 = g[32];
-			const float g4_5 = g[33];
-			const float g4_6 = g[34];
-			acc[0] += g4_3 * row[0] + g4_4 * row[1] + g4_5 * row[2] + g4_6 * row[3];
-			acc[1] += g4_1 * row[0] + g4_2 * row[1] + g4_3 * row[2] + g4_4 * row[3] + g4_5 * row[4] + g4_6 * row[5];
-			for (int x = 2; x < 111; x++)
-				acc[x] += g4_0 * row[x * 2 - 3] + g4_1 * row[x * 2 - 2] + g4_2 * row[x * 2 - 1] + g4_3 * row[x * 2] + g4_4 * row[x * 2 + 1] + g4_5 * row[x * 2 + 2] + g4_6 * row[x * 2 + 3];
-			acc[111] += g4_0 * row[219] + g4_1 * row[220] + g4_2 * row[221] + g4_3 * row[222] + g4_4 * row[223];
-		}
-		{
-			const float *restrict row = plane + (iy + 5) * W;
-			const float g5_0 = g[35];
-			const float g5_1 = g[36];
-			const float g5_2 = g[37];
-			const float g5_3 = g[38];
-			const float g5_4 = g[39];
-			const float g5_5 = g[40];
-			const float g5_6 = g[41];
-			acc[0] += g5_3 * row[0] + g5_4 * row[1] + g5_5 * row[2] + g5_6 * row[3];
-			acc[1] += g5_1 * row[0] + g5_2 * row[1] + g5_3 * row[2] + g5_4 * row[3] + g5_5 * row[4] + g5_6 * row[5];
-			for (int x = 2; x < 111; x++)
-				acc[x] += g5_0 * row[x * 2 - 3] + g5_1 * row[x * 2 - 2] + g5_2 * row[x * 2 - 1] + g5_3 * row[x * 2] + g5_4 * row[x * 2 + 1] + g5_5 * row[x * 2 + 2] + g5_6 * row[x * 2 + 3];
-			acc[111] += g5_0 * row[219] + g5_1 * row[220] + g5_2 * row[221] + g5_3 * row[222] + g5_4 * row[223];
-		}
-		{
-			const float *restrict row = plane + (iy + 6) * W;
-			const float g6_0 = g[42];
-			const float g6_1 = g[43];
-			const float g6_2 = g[44];
-			const float g6_3 = g[45];
-			const float g6_4 = g[46];
-			const float g6_5 = g[47];
-			const float g6_6 = g[48];
-			acc[0] += g6_3 * row[0] + g6_4 * row[1] + g6_5 * row[2] + g6_6 * row[3];
-			acc[1] += g6_1 * row[0] + g6_2 * row[1] + g6_3 * row[2] + g6_4 * row[3] + g6_5 * row[4] + g6_6 * row[5];
-			for (int x = 2; x < 111; x++)
-				acc[x] += g6_0 * row[x * 2 - 3] + g6_1 * row[x * 2 - 2] + g6_2 * row[x * 2 - 1] + g6_3 * row[x * 2] + g6_4 * row[x * 2 + 1] + g6_5 * row[x * 2 + 2] + g6_6 * row[x * 2 + 3];
-			acc[111] += g6_0 * row[219] + g6_1 * row[220] + g6_2 * row[221] + g6_3 * row[222] + g6_4 * row[223];
+		for (int i = 0; i < R; i++) {
+			const float *restrict row = in + c * PLANE + i * ROW;
+			const float *restrict g = w + (c * R + i) * S * 8;
+			for (int t = 0; t < 4; t++) {
+				const float *restrict x = row + t;
+				const float *restrict gt = g + t * 16;
+				const vec x0 = *(const uvec *)x;
+				vec wf = gt[0] - (vec){ 0 }; a0_0 += wf * x0;
+				wf = gt[1] - (vec){ 0 }; a1_0 += wf * x0;
+				wf = gt[2] - (vec){ 0 }; a2_0 += wf * x0;
+				wf = gt[3] - (vec){ 0 }; a3_0 += wf * x0;
+				wf = gt[4] - (vec){ 0 }; a4_0 += wf * x0;
+				wf = gt[5] - (vec){ 0 }; a5_0 += wf * x0;
+				wf = gt[6] - (vec){ 0 }; a6_0 += wf * x0;
+				wf = gt[7] - (vec){ 0 }; a7_0 += wf * x0;
+			}
+			for (int t = 0; t < 3; t++) {
+				const float *restrict x = row + t + 115;
+				const float *restrict gt = g + t * 16 + 8;
+				const vec x0 = *(const uvec *)x;
+				vec wf = gt[0] - (vec){ 0 }; a0_0 += wf * x0;
+				wf = gt[1] - (vec){ 0 }; a1_0 += wf * x0;
+				wf = gt[2] - (vec){ 0 }; a2_0 += wf * x0;
+				wf = gt[3] - (vec){ 0 }; a3_0 += wf * x0;
+				wf = gt[4] - (vec){ 0 }; a4_0 += wf * x0;
+				wf = gt[5] - (vec){ 0 }; a5_0 += wf * x0;
+				wf = gt[6] - (vec){ 0 }; a6_0 += wf * x0;
+				wf = gt[7] - (vec){ 0 }; a7_0 += wf * x0;
+			}
 		}
 	}
+	*(uvec *)(out) = a0_0;
+	*(uvec *)(out + 12544) = a1_0;
+	*(uvec *)(out + 25088) = a2_0;
+	*(uvec *)(out + 37632) = a3_0;
+	*(uvec *)(out + 50176) = a4_0;
+	*(uvec *)(out + 62720) = a5_0;
+	*(uvec *)(out + 75264) = a6_0;
+	*(uvec *)(out + 87808) = a7_0;
 }
 
-/* Kernel rows 0..6 are inside the input for these output rows. */
-static void rows_0_7(const float *restrict img, const float *restrict wk,
-                     float *restrict acc, int iy)
-{
-	for (int c = 0; c < C; c++) {
-		const float *restrict plane = img + c * H * W;
-		const float *restrict g = wk + c * R * S;
-		{
-			const float *restrict row = plane + (iy) * W;
-			const float g0_0 = g[0];
-			const float g0_1 = g[1];
-			const float g0_2 = g[2];
-			const float g0_3 = g[3];
-			const float g0_4 = g[4];
-			const float g0_5 = g[5];
-			const float g0_6 = g[6];
-			acc[0] += g0_3 * row[0] + g0_4 * row[1] + g0_5 * row[2] + g0_6 * row[3];
-			acc[1] += g0_1 * row[0] + g0_2 * row[1] + g0_3 * row[2] + g0_4 * row[3] + g0_5 * row[4] + g0_6 * row[5];
-			for (int x = 2; x < 111; x++)
-				acc[x] += g0_0 * row[x * 2 - 3] + g0_1 * row[x * 2 - 2] + g0_2 * row[x * 2 - 1] + g0_3 * row[x * 2] + g0_4 * row[x * 2 + 1] + g0_5 * row[x * 2 + 2] + g0_6 * row[x * 2 + 3];
-			acc[111] += g0_0 * row[219] + g0_1 * row[220] + g0_2 * row[221] + g0_3 * row[222] + g0_4 * row[223];
-		}
-		{
-			const float *restrict row = plane + (iy + 1) * W;
-			const float g1_0 = g[7];
-			const float g1_1 = g[8];
-			const float g1_2 = g[9];
-			const float g1_3 = g[10];
-			const float g1_4 = g[11];
-			const float g1_5 = g[12];
-			const float g1_6 = g[13];
-			acc[0] += g1_3 * row[0] + g1_4 * row[1] + g1_5 * row[2] + g1_6 * row[3];
-			acc[1] += g1_1 * row[0] + g1_2 * row[1] + g1_3 * row[2] + g1_4 * row[3] + g1_5 * row[4] + g1_6 * row[5];
-			for (int x = 2; x < 111; x++)
-				acc[x] += g1_0 * row[x * 2 - 3] + g1_1 * row[x * 2 - 2] + g1_2 * row[x * 2 - 1] + g1_3 * row[x * 2] + g1_4 * row[x * 2 + 1] + g1_5 * row[x * 2 + 2] + g1_6 * row[x * 2 + 3];
-			acc[111] += g1_0 * row[219] + g1_1 * row[220] + g1_2 * row[221] + g1_3 * row[222] + g1_4 * row[223];
-		}
-		{
-			const float *restrict row = plane + (iy + 2) * W;
-			const float g2_0 = g[14];
-			const float g2_1 = g[15];
-			const float g2_2 = g[16];
-			const float g2_3 = g[17];
-			const float g2_4 = g[18];
-			const float g2_5 = g[19];
-			const float g2_6 = g[20];
-			acc[0] += g2_3 * row[0] + g2_4 * row[1] + g2_5 * row[2] + g2_6 * row[3];
-			acc[1] += g2_1 * row[0] + g2_2 * row[1] + g2_3 * row[2] + g2_4 * row[3] + g2_5 * row[4] + g2_6 * row[5];
-			for (int x = 2; x < 111; x++)
-				acc[x] += g2_0 * row[x * 2 - 3] + g2_1 * row[x * 2 - 2] + g2_2 * row[x * 2 - 1] + g2_3 * row[x * 2] + g2_4 * row[x * 2 + 1] + g2_5 * row[x * 2 + 2] + g2_6 * row[x * 2 + 3];
-			acc[111] += g2_0 * row[219] + g2_1 * row[220] + g2_2 * row[221] + g2_3 * row[222] + g2_4 * row[223];
-		}
-		{
-			const float *restrict row = plane + (iy + 3) * W;
-			const float g3_0 = g[21];
-			const float g3_1 = g[22];
-			const float g3_2 = g[23];
-			const float g3_3 = g[24];
-			const float g3_4 = g[25];
-			const float g3_5 = g[26];
-			const float g3_6 = g[27];
-			acc[0] += g3_3 * row[0] + g3_4 * row[1] + g3_5 * row[2] + g3_6 * row[3];
-			acc[1] += g3_1 * row[0] + g3_2 * row[1] + g3_3 * row[2] + g3_4 * row[3] + g3_5 * row[4] + g3_6 * row[5];
-			for (int x = 2; x < 111; x++)
-				acc[x] += g3_0 * row[x * 2 - 3] + g3_1 * row[x * 2 - 2] + g3_2 * row[x * 2 - 1] + g3_3 * row[x * 2] + g3_4 * row[x * 2 + 1] + g3_5 * row[x * 2 + 2] + g3_6 * row[x * 2 + 3];
-			acc[111] += g3_0 * row[219] + g3_1 * row[220] + g3_2 * row[221] + g3_3 * row[222] + g3_4 * row[223];
-		}
-		{
-			const float *restrict row = plane + (iy + 4) * W;
-			const float g4_0 = g[28];
-			const float g4_1 = g[29];
-			const float g4_2 = g[30];
-			const float g4_3 = g[31];
-			const float g4_4 = g[32];
-			const float g4_5 = g[33];
-			const float g4_6 = g[34];
-			acc[0] += g4_3 * row[0] + g4_4 * row[1] + g4_5 * row[2] + g4_6 * row[3];
-			acc[1] += g4_1 * row[0] + g4_2 * row[1] + g4_3 * row[2] + g4_4 * row[3] + g4_5 * row[4] + g4_6 * row[5];
-			for (int x = 2; x < 111; x++)
-				acc[x] += g4_0 * row[x * 2 - 3] + g4_1 * row[x * 2 - 2] + g4_2 * row[x * 2 - 1] + g4_3 * row[x * 2] + g4_4 * row[x * 2 + 1] + g4_5 * row[x * 2 + 2] + g4_6 * row[x * 2 + 3];
-			acc[111] += g4_0 * row[219] + g4_1 * row[220] + g4_2 * row[221] + g4_3 * row[222] + g4_4 * row[223];
-		}
-		{
-			const float *restrict row = plane + (iy + 5) * W;
-			const float g5_0 = g[35];
-			const float g5_1 = g[36];
-			const float g5_2 = g[37];
-			const float g5_3 = g[38];
-			const float g5_4 = g[39];
-			const float g5_5 = g[40];
-			const float g5_6 = g[41];
-			acc[0] += g5_3 * row[0] + g5_4 * row[1] + g5_5 * row[2] + g5_6 * row[3];
-			acc[1] += g5_1 * row[0] + g5_2 * row[1] + g5_3 * row[2] + g5_4 * row[3] + g5_5 * row[4] + g5_6 * row[5];
-			for (int x = 2; x < 111; x++)
-				acc[x] += g5_0 * row[x * 2 - 3] + g5_1 * row[x * 2 - 2] + g5_2 * row[x * 2 - 1] + g5_3 * row[x * 2] + g5_4 * row[x * 2 + 1] + g5_5 * row[x * 2 + 2] + g5_6 * row[x * 2 + 3];
-			acc[111] += g5_0 * row[219] + g5_1 * row[220] + g5_2 * row[221] + g5_3 * row[222] + g5_4 * row[223];
-		}
-		{
-			const float *restrict row = plane + (iy + 6) * W;
-			const float g6_0 = g[42];
-			const float g6_1 = g[43];
-			const float g6_2 = g[44];
-			const float g6_3 = g[45];
-			const float g6_4 = g[46];
-			const float g6_5 = g[47];
-			const float g6_6 = g[48];
-			acc[0] += g6_3 * row[0] + g6_4 * row[1] + g6_5 * row[2] + g6_6 * row[3];
-			acc[1] += g6_1 * row[0] + g6_2 * row[1] + g6_3 * row[2] + g6_4 * row[3] + g6_5 * row[4] + g6_6 * row[5];
-			for (int x = 2; x < 111; x++)
-				acc[x] += g6_0 * row[x * 2 - 3] + g6_1 * row[x * 2 - 2] + g6_2 * row[x * 2 - 1] + g6_3 * row[x * 2] + g6_4 * row[x * 2 + 1] + g6_5 * row[x * 2 + 2] + g6_6 * row[x * 2 + 3];
-			acc[111] += g6_0 * row[219] + g6_1 * row[220] + g6_2 * row[221] + g6_3 * row[222] + g6_4 * row[223];
-		}
-	}
-}
-
-/* Kernel rows 0..4 are inside the input for these output rows. */
-static void rows_0_5(const float *restrict img, const float *restrict wk,
-                     float *restrict acc, int iy)
-{
-	for (int c = 0; c < C; c++) {
-		const float *restrict plane = img + c * H * W;
-		const float *restrict g = wk + c * R * S;
-		{
-			const float *restrict row = plane + (iy) * W;
-			const float g0_0 = g[0];
-			const float g0_1 = g[1];
-			const float g0_2 = g[2];
-			const float g0_3 = g[3];
-			const float g0_4 = g[4];
-			const float g0_5 = g[5];
-			const float g0_6 = g[6];
-			acc[0] += g0_3 * row[0] + g0_4 * row[1] + g0_5 * row[2] + g0_6 * row[3];
-			acc[1] += g0_1 * row[0] + g0_2 * row[1] + g0_3 * row[2] + g0_4 * row[3] + g0_5 * row[4] + g0_6 * row[5];
-			for (int x = 2; x < 111; x++)
-				acc[x] += g0_0 * row[x * 2 - 3] + g0_1 * row[x * 2 - 2] + g0_2 * row[x * 2 - 1] + g0_3 * row[x * 2] + g0_4 * row[x * 2 + 1] + g0_5 * row[x * 2 + 2] + g0_6 * row[x * 2 + 3];
-			acc[111] += g0_0 * row[219] + g0_1 * row[220] + g0_2 * row[221] + g0_3 * row[222] + g0_4 * row[223];
-		}
-		{
-			const float *restrict row = plane + (iy + 1) * W;
-			const float g1_0 = g[7];
-			const float g1_1 = g[8];
-			const float g1_2 = g[9];
-			const float g1_3 = g[10];
-			const float g1_4 = g[11];
-			const float g1_5 = g[12];
-			const float g1_6 = g[13];
-			acc[0] += g1_3 * row[0] + g1_4 * row[1] + g1_5 * row[2] + g1_6 * row[3];
-			acc[1] += g1_1 * row[0] + g1_2 * row[1] + g1_3 * row[2] + g1_4 * row[3] + g1_5 * row[4] + g1_6 * row[5];
-			for (int x = 2; x < 111; x++)
-				acc[x] += g1_0 * row[x * 2 - 3] + g1_1 * row[x * 2 - 2] + g1_2 * row[x * 2 - 1] + g1_3 * row[x * 2] + g1_4 * row[x * 2 + 1] + g1_5 * row[x * 2 + 2] + g1_6 * row[x * 2 + 3];
-			acc[111] += g1_0 * row[219] + g1_1 * row[220] + g1_2 * row[221] + g1_3 * row[222] + g1_4 * row[223];
-		}
-		{
-			const float *restrict row = plane + (iy + 2) * W;
-			const float g2_0 = g[14];
-			const float g2_1 = g[15];
-			const float g2_2 = g[16];
-			const float g2_3 = g[17];
-			const float g2_4 = g[18];
-			const float g2_5 = g[19];
-			const float g2_6 = g[20];
-			acc[0] += g2_3 * row[0] + g2_4 * row[1] + g2_5 * row[2] + g2_6 * row[3];
-			acc[1] += g2_1 * row[0] + g2_2 * row[1] + g2_3 * row[2] + g2_4 * row[3] + g2_5 * row[4] + g2_6 * row[5];
-			for (int x = 2; x < 111; x++)
-				acc[x] += g2_0 * row[x * 2 - 3] + g2_1 * row[x * 2 - 2] + g2_2 * row[x * 2 - 1] + g2_3 * row[x * 2] + g2_4 * row[x * 2 + 1] + g2_5 * row[x * 2 + 2] + g2_6 * row[x * 2 + 3];
-			acc[111] += g2_0 * row[219] + g2_1 * row[220] + g2_2 * row[221] + g2_3 * row[222] + g2_4 * row[223];
-		}
-		{
-			const float *restrict row = plane + (iy + 3) * W;
-			const float g3_0 = g[21];
-			const float g3_1 = g[22];
-			const float g3_2 = g[23];
-			const float g3_3 = g[24];
-			const float g3_4 = g[25];
-			const float g3_5 = g[26];
-			const float g3_6 = g[27];
-			acc[0] += g3_3 * row[0] + g3_4 * row[1] + g3_5 * row[2] + g3_6 * row[3];
-			acc[1] += g3_1 * row[0] + g3_2 * row[1] + g3_3 * row[2] + g3_4 * row[3] + g3_5 * row[4] + g3_6 * row[5];
-			for (int x = 2; x < 111; x++)
-				acc[x] += g3_0 * row[x * 2 - 3] + g3_1 * row[x * 2 - 2] + g3_2 * row[x * 2 - 1] + g3_3 * row[x * 2] + g3_4 * row[x * 2 + 1] + g3_5 * row[x * 2 + 2] + g3_6 * row[x * 2 + 3];
-			acc[111] += g3_0 * row[219] + g3_1 * row[220] + g3_2 * row[221] + g3_3 * row[222] + g3_4 * row[223];
-		}
-		{
-			const float *restrict row = plane + (iy + 4) * W;
-			const float g4_0 = g[28];
-			const float g4_1 = g[29];
-			const float g4_2 = g[30];
-			const float g4_3 = g[31];
-			const float g4_4 = g[32];
-			const float g4_5 = g[33];
-			const float g4_6 = g[34];
-			acc[0] += g4_3 * row[0] + g4_4 * row[1] + g4_5 * row[2] + g4_6 * row[3];
-			acc[1] += g4_1 * row[0] + g4_2 * row[1] + g4_3 * row[2] + g4_4 * row[3] + g4_5 * row[4] + g4_6 * row[5];
-			for (int x = 2; x < 111; x++)
-				acc[x] += g4_0 * row[x * 2 - 3] + g4_1 * row[x * 2 - 2] + g4_2 * row[x * 2 - 1] + g4_3 * row[x * 2] + g4_4 * row[x * 2 + 1] + g4_5 * row[x * 2 + 2] + g4_6 * row[x * 2 + 3];
-			acc[111] += g4_0 * row[219] + g4_1 * row[220] + g4_2 * row[221] + g4_3 * row[222] + g4_4 * row[223];
-		}
-	}
-}
-
-/* Each output row starts as the bias and accumulates in place. */
+/*
+ * Per image: pad the input, then for each block of filters (outer, so
+ * its weights stay in cache) and each block of output rows, the
+ * register blocks across the width.
+ */
 static dp_status execute(const dp_desc *d, const void *state,
                          const float *input, float *output,
                          void *workspace)
 {
 	const float *weights = state;
 	const float *bias = weights + WEIGHTS;
+	float *pad = workspace;
 	(void)d;
-	(void)workspace;
 	for (int n = 0; n < N; n++) {
-		const float *img = input + n * C * H * W;
-		for (int k = 0; k < K; k++) {
+		pad_input(input + n * C * H * W, pad);
+		float *img_out = output + n * K * HO * WO;
+		for (int k = 0; k < 64; k += 8) {
 			const float *wk = weights + k * C * R * S;
-			float *out = output + (n * K + k) * HO * WO;
-			for (int i = 0; i < HO * WO; i++)
-				out[i] = bias[k];
-			rows_3_7(img, wk, out, -3);
-			rows_1_7(img, wk, out + 1 * WO, -1);
-			for (int y = 2; y < 111; y++)
-				rows_0_7(img, wk, out + y * WO, y * 2 - 3);
-			rows_0_5(img, wk, out + 111 * WO, 219);
+			float *kout = img_out + k * HO * WO;
+			for (int y = 0; y < 112; y++) {
+				const float *in = pad + y * STRIDE * ROW;
+				float *out = kout + y * WO;
+				block_f8_r1_x0(in, wk, bias + k, out);
+				block_f8_r1_x0(in + 8, wk, bias + k, out + 8);
+				block_f8_r1_x0(in + 16, wk, bias + k, out + 16);
+				block_f8_r1_x0(in + 24, wk, bias + k, out + 24);
+				block_f8_r1_x0(in + 32, wk, bias + k, out + 32);
+				block_f8_r1_x0(in + 40, wk, bias + k, out + 40);
+				block_f8_r1_x0(in + 48, wk, bias + k, out + 48);
+				block_f8_r1_x0(in + 56, wk, bias + k, out + 56);
+				block_f8_r1_x0(in + 64, wk, bias + k, out + 64);
+				block_f8_r1_x0(in + 72, wk, bias + k, out + 72);
+				block_f8_r1_x0(in + 80, wk, bias + k, out + 80);
+				block_f8_r1_x0(in + 88, wk, bias + k, out + 88);
+				block_f8_r1_x0(in + 96, wk, bias + k, out + 96);
+				block_f8_r1_x0(in + 104, wk, bias + k, out + 104);
+			}
 		}
 	}
 	return DP_OK;

@@ -1,105 +1,358 @@
 -- conv_direct.lua - direct convolution specialized to one shape.
 --
--- Every size is a constant. Output rows and columns are split into groups
--- whose in-bounds kernel taps are the same; each group gets straight-line
--- code for exactly its taps, so padding costs no test per multiply-add and
--- the interior (all taps in bounds) is one loop over contiguous output
--- width that the compiler vectorizes. The R x S taps are unrolled.
+-- Design. Every size is a constant. execute() first copies the input into
+-- a zero-padded buffer in the workspace, so every output is an interior
+-- output and one mechanism serves all of them: no tests for the border,
+-- whatever the padding. With stride st > 1 each padded row is stored as
+-- st phase rows (phase p holds padded columns p, p + st, p + 2 st, ...), so
+-- the inputs of 8 neighbouring outputs for one kernel tap are again 8
+-- consecutive floats.
+--
+-- The work is vectorized across the output width (8 floats, GCC/Clang
+-- vector extensions) and register-blocked: a block computes KB filters x
+-- NV vectors of outputs (NV = rows x vectors per row) in KB * NV
+-- accumulators. Per kernel tap it loads NV input vectors and broadcasts KB
+-- weights, which prepare() has laid out [filter block][c][i][j][KB] so the
+-- broadcasts read consecutive floats. The block shape is chosen for the
+-- shape by a small cost model (plan below). An output width that is not a
+-- multiple of 8 ends with a tail vector: its lanes past the row read the
+-- zero padding, and only the lanes inside the row are stored (memcpy).
+-- For large C the channels go in blocks whose weights stay in L1; blocks
+-- after the first add to the outputs the previous one stored.
 local emit = require("lib.emit")
 local cexpr = require("lib.cexpr")
 local kernel = require("lib.kernel")
 
 local M = {}
 
--- Consecutive outputs 0..nout-1 grouped by the range [t0, t1) of taps t
--- (0 <= t < taps) whose input index o*stride + t - pad lies in [0, size).
-local function tap_groups(nout, taps, stride, pad, size)
-	local groups = {}
-	for o = 0, nout - 1 do
-		local base = o * stride - pad
-		local t0 = math.max(0, -base)
-		local t1 = math.min(taps, size - base)
-		if t1 < t0 then t1 = t0 end
-		local g = groups[#groups]
-		if g and g.t0 == t0 and g.t1 == t1 then
-			g.last = o
-		else
-			groups[#groups + 1] = { first = o, last = o, t0 = t0, t1 = t1 }
+-- Floats per vector: 8 (AVX2; the machine class has no AVX-512, and 16
+-- lanes would be split in two and spilled from the 16 vector registers).
+local LANES = 8
+local L1_BYTES = 32 * 1024
+
+local function ceil_div(a, b) return (a + b - 1) // b end
+
+-- The output vectors of one row: { x = first column, n = lanes used }:
+-- full vectors at 0, 8, 16, ... and, when the width is not a multiple of
+-- 8, a tail vector whose lanes past the row are computed from the zero
+-- padding and never stored. (Not an overlapping last vector: with the
+-- channels in blocks, each vector adds to what the previous block stored,
+-- and overlapping outputs would be added twice.)
+local function row_vectors(wo)
+	local vecs = {}
+	for x = 0, wo - 1, LANES do
+		vecs[#vecs + 1] = { x = x, n = math.min(LANES, wo - x) }
+	end
+	return vecs
+end
+
+-- How a vector appears in names and keys: "16", or "24w4" for a tail of
+-- 4 lanes.
+local function vec_key(v)
+	if v.n == LANES then return tostring(v.x) end
+	return string.format("%dw%d", v.x, v.n)
+end
+
+-- Blocks of at most `size` over n items: runs of { first, count, size }
+-- (the full blocks, then one shorter block for the remainder).
+local function runs(n, size)
+	local r = {}
+	local full = n // size
+	if full > 0 then r[#r + 1] = { first = 0, count = full, size = size } end
+	if n % size ~= 0 then
+		r[#r + 1] = { first = full * size, count = 1, size = n % size }
+	end
+	return r
+end
+
+-- The vectors of one row split into groups of at most nvc, as equal as
+-- possible: { x0, offs = { vectors with x relative to x0 } }.
+local function column_groups(starts, nvc)
+	local ngroups = ceil_div(#starts, nvc)
+	local groups, at = {}, 1
+	for g = 1, ngroups do
+		local take = ceil_div(#starts - at + 1, ngroups - g + 1)
+		local grp = { x0 = starts[at].x, offs = {} }
+		for v = at, at + take - 1 do
+			grp.offs[#grp.offs + 1] = { x = starts[v].x - grp.x0,
+				n = starts[v].n }
 		end
+		groups[#groups + 1] = grp
+		at = at + take
 	end
 	return groups
 end
 
--- acc[x] += g_i_j * row[x*stride + j - pad] over the taps of one column group.
-local function column_group(e, d, i, g)
-	local terms = {}
-	for j = g.t0, g.t1 - 1 do
-		local idx
-		if g.first == g.last then
-			idx = cexpr.affine(nil, 0, g.first * d.stride + j - d.pad_w)
-		else
-			idx = cexpr.affine("x", d.stride, j - d.pad_w)
-		end
-		terms[#terms + 1] = string.format("g%d_%d * row[%s]", i, j, idx)
-	end
-	if #terms == 0 then return end
-	if g.first == g.last then
-		e:line("acc[%d] += %s;", g.first, cexpr.sum(terms))
-	else
-		e:single(string.format("for (int x = %d; x < %d; x++)", g.first,
-			g.last + 1), "acc[x] += " .. cexpr.sum(terms) .. ";")
-	end
+-- Accumulators per register block. Eight is what the FMA latency needs
+-- (4 cycles x 2 FMAs per cycle) and leaves gcc room: with 12, gcc 12 runs
+-- short of the 16 vector registers and turns the input loads into memory
+-- operands of every FMA, or copies accumulators around (measured: 12
+-- accumulators were up to 2x slower than 8 with gcc, equal with clang).
+local ACCUMULATORS = 8
+
+-- Cycles of one kernel tap of a kb x nv block on the machine class: two
+-- FMAs per cycle, at most three loads per cycle, and an FMA latency of 4
+-- cycles that each accumulator's chain must wait out.
+local function tap_cycles(kb, nv)
+	return math.max(kb * nv / 2, (kb + nv) / 3, 4)
 end
 
--- One function per distinct range of kernel rows [i0, i1): it adds the
--- contribution of those rows, over all channels, to one output row.
--- One function per distinct range of kernel rows [i0, i1): it adds the
--- contribution of those rows, over all channels, to one output row.
-local function rows_function(e, d, i0, i1, cols)
-	local head = string.format("static void rows_%d_%d(", i0, i1)
-	e:line("/* Kernel rows %d..%d are inside the input for these output rows. */",
-		i0, i1 - 1)
-	e:line("%sconst float *restrict img, const float *restrict wk,", head)
-	e:line("%sfloat *restrict acc, int iy)", string.rep(" ", #head))
-	e:open("{")
-	e:open("for (int c = 0; c < C; c++) {")
-	e:line("const float *restrict plane = img + c * H * W;")
-	e:line("const float *restrict g = wk + c * R * S;")
-	-- Taps any column group uses: only those are loaded.
-	local j0, j1 = d.s, 0
-	for _, cg in ipairs(cols) do
-		if cg.t1 > cg.t0 then
-			j0, j1 = math.min(j0, cg.t0), math.max(j1, cg.t1)
+-- The blocking for shape d: filters per block, output rows per block,
+-- vectors per row per block; the cheapest by the model above, counting
+-- the taps of every block, the loop overhead per (channel, kernel row)
+-- and the bias loads and stores per block. Ties go to more filters and
+-- fewer vectors: one input vector against kb broadcasts is the block gcc
+-- compiles best.
+local function plan(d)
+	local starts = row_vectors(d.wo)
+	local taps = d.c * d.r * d.s
+	local best
+	for kb = math.min(d.k, ACCUMULATORS), 1, -1 do
+		for rb = 1, math.min(d.ho, ACCUMULATORS // kb) do
+			for nvc = 1, math.min(#starts, ACCUMULATORS // (kb * rb)) do
+				local groups = column_groups(starts, nvc)
+				local cost = 0
+				for _, kr in ipairs(runs(d.k, kb)) do
+					for _, rr in ipairs(runs(d.ho, rb)) do
+						for _, g in ipairs(groups) do
+							local nv = rr.size * #g.offs
+							local calls = kr.count * rr.count
+							cost = cost + calls * (taps *
+								tap_cycles(kr.size, nv) +
+								d.c * d.r * 2 + kr.size * nv)
+						end
+					end
+				end
+				if not best or cost < best.cost - 1e-9 then
+					best = { cost = cost, kb = kb, rb = rb, nvc = nvc,
+						groups = groups }
+				end
+			end
 		end
 	end
-	for i = i0, i1 - 1 do
-		e:open("{")
-		e:line("const float *restrict row = plane + (%s) * W;",
-			cexpr.affine("iy", 1, i))
-		for j = j0, j1 - 1 do
-			e:line("const float g%d_%d = g[%d];", i, j, i * d.s + j)
+	best.starts = starts
+	-- Channels per block: the block's weights (CB x R x S x KB floats) in
+	-- half of L1, in blocks of equal size.
+	local cb_max = math.max(1, (L1_BYTES // 2) // (4 * d.r * d.s * best.kb))
+	local nblocks = ceil_div(d.c, cb_max)
+	best.cb = ceil_div(d.c, nblocks)
+	best.cblocked = nblocks > 1
+	return best
+end
+
+-- Geometry of the padded, phase-split input.
+local function geometry(d, p)
+	local g = {}
+	local st = d.stride
+	-- Padded rows the outputs read.
+	g.hp = (d.ho - 1) * st + d.r
+	-- Floats per phase row: the last vector's last lane plus the furthest
+	-- tap, in phase columns.
+	g.wp = p.starts[#p.starts].x + LANES + (d.s - 1) // st
+	g.row = st * g.wp
+	g.plane = g.hp * g.row
+	return g
+end
+
+-- The name and body of one register block: kb filters, rows rb, vectors
+-- at column offsets offs in each row.
+local function keys(offs)
+	local k = {}
+	for _, o in ipairs(offs) do k[#k + 1] = vec_key(o) end
+	return table.concat(k, ",")
+end
+
+local function block_name(kb, rb, offs)
+	local parts = {}
+	for _, o in ipairs(offs) do parts[#parts + 1] = vec_key(o) end
+	return string.format("block_f%d_r%d_x%s", kb, rb, table.concat(parts, "_"))
+end
+
+local function emit_block(e, d, p, kb, rb, offs)
+	local st = d.stride
+	local vecs = {}
+	for dy = 0, rb - 1 do
+		for _, o in ipairs(offs) do
+			vecs[#vecs + 1] = { dy = dy, x = o.x, n = o.n }
 		end
-		for _, cg in ipairs(cols) do column_group(e, d, i, cg) end
+	end
+	local nv = #vecs
+	local name = block_name(kb, rb, offs)
+	local what = {}
+	for _, v in ipairs(vecs) do
+		what[#what + 1] = string.format("(%d, %d)", v.dy, v.x)
+	end
+	e:comment({
+		string.format("%d filter%s x %d vector%s of outputs at (row, column) %s",
+			kb, kb == 1 and "" or "s", nv, nv == 1 and "" or "s",
+			table.concat(what, " ")),
+		string.format("relative to out: %d accumulators. in: padded input at",
+			kb * nv),
+		"the block's first row and column; w: the block's weights [c][i][j][f].",
+	})
+	local head = string.format("static inline void %s(", name)
+	local pad = string.rep(" ", #head)
+	e:line("%sconst float *restrict in, const float *restrict w,", head)
+	if p.cblocked then
+		e:line("%sconst float *restrict bias, float *restrict out,", pad)
+		e:line("%sint c0, int c1)", pad)
+	else
+		e:line("%sconst float *restrict bias, float *restrict out)", pad)
+	end
+	e:open("{")
+	local function dst_of(f, v)
+		local off = cexpr.affine(nil, 0, f * d.ho * d.wo +
+			vecs[v + 1].dy * d.wo + vecs[v + 1].x)
+		return off == "0" and "out" or "out + " .. off
+	end
+	for f = 0, kb - 1 do
+		local names = {}
+		for v = 0, nv - 1 do
+			if v == 0 then
+				names[#names + 1] = string.format("a%d_0 = bias[%d] - (vec){ 0 }",
+					f, f)
+			else
+				names[#names + 1] = string.format("a%d_%d = a%d_0", f, v, f)
+			end
+		end
+		e:line("vec %s;", table.concat(names, ", "))
+	end
+	if p.cblocked then
+		e:line("/* Channels after the first block add to what is in out. */")
+		e:open("if (c0 > 0) {")
+		for f = 0, kb - 1 do
+			for v = 0, nv - 1 do
+				if vecs[v + 1].n < LANES then
+					e:line("memcpy(&a%d_%d, %s, %d * sizeof(float));", f, v,
+						dst_of(f, v), vecs[v + 1].n)
+				else
+					e:line("a%d_%d = *(const uvec *)(%s);", f, v, dst_of(f, v))
+				end
+			end
+		end
+		e:close("}")
+		e:open("for (int c = c0; c < c1; c++) {")
+	else
+		e:open("for (int c = 0; c < C; c++) {")
+	end
+	e:open("for (int i = 0; i < R; i++) {")
+	e:line("const float *restrict row = in + c * PLANE + i * ROW;")
+	e:line("const float *restrict g = w + (c * R + i) * S * %d;", kb)
+	-- One tap per loop iteration, the taps of each phase in turn: tap
+	-- j = t * STRIDE + ph reads phase row ph from column t.
+	for ph = 0, math.min(st, d.s) - 1 do
+		local nt = ceil_div(d.s - ph, st)
+		if nt > 1 then
+			e:open("for (int t = 0; t < %d; t++) {", nt)
+		else
+			e:open("{")
+		end
+		local t = nil
+		if nt > 1 then t = "t" end
+		e:line("const float *restrict x = row + %s;",
+			cexpr.affine(t, 1, ph * p.geo.wp))
+		e:line("const float *restrict gt = g + %s;",
+			cexpr.affine(t, st * kb, ph * kb))
+		local function xload(v)
+			local off = vecs[v + 1].dy * st * p.geo.row + vecs[v + 1].x
+			if off == 0 then return "*(const uvec *)x" end
+			return string.format("*(const uvec *)(x + %d)", off)
+		end
+		local function wload(f)
+			return string.format("gt[%d] - (vec){ 0 }", f)
+		end
+		if nv <= kb then
+			-- Input vectors first, then one broadcast at a time.
+			local xs = {}
+			for v = 0, nv - 1 do
+				xs[#xs + 1] = string.format("x%d = %s", v, xload(v))
+			end
+			e:line("const vec %s;", table.concat(xs, ", "))
+			for f = 0, kb - 1 do
+				local fmas = {}
+				for v = 0, nv - 1 do
+					fmas[#fmas + 1] = string.format("a%d_%d += wf * x%d;", f, v, v)
+				end
+				e:line("%s%s %s", f == 0 and "vec " or "", "wf = " .. wload(f) .. ";",
+					table.concat(fmas, " "))
+			end
+		else
+			-- Broadcasts first, then one input vector at a time.
+			local ws = {}
+			for f = 0, kb - 1 do
+				ws[#ws + 1] = string.format("w%d = %s", f, wload(f))
+			end
+			e:line("const vec %s;", table.concat(ws, ", "))
+			for v = 0, nv - 1 do
+				local fmas = {}
+				for f = 0, kb - 1 do
+					fmas[#fmas + 1] = string.format("a%d_%d += w%d * xv;", f, v, f)
+				end
+				e:line("%sxv = %s; %s", v == 0 and "vec " or "", xload(v),
+					table.concat(fmas, " "))
+			end
+		end
 		e:close("}")
 	end
 	e:close("}")
 	e:close("}")
+	for f = 0, kb - 1 do
+		for v = 0, nv - 1 do
+			local dst = dst_of(f, v)
+			if vecs[v + 1].n < LANES then
+				e:line("memcpy(%s, &a%d_%d, %d * sizeof(float));", dst, f, v,
+					vecs[v + 1].n)
+			else
+				e:line("*(uvec *)(%s) = a%d_%d;", dst, f, v)
+			end
+		end
+	end
+	e:close("}")
 	e:line()
+	return name
 end
 
-local function emit_constants(e, d)
+local function emit_constants(e, d, p)
+	local g = p.geo
 	e:line("/* The problem, as constants. */")
 	e:line("enum {")
 	e:line("\tN = %d, C = %d, H = %d, W = %d,", d.n, d.c, d.h, d.w)
-	e:line("\tK = %d, R = %d, S = %d,", d.k, d.r, d.s)
+	e:line("\tK = %d, R = %d, S = %d, STRIDE = %d, PAD_H = %d, PAD_W = %d,",
+		d.k, d.r, d.s, d.stride, d.pad_h, d.pad_w)
 	e:line("\tHO = %d, WO = %d,", d.ho, d.wo)
-	e:line("\tWEIGHTS = K * C * R * S")
+	e:line("\tWEIGHTS = K * C * R * S,")
+	e:line("\t/* The padded input: HP rows of STRIDE phase rows of WP floats")
+	e:line("\t * (phase p holds padded columns p, p + STRIDE, ...); WP reaches")
+	e:line("\t * the last lane of the last output vector plus the widest tap. */")
+	e:line("\tHP = %d, WP = %d, ROW = STRIDE * WP, PLANE = HP * ROW,", g.hp, g.wp)
+	e:line("\t/* Register block: KB filters x RB output rows x up to %d", p.nvc)
+	e:line("\t * vectors per row (the cheapest for this shape). */")
+	e:line("\tKB = %d, RB = %d,", p.kb, p.rb)
+	e:line("\t/* Channels per block (weights of a block in half of L1). */")
+	e:line("\tCB = %d", p.cb)
 	e:line("};")
 	e:line()
 end
 
+local function emit_types(e)
+	e:line("/* gcc contracts a * b + c into one FMA only when told to: in ISO C")
+	e:line(" * mode its default is -ffp-contract=off (clang contracts by default). */")
+	e:line("#if defined(__GNUC__) && !defined(__clang__)")
+	e:line('#pragma GCC optimize("fp-contract=fast")')
+	e:line("#endif")
+	e:line("typedef float vec __attribute__((vector_size(%d)));", LANES * 4)
+	e:line("/* For loads and stores at any float position. */")
+	e:line("typedef float uvec __attribute__((vector_size(%d), aligned(4)));",
+		LANES * 4)
+	e:line()
+end
+
 local function emit_state(e)
-	e:line("/* State: the weights (KCRS) followed by the bias. */")
+	e:comment({
+		"State: the weights in blocks of KB filters (the last block may be",
+		"shorter), each block [c][i][j][filter], so a block's broadcasts for one",
+		"tap are consecutive; then the bias.",
+	})
 	e:line("static size_t state_bytes(const dp_desc *d)")
 	e:open("{")
 	e:line("(void)d;")
@@ -111,52 +364,149 @@ local function emit_state(e)
 	e:open("{")
 	e:line("float *st = state;")
 	e:line("(void)d;")
-	e:line("memcpy(st, weights, WEIGHTS * sizeof(float));")
+	e:open("for (int k0 = 0; k0 < K; k0 += KB) {")
+	e:line("const int kb = K - k0 < KB ? K - k0 : KB;")
+	e:line("float *blk = st + k0 * C * R * S;")
+	e:single("for (int f = 0; f < kb; f++)",
+		"for (int t = 0; t < C * R * S; t++)")
+	e.depth = e.depth + 1
+	e:line("\tblk[t * kb + f] = weights[(k0 + f) * C * R * S + t];")
+	e.depth = e.depth - 1
+	e:close("}")
 	e:single("if (bias)", "memcpy(st + WEIGHTS, bias, K * sizeof(float));")
 	e:single("else", "memset(st + WEIGHTS, 0, K * sizeof(float));")
 	e:line("return DP_OK;")
 	e:close("}")
 	e:line()
+	e:line("/* Workspace: the padded input of one image. */")
 	e:line("static size_t workspace_bytes(const dp_desc *d)")
 	e:open("{")
 	e:line("(void)d;")
-	e:line("return 0;")
+	e:line("return (size_t)C * PLANE * sizeof(float);")
 	e:close("}")
 	e:line()
 end
 
-local function emit_execute(e, d, rows)
-	e:line("/* Each output row starts as the bias and accumulates in place. */")
+-- The copy into the padded, phase-split buffer. Every range is worked out
+-- here, so the copy has no tests.
+local function emit_pad(e, d, p)
+	local st, g = d.stride, p.geo
+	e:comment({
+		"One image into the padded buffer: padded row r, column q is input",
+		"row r - PAD_H, column q - PAD_W, or 0 outside the input; it is stored",
+		"in phase row q % STRIDE at position q / STRIDE.",
+	})
+	e:line("static void pad_input(const float *restrict img, float *restrict pad)")
+	e:open("{")
+	-- Padded rows inside the input.
+	local r0 = math.min(d.pad_h, g.hp)
+	local r1 = math.max(r0, math.min(g.hp, d.pad_h + d.h))
+	e:open("for (int c = 0; c < C; c++) {")
+	e:line("float *restrict plane = pad + c * PLANE;")
+	if r0 > 0 then
+		e:line("memset(plane, 0, %s * sizeof(float));",
+			r0 == 1 and "ROW" or string.format("%d * ROW", r0))
+	end
+	if r1 > r0 then
+		e:open("for (int r = %d; r < %d; r++) {", r0, r1)
+		e:line("const float *restrict src = img + (c * H + r - PAD_H) * W;")
+		e:line("float *restrict dst = plane + r * ROW;")
+		for ph = 0, st - 1 do
+			-- Positions q of this phase whose input column q*st+ph-pad_w
+			-- lies in [0, W).
+			local lo = math.max(0, ceil_div(d.pad_w - ph, st))
+			local hi = math.max(lo, math.min(g.wp,
+				ceil_div(d.w + d.pad_w - ph, st)))
+			lo = math.min(lo, g.wp)
+			local dst = ph == 0 and "dst" or string.format("dst + %d", ph * g.wp)
+			if lo > 0 then
+				e:line("memset(%s, 0, %d * sizeof(float));", dst, lo)
+			end
+			if hi > lo then
+				if st == 1 then
+					e:line("memcpy(%s + %d, src + %d, %d * sizeof(float));",
+						dst, lo, lo - d.pad_w, hi - lo)
+				else
+					e:single(string.format("for (int q = %d; q < %d; q++)",
+						lo, hi), string.format("dst[%s] = src[%s];",
+						cexpr.affine("q", 1, ph * g.wp),
+						cexpr.affine("q", st, ph - d.pad_w)))
+				end
+			end
+			if g.wp > hi then
+				e:line("memset(%s + %d, 0, %d * sizeof(float));", dst, hi,
+					g.wp - hi)
+			end
+		end
+		e:close("}")
+	end
+	if g.hp > r1 then
+		e:line("memset(plane + %d * ROW, 0, %d * ROW * sizeof(float));", r1,
+			g.hp - r1)
+	end
+	e:close("}")
+	e:close("}")
+	e:line()
+end
+
+local function emit_execute(e, d, p, blocks)
+	e:comment({
+		"Per image: pad the input, then for each block of filters (outer, so",
+		"its weights stay in cache) and each block of output rows, the",
+		"register blocks across the width.",
+	})
 	e:line("static dp_status execute(const dp_desc *d, const void *state,")
 	e:line("                         const float *input, float *output,")
 	e:line("                         void *workspace)")
 	e:open("{")
 	e:line("const float *weights = state;")
 	e:line("const float *bias = weights + WEIGHTS;")
+	e:line("float *pad = workspace;")
 	e:line("(void)d;")
-	e:line("(void)workspace;")
 	e:open("for (int n = 0; n < N; n++) {")
-	e:line("const float *img = input + n * C * H * W;")
-	e:open("for (int k = 0; k < K; k++) {")
-	e:line("const float *wk = weights + k * C * R * S;")
-	e:line("float *out = output + (n * K + k) * HO * WO;")
-	e:single("for (int i = 0; i < HO * WO; i++)", "out[i] = bias[k];")
-	for _, g in ipairs(rows) do
-		if g.t1 > g.t0 then
-			local iy = cexpr.affine("y", d.stride, -d.pad_h)
-			if g.first == g.last then
-				iy = cexpr.affine(nil, 0, g.first * d.stride - d.pad_h)
-				local dst = g.first == 0 and "out" or
-					string.format("out + %d * WO", g.first)
-				e:line("rows_%d_%d(img, wk, %s, %s);", g.t0, g.t1, dst, iy)
-			else
-				e:single(string.format("for (int y = %d; y < %d; y++)",
-					g.first, g.last + 1), string.format(
-					"rows_%d_%d(img, wk, out + y * WO, %s);", g.t0, g.t1, iy))
-			end
+	e:line("pad_input(input + n * C * H * W, pad);")
+	e:line("float *img_out = output + n * K * HO * WO;")
+	for _, kr in ipairs(runs(d.k, p.kb)) do
+		if kr.count == 1 then
+			e:open("{")
+			e:line("/* The last %d filter%s. */", kr.size, kr.size == 1 and "" or "s")
+			e:line("const int k = %d;", kr.first)
+		else
+			e:open("for (int k = %d; k < %d; k += %d) {", kr.first,
+				kr.first + kr.count * kr.size, kr.size)
 		end
+		e:line("const float *wk = weights + k * C * R * S;")
+		e:line("float *kout = img_out + k * HO * WO;")
+		local args = ""
+		if p.cblocked then
+			e:line("/* Channels in blocks of CB: a block's weights stay in L1")
+			e:line(" * while they serve every output of the filter block. */")
+			e:open("for (int c0 = 0; c0 < C; c0 += CB) {")
+			e:line("const int c1 = c0 + CB < C ? c0 + CB : C;")
+			args = ", c0, c1"
+		end
+		for _, rr in ipairs(runs(d.ho, p.rb)) do
+			if rr.count == 1 then
+				e:open("{")
+				e:line("const int y = %d;", rr.first)
+			else
+				e:open("for (int y = %d; y < %d; %s) {", rr.first,
+					rr.first + rr.count * rr.size, rr.size == 1 and "y++" or
+					string.format("y += %d", rr.size))
+			end
+			e:line("const float *in = pad + y * STRIDE * ROW;")
+			e:line("float *out = kout + y * WO;")
+			for _, g in ipairs(p.groups) do
+				local name = blocks[kr.size .. ":" .. rr.size .. ":" ..
+					keys(g.offs)]
+				local x = g.x0 == 0 and "" or string.format(" + %d", g.x0)
+				e:line("%s(in%s, wk, bias + k, out%s%s);", name, x, x, args)
+			end
+			e:close("}")
+		end
+		if p.cblocked then e:close("}") end
+		e:close("}")
 	end
-	e:close("}")
 	e:close("}")
 	e:line("return DP_OK;")
 	e:close("}")
@@ -164,25 +514,31 @@ local function emit_execute(e, d, rows)
 end
 
 function M.generate(d, name)
-	local rows = tap_groups(d.ho, d.r, d.stride, d.pad_h, d.h)
-	local cols = tap_groups(d.wo, d.s, d.stride, d.pad_w, d.w)
+	local p = plan(d)
+	p.geo = geometry(d, p)
 	local e = emit.new()
 	kernel.banner(e, d, name, "direct convolution")
 	e:line("#include <string.h>")
 	e:line()
 	e:line('#include "%s.h"', name)
 	e:line()
-	emit_constants(e, d)
+	emit_types(e)
+	emit_constants(e, d, p)
 	emit_state(e)
-	local seen = {}
-	for _, g in ipairs(rows) do
-		local key = g.t0 .. "_" .. g.t1
-		if g.t1 > g.t0 and not seen[key] then
-			seen[key] = true
-			rows_function(e, d, g.t0, g.t1, cols)
+	emit_pad(e, d, p)
+	local blocks = {}
+	for _, kr in ipairs(runs(d.k, p.kb)) do
+		for _, rr in ipairs(runs(d.ho, p.rb)) do
+			for _, g in ipairs(p.groups) do
+				local key = kr.size .. ":" .. rr.size .. ":" ..
+					keys(g.offs)
+				if not blocks[key] then
+					blocks[key] = emit_block(e, d, p, kr.size, rr.size, g.offs)
+				end
+			end
 		end
 	end
-	emit_execute(e, d, rows)
+	emit_execute(e, d, p, blocks)
 	kernel.object(e, d, name)
 	return e:text()
 end

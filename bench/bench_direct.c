@@ -1,0 +1,178 @@
+/* bench_direct.c - fp32 direct convolution, one thread: the generated
+ * kernel (generated with $DPGEN into a temporary directory and compiled
+ * with -O3 -march=native unless DP_KERNEL_CFLAGS says otherwise) next to
+ * the generic one, on the layers of PERF-NOTES plus the stride-2 stem of
+ * generated/MANIFEST. Shared machines are noisy: only the ratio measured
+ * in the same run means much.
+ *
+ * Usage: bench_direct [LAYER...]   (indices into the table; default all)
+ * Environment: DPGEN, DP_SRCDIR, CC, DP_KERNEL_CFLAGS, BENCH_BUDGET seconds
+ * per measurement (default 0.3). */
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "timing.h"
+#include "util.h"
+
+static const struct { int c, h, k, r, stride; } layers[] = {
+	{ 3, 28, 16, 3, 1 },      /* the demo layer */
+	{ 64, 56, 64, 3, 1 },
+	{ 128, 28, 128, 3, 1 },
+	{ 256, 14, 256, 3, 1 },
+	{ 512, 7, 512, 3, 1 },
+	{ 32, 28, 32, 5, 1 },
+	{ 3, 224, 64, 7, 1 },
+	{ 3, 224, 64, 7, 2 },     /* the ResNet stem of generated/MANIFEST */
+};
+enum { NLAYERS = sizeof layers / sizeof layers[0] };
+
+typedef struct run_ctx {
+	const dp_kernel *kern;
+	const dp_desc *d;
+	void *state, *ws;
+	const float *x;
+	float *y;
+} run_ctx;
+
+static void run_kernel(void *arg)
+{
+	run_ctx *r = arg;
+	r->kern->execute(r->d, r->state, r->x, r->y, r->ws);
+}
+
+/* CPU time of this thread: time spent descheduled does not count. */
+static double cpu_seconds(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+	return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* The fastest of repeated runs in thread CPU time: on a shared machine
+ * the least disturbed run is the best estimate of the code's own speed
+ * (the median wall time, from timing.h, is printed too). */
+static double min_time(void (*fn)(void *), void *arg, double budget)
+{
+	double best = 1e30, start = now_seconds();
+	int reps = 1;
+	for (;;) {
+		double t0 = now_seconds();
+		for (int i = 0; i < reps; i++)
+			fn(arg);
+		double dt = now_seconds() - t0;
+		if (dt > 20e-6 || reps > (1 << 20))
+			break;
+		reps *= 2;
+	}
+	for (int n = 0; n < 5 || now_seconds() - start < budget; n++) {
+		double t0 = cpu_seconds();
+		for (int i = 0; i < reps; i++)
+			fn(arg);
+		double dt = (cpu_seconds() - t0) / reps;
+		best = dt < best ? dt : best;
+	}
+	return best;
+}
+
+/* Prepare kern for d, time execute() alone (median and minimum), leave
+ * its output in y. */
+static double time_kernel(const dp_kernel *kern, const dp_desc *d,
+                          const float *x, const float *w, const float *b,
+                          float *y, double budget, double *tmin)
+{
+	run_ctx r = { kern, d, malloc(kern->state_bytes(d) + 64),
+	              malloc(kern->workspace_bytes(d) + 64), x, y };
+	double t = -1;
+	if (r.state && r.ws && kern->prepare(d, w, b, r.state) == DP_OK &&
+	    kern->execute(d, r.state, x, y, r.ws) == DP_OK) {
+		t = median_time(run_kernel, &r, budget);
+		*tmin = min_time(run_kernel, &r, budget);
+	}
+	free(r.state);
+	free(r.ws);
+	return t;
+}
+
+static double max_rel_diff(const float *a, const float *b, size_t n)
+{
+	double e = 0, mx = 0;
+	for (size_t i = 0; i < n; i++) {
+		double dd = (double)a[i] - b[i];
+		dd = dd < 0 ? -dd : dd;
+		if (!(dd <= e))
+			e = dd;
+		double m = b[i] < 0 ? -b[i] : b[i];
+		mx = m > mx ? m : mx;
+	}
+	return mx > 0 ? e / mx : e;
+}
+
+int main(int argc, char **argv)
+{
+	const char *bs = getenv("BENCH_BUDGET");
+	double budget = bs && *bs ? atof(bs) : 0.3;
+	char dir[256], err[4096];
+	int want[NLAYERS], failed = 0;
+	for (int i = 0; i < NLAYERS; i++)
+		want[i] = argc < 2;
+	for (int a = 1; a < argc; a++) {
+		int i = atoi(argv[a]);
+		if (i >= 0 && i < NLAYERS)
+			want[i] = 1;
+	}
+	setenv("DP_KERNEL_CFLAGS", "-O3 -march=native", 0);
+	if (!make_temp_dir(dir, sizeof dir)) {
+		fprintf(stderr, "bench_direct: no temporary directory\n");
+		return 1;
+	}
+	printf("fp32 direct conv, batch 1, one thread, median of runs\n");
+	printf("%2s %-22s %21s %21s %13s %8s\n", "#", "layer",
+	       "generated(us)", "generic(us)", "ratio", "GFLOP/s");
+	printf("%2s %-22s %10s %10s %10s %10s %6s %6s %8s\n", "", "", "median",
+	       "min", "median", "min", "median", "min", "(min)");
+	for (int l = 0; l < NLAYERS; l++) {
+		if (!want[l])
+			continue;
+		const int r = layers[l].r;
+		dp_desc d = { .op = DP_OP_CONV, .algo = DP_ALGO_DIRECT,
+		              .precision = DP_PREC_FP32, .n = 1, .c = layers[l].c,
+		              .h = layers[l].h, .w = layers[l].h, .k = layers[l].k,
+		              .r = r, .s = r, .stride = layers[l].stride,
+		              .pad_h = (r - 1) / 2, .pad_w = (r - 1) / 2 };
+		const dp_kernel *gen = build_kernel(&d, dir, err, sizeof err);
+		if (!gen) {
+			fprintf(stderr, "bench_direct: %s\n", err);
+			failed = 1;
+			continue;
+		}
+		size_t ni = (size_t)dp_conv_input_elems(&d);
+		size_t nw = (size_t)dp_conv_weight_elems(&d);
+		size_t no = (size_t)dp_conv_output_elems(&d);
+		float *x = malloc(ni * 4), *w = malloc(nw * 4);
+		float *b = malloc((size_t)d.k * 4), *y0 = malloc(no * 4);
+		float *y1 = malloc(no * 4);
+		rng_t rng;
+		rng_seed(&rng, 11 + (uint64_t)l);
+		fill_normal(&rng, x, ni);
+		fill_normal(&rng, w, nw);
+		fill_normal(&rng, b, (size_t)d.k);
+		double mg, mr;
+		double tg = time_kernel(gen, &d, x, w, b, y0, budget, &mg);
+		double tr = time_kernel(dp_generic_kernel(&d), &d, x, w, b, y1,
+		                        budget, &mr);
+		double diff = max_rel_diff(y0, y1, no);
+		char label[64];
+		snprintf(label, sizeof label, "C%d H%d K%d %dx%d s%d", d.c, d.h,
+		         d.k, r, r, d.stride);
+		double flops = 2.0 * (double)no * d.c * r * r;
+		printf("%2d %-22s %10.1f %10.1f %10.1f %10.1f %6.2f %6.2f %8.1f%s\n",
+		       l, label, tg * 1e6, mg * 1e6, tr * 1e6, mr * 1e6, tr / tg,
+		       mr / mg, flops / mg * 1e-9, diff > 1e-4 ? "  MISMATCH" : "");
+		fflush(stdout);
+		if (tg < 0 || tr < 0 || diff > 1e-4)
+			failed = 1;
+		free(x); free(w); free(b); free(y0); free(y1);
+	}
+	remove_tree(dir);
+	return failed;
+}
