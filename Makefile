@@ -23,7 +23,7 @@ LUA_LIBS = $(shell pkg-config --libs lua5.4)
 # OpenBLAS: the im2col-blas baseline lives in the runtime.
 BLAS_CFLAGS = $(shell pkg-config --cflags openblas)
 BLAS_LIBS = $(shell pkg-config --libs openblas)
-LIBS = $(BLAS_LIBS) -lfftw3f -lm
+LIBS = $(BLAS_LIBS) -llapacke -lfftw3f -lm -pthread
 
 RUNTIME_SRC := $(sort $(wildcard runtime/*.c))
 KERNEL_SRC := $(sort $(wildcard generated/dp_*.c)) generated/registry.c
@@ -37,7 +37,7 @@ GEN_OBJ := $(GEN_SRC:%.c=$(B)/%.o) $(B)/generator/templates_embedded.o
 TESTS := $(TEST_SRC:tests/%.c=$(B)/tests/%)
 
 .PHONY: all deps build demo demo-run check check-run check-sanitize regen \
-	install clean bench-matmul
+	install clean bench-matmul bench-conv
 
 all: deps
 	@$(MAKE) --no-print-directory build
@@ -111,16 +111,35 @@ demo-run: build
 	$(B)/demo/demo
 
 # Benchmarks: they need oneDNN and OpenBLAS as anchors (deps.sh bench).
+# Each prints a table and writes its CSV under docs/data/.
 $(B)/bench/%: bench/%.c tests/util.c $(B)/libdpgen.a
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -Itests -Ibench $< tests/util.c \
+	$(CC) $(ALL_CFLAGS) $(LUA_CFLAGS) -Itests -Ibench $< tests/util.c \
+		-o $@ $(B)/libdpgen.a $(LUA_LIBS) $(LIBS)
+
+$(B)/bench/bench_conv: bench/bench_conv.c bench/onednn_conv.c \
+		bench/onednn_conv.h bench/timing.h tests/util.c $(B)/libdpgen.a
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -Itests -Ibench $< bench/onednn_conv.c tests/util.c \
 		-o $@ $(B)/libdpgen.a $(LIBS) -ldnnl
+
+BENCH_ENV = DPGEN=$(CURDIR)/$(B)/dpgen DP_SRCDIR=$(CURDIR)
 
 bench-matmul:
 	@scripts/deps.sh bench
-	@$(MAKE) --no-print-directory build $(B)/bench/bench_matmul
+	@$(MAKE) --no-print-directory build $(B)/bench/bench_matmul \
+		$(B)/bench/bench_svd
 	@mkdir -p docs/data
-	DPGEN=$(CURDIR)/$(B)/dpgen DP_SRCDIR=$(CURDIR) $(B)/bench/bench_matmul
+	$(BENCH_ENV) $(B)/bench/bench_matmul
+	$(BENCH_ENV) $(B)/bench/bench_svd
+
+bench-conv:
+	@scripts/deps.sh bench
+	@$(MAKE) --no-print-directory build $(B)/bench/bench_conv \
+		$(B)/bench/bench_fft
+	@mkdir -p docs/data
+	$(BENCH_ENV) $(B)/bench/bench_conv
+	$(BENCH_ENV) $(B)/bench/bench_fft
 
 # Into a fresh directory first, so kernels dropped from the manifest
 # disappear from generated/ and a failure leaves generated/ untouched.

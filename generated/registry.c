@@ -10,12 +10,17 @@ extern const dp_kernel dp_conv_direct_r3s5_n2c2h13w11k3_s2p1x2_fp32;
 extern const dp_kernel dp_conv_direct_r5s5_n1c32h28w28k32_s1p2_fp32;
 extern const dp_kernel dp_conv_direct_r7s7_n1c1h7w7k1_s1p0_fp32;
 extern const dp_kernel dp_conv_direct_r7s7_n1c3h224w224k64_s2p3_fp32;
+extern const dp_kernel dp_conv_fft_t16r3s3_n1c3h28w28k16_s1p1_fp32;
+extern const dp_kernel dp_conv_fft_t32r11s11_n1c16h64w64k16_s1p5_fp32;
 extern const dp_kernel dp_conv_im2col_r3s3_n1c3h28w28k16_s1p1_fp32;
 extern const dp_kernel dp_conv_im2col_r3s3_n1c64h56w56k64_s1p1_fp32;
 extern const dp_kernel dp_conv_winograd_f4r3_n1c128h28w28k128_s1p1_fp32;
 extern const dp_kernel dp_conv_winograd_f4r3_n1c3h28w28k16_s1p1_fp32;
 extern const dp_kernel dp_conv_winograd_f4r3_n1c64h56w56k64_s1p1_fp32;
 extern const dp_kernel dp_matmul_gemm_m64k784n512_fp32;
+extern const dp_kernel dp_matmul_lns_f4a32b4_m32k128n32_fp32;
+extern const dp_kernel dp_matmul_log_fexact_m32k32n32_fp32;
+extern const dp_kernel dp_matmul_svd_ra0rb64_m64k784n512_fp32;
 
 const dp_kernel *const dp_registry[] = {
 	&dp_conv_direct_r3s3_n1c3h28w28k16_s1p1_fp32,
@@ -24,13 +29,18 @@ const dp_kernel *const dp_registry[] = {
 	&dp_conv_direct_r5s5_n1c32h28w28k32_s1p2_fp32,
 	&dp_conv_direct_r7s7_n1c1h7w7k1_s1p0_fp32,
 	&dp_conv_direct_r7s7_n1c3h224w224k64_s2p3_fp32,
+	&dp_conv_fft_t16r3s3_n1c3h28w28k16_s1p1_fp32,
+	&dp_conv_fft_t32r11s11_n1c16h64w64k16_s1p5_fp32,
 	&dp_conv_im2col_r3s3_n1c3h28w28k16_s1p1_fp32,
 	&dp_conv_im2col_r3s3_n1c64h56w56k64_s1p1_fp32,
 	&dp_conv_winograd_f4r3_n1c128h28w28k128_s1p1_fp32,
 	&dp_conv_winograd_f4r3_n1c3h28w28k16_s1p1_fp32,
 	&dp_conv_winograd_f4r3_n1c64h56w56k64_s1p1_fp32,
 	&dp_matmul_gemm_m64k784n512_fp32,
+	&dp_matmul_lns_f4a32b4_m32k128n32_fp32,
+	&dp_matmul_log_fexact_m32k32n32_fp32,
+	&dp_matmul_svd_ra0rb64_m64k784n512_fp32,
 	NULL
 };
 
-const size_t dp_registry_count = 12;
+const size_t dp_registry_count = 17;

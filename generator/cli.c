@@ -330,14 +330,41 @@ int cli_matmul_variant(const cli_opts *o, dp_desc *d, char *err,
 		return ERR("%s does not apply to --algo %s", given,
 		           dp_algo_name(d->algo));
 	if (d->algo == DP_ALGO_SVD) {
-		if (!o->rank_a && !o->rank_b)
-			return ERR("--algo svd needs --rank-a K or --rank-b K");
+		/* A kernel factorizes only B, the weights, at prepare: A is its
+		 * per-call input. `dpgen run`, which has A up front, truncates
+		 * A itself and calls this without --rank-a. */
 		if (o->rank_a && cli_int("--rank-a", o->rank_a, 0, DP_MAX_DIM,
 		                         &d->rank_a, err, err_len))
 			return -1;
-		if (o->rank_b && cli_int("--rank-b", o->rank_b, 0, DP_MAX_DIM,
-		                         &d->rank_b, err, err_len))
+		if (d->rank_a != 0)   /* "--rank-a 0": A is not factorized */
+			return ERR("--rank-a applies to dpgen run only: a kernel "
+			           "factorizes B (the weights) once; A is its "
+			           "per-call input (use --rank-b K)");
+		if (!o->rank_b)
+			return ERR("--algo svd needs --rank-b K (or, with dpgen "
+			           "run, --rank-a K)");
+		/* ratio:R keeps the fraction R of B's K*N parameters in the
+		 * factors, k (K + N) = R K N; energy:E needs the singular
+		 * values, so only dpgen run (which has B) resolves it. */
+		if (strncmp(o->rank_b, "ratio:", 6) == 0) {
+			char *end;
+			double r = strtod(o->rank_b + 6, &end);
+			if (end == o->rank_b + 6 || *end || !(r > 0 && r <= 1))
+				return ERR("--rank-b '%s': the ratio must be a number "
+				           "in (0, 1]", o->rank_b);
+			/* rounded down: the cast truncates a positive k */
+			double k = r * d->mm_k * (double)d->mm_n /
+			           (d->mm_k + (double)d->mm_n);
+			int kmax = d->mm_k < d->mm_n ? d->mm_k : d->mm_n;
+			d->rank_b = k < 1 ? 1 : k > kmax ? kmax : (int)k;
+		} else if (strncmp(o->rank_b, "energy:", 7) == 0) {
+			return ERR("--rank-b '%s': an energy fraction needs the "
+			           "matrix B; use dpgen run, or an integer rank or "
+			           "ratio:R", o->rank_b);
+		} else if (cli_int("--rank-b", o->rank_b, 1, DP_MAX_DIM,
+		                   &d->rank_b, err, err_len)) {
 			return -1;
+		}
 	}
 	if (d->algo == DP_ALGO_LOG) {
 		d->frac_bits = DP_LOG_EXACT;
@@ -520,8 +547,8 @@ void cli_list(void)
 {
 	printf(
 "ops and algorithms:\n"
-"  conv    direct   generated: any shape, stride, padding, batch; the RxS\n"
-"                   taps unrolled, borders without per-tap tests.\n"
+"  conv    direct   generated: any shape, stride, padding, batch; a zero-\n"
+"                   padded copy, 8 filters x 8 outputs in vector registers.\n"
 "                   generic: any shape.\n"
 "  conv    winograd generated: F(MxM, RxR), stride 1, square kernels,\n"
 "                   M + R - 1 <= 8 (--tile, --points); matrices derived by\n"
@@ -532,10 +559,23 @@ void cli_list(void)
 "                   generic: the same with the generic GEMM.\n"
 "  conv    im2col-blas  runtime only: the same columns, OpenBLAS sgemm\n"
 "                   (the baseline).\n"
+"  conv    fft      generated: overlap-save on T x T tiles (--fft-tile),\n"
+"                   unrolled split-radix real FFT codelets, 8 channels per\n"
+"                   vector, per-frequency channel sums as one real GEMM.\n"
+"                   generic: the same with a runtime radix-2 FFT. Stride 1.\n"
+"  conv    fft-fftw runtime only: whole-image FFTW3 r2c/c2r plans. Stride 1.\n"
 "  matmul  naive    runtime only: the triple loop, the baseline.\n"
 "  matmul  gemm     generated: packed, cache-blocked, register-blocked\n"
 "                   (vector extensions) GEMM for one M, K, N.\n"
 "                   generic: the same design with runtime sizes.\n"
+"  matmul  svd      B factorized at prepare (LAPACKE dgesdd), rank\n"
+"                   --rank-b K | ratio:R (energy:E in dpgen run); the two\n"
+"                   products fused in row blocks. --rank-a: dpgen run only.\n"
+"  matmul  log      products in the log domain (sign + log2|x| with\n"
+"                   --log-frac-bits F, 0..23 or exact), linear sums.\n"
+"  matmul  lns      log-domain accumulation (US 2021/0056446): bins by the\n"
+"                   F-bit remainder, --acc-bits W, --bin-bits B < F is the\n"
+"                   Mitchell variant. See docs/LNS.md.\n"
 "precisions:\n"
 "  fp32    IEEE single precision, no rounding code emitted\n");
 }

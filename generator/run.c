@@ -6,6 +6,7 @@
 
 #include "cli.h"
 #include "commands.h"
+#include "kernels.h"
 
 #define SAY(...) snprintf(err, err_len, __VA_ARGS__)
 #define ERR(...) (SAY(__VA_ARGS__), -1)
@@ -104,10 +105,85 @@ out:
 	return rc;
 }
 
+/* A rank for the rows x cols matrix x: "K", "ratio:R" (the factors keep
+ * the fraction R of its parameters: k (rows + cols) = R rows cols) or
+ * "energy:E" (the smallest k whose singular values hold the fraction E
+ * of sum s_i^2). */
+static int resolve_rank(const char *what, const char *spec, int rows,
+                        int cols, const float *x, int *k, char *err,
+                        size_t err_len)
+{
+	const int mn = rows < cols ? rows : cols;
+	const char *num = strchr(spec, ':') ? strchr(spec, ':') + 1 : NULL;
+	if (!num)
+		return cli_int(what, spec, 1, mn, k, err, err_len);
+	char *end;
+	double r = strtod(num, &end);
+	if (end == num || *end || !(r > 0 && r <= 1))
+		return ERR("%s '%s': the fraction must be a number in (0, 1]",
+		           what, spec);
+	if (strncmp(spec, "ratio:", 6) == 0) {
+		double kk = r * rows * (double)cols / (rows + (double)cols);
+		*k = kk < 1 ? 1 : kk > mn ? mn : (int)kk;
+		return 0;
+	}
+	if (strncmp(spec, "energy:", 7) != 0)
+		return ERR("%s '%s' is not a rank (allowed: K, ratio:R, "
+		           "energy:E)", what, spec);
+	double *s = malloc((size_t)mn * sizeof *s);
+	dp_status st = s ? dp_svd_values(rows, cols, x, s) : DP_ERR_NOMEM;
+	if (st == DP_OK)
+		*k = dp_svd_energy_rank(s, mn, r);
+	free(s);
+	if (st != DP_OK)
+		return ERR("%s '%s': the SVD failed: %s", what, spec,
+		           dp_status_str(st));
+	return 0;
+}
+
+/* svd: --rank-a truncates A here, before the product (a kernel prepares
+ * only B; A is its per-call input), and energy:E ranks of B are resolved
+ * from B's singular values. o2 gets the options the kernel's descriptor
+ * is built from: no --rank-a, --rank-b as an integer. With --rank-a alone
+ * the product of the truncated A with B is dense (algo gemm). */
+static int svd_prepass(const cli_opts *o, cli_opts *o2, char *rank_buf,
+                       size_t rank_len, dp_array *a, const dp_array *b,
+                       dp_desc *d, char *err, size_t err_len)
+{
+	*o2 = *o;
+	if (d->algo != DP_ALGO_SVD)
+		return 0;
+	if (o->rank_a) {
+		int ka;
+		if (resolve_rank("--rank-a", o->rank_a, d->mm_m, d->mm_k, a->data,
+		                 &ka, err, err_len))
+			return -1;
+		dp_status st = dp_svd_truncate(d->mm_m, d->mm_k, a->data, ka,
+		                               a->data);
+		if (st != DP_OK)
+			return ERR("--rank-a: the SVD of --a failed: %s",
+			           dp_status_str(st));
+		o2->rank_a = NULL;
+		if (!o->rank_b)
+			d->algo = DP_ALGO_GEMM;
+	}
+	if (o->rank_b && strncmp(o->rank_b, "energy:", 7) == 0) {
+		int kb;
+		if (resolve_rank("--rank-b", o->rank_b, d->mm_k, d->mm_n, b->data,
+		                 &kb, err, err_len))
+			return -1;
+		snprintf(rank_buf, rank_len, "%d", kb);
+		o2->rank_b = rank_buf;
+	}
+	return 0;
+}
+
 static int run_matmul(const cli_opts *o, dp_desc *d, dp_array *c, char *err,
                       size_t err_len)
 {
 	dp_array a = { 0 }, b = { 0 };
+	cli_opts o2;
+	char rank_buf[32];
 	int rc = -1;
 	if (!o->a || !o->b)
 		return ERR("matmul needs --a A.npy and --b B.npy");
@@ -133,7 +209,9 @@ static int run_matmul(const cli_opts *o, dp_desc *d, dp_array *c, char *err,
 	d->mm_m = (int)a.shape[0];
 	d->mm_k = (int)a.shape[1];
 	d->mm_n = (int)b.shape[1];
-	if (cli_matmul_variant(o, d, err, err_len))
+	if (svd_prepass(o, &o2, rank_buf, sizeof rank_buf, &a, &b, d, err,
+	                err_len) ||
+	    cli_matmul_variant(&o2, d, err, err_len))
 		goto out;
 	char why[CLI_ERR_LEN];
 	if (dp_desc_check(d, why, sizeof why) != DP_OK) {

@@ -39,9 +39,14 @@ const dp_kernel *dp_generic_kernel(const dp_desc *d)
 	case DP_ALGO_DIRECT: return &dp_conv_direct_generic;
 	case DP_ALGO_NAIVE: return &dp_matmul_naive_generic;
 	case DP_ALGO_GEMM: return &dp_matmul_gemm_generic;
+	case DP_ALGO_SVD: return &dp_matmul_svd_generic;
+	case DP_ALGO_LOG: return &dp_matmul_log_generic;
+	case DP_ALGO_LNS: return &dp_matmul_lns_generic;
 	case DP_ALGO_WINOGRAD: return &dp_conv_winograd_generic;
 	case DP_ALGO_IM2COL: return &dp_conv_im2col_generic;
 	case DP_ALGO_IM2COL_BLAS: return &dp_conv_im2col_blas_generic;
+	case DP_ALGO_FFT: return &dp_conv_fft_generic;
+	case DP_ALGO_FFT_FFTW: return &dp_conv_fftw_generic;
 	default: return NULL;
 	}
 }

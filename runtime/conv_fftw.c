@@ -1,0 +1,263 @@
+/* conv_fftw.c - whole-image FFT convolution with FFTW3 (single
+ * precision): the generic `fft-fftw` kernel, any stride-1 shape.
+ *
+ * Each channel of the zero-padded image (HP x WP, HP = H + 2 pad_h) is
+ * zero-extended to LH x LW, the smallest sizes >= HP, WP whose only prime
+ * factors are 2, 3, 5 and 7 (FFTW's fast sizes), and transformed with a
+ * real-to-complex plan; the weights likewise (once, in prepare), stored
+ * conjugated: Z = X conj(W) is the circular cross-correlation, which
+ * equals the true output for i <= HP - R, j <= WP - S (no index wraps
+ * because LH >= HP). Per filter: Z summed over the channels, one
+ * complex-to-real plan, the crop, the bias.
+ *
+ * Scaling: FFTW's transforms are unnormalized; the one factor
+ * 1/(LH * LW) is applied to the input as it is padded (one rounding
+ * unless LH * LW is a power of two), for the same reason as the tiled
+ * kernels (templates/conv_fft.lua): the forward values stay within
+ * max|x| and the products within the output's own bound.
+ *
+ * Plans: FFTW's planner is not thread-safe, so plans are created under a
+ * process-wide mutex, once per (LH, LW), with FFTW_MEASURE on scratch
+ * arrays (measuring overwrites them), and kept in a small cache for the
+ * life of the process (a plan is immutable once made; the new-array
+ * execute functions, which are thread-safe, run it on the workspace).
+ * FFTW keeps its wisdom across plans in the process, so a size measured
+ * once is never measured again. Planning happens in prepare, never in
+ * execute. All arrays given to the plans are 64-byte aligned, like the
+ * planner's (fftwf_malloc), as the new-array interface requires. */
+#include <pthread.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <fftw3.h>
+
+#include "dpgen.h"
+#include "kernels.h"
+
+#define ALIGN_BYTES 64
+
+typedef struct plan_entry {
+	int lh, lw;
+	fftwf_plan fwd, inv;
+	struct plan_entry *next;
+} plan_entry;
+
+static pthread_mutex_t plan_lock = PTHREAD_MUTEX_INITIALIZER;
+static plan_entry *plans;
+
+/* The smallest n' >= n of the form 2^a 3^b 5^c 7^d. */
+static int fast_size(int n)
+{
+	for (int m = n > 1 ? n : 1;; m++) {
+		int r = m;
+		static const int p[] = { 2, 3, 5, 7 };
+		for (int i = 0; i < 4; i++)
+			while (r % p[i] == 0)
+				r /= p[i];
+		if (r == 1)
+			return m;
+	}
+}
+
+typedef struct {
+	int lh, lw, hc;           /* hc = LW/2 + 1 complex values per row */
+	size_t real, cplx;        /* floats of a real plane, of a complex one
+	                           * (2 * LH * hc, rounded up to 16 floats) */
+	int ho, wo;
+} geom;
+
+static void geometry(const dp_desc *d, geom *g)
+{
+	g->lh = fast_size(d->h + 2 * d->pad_h);
+	g->lw = fast_size(d->w + 2 * d->pad_w);
+	g->hc = g->lw / 2 + 1;
+	g->real = ((size_t)g->lh * g->lw + 15) / 16 * 16;
+	g->cplx = ((size_t)2 * g->lh * g->hc + 15) / 16 * 16;
+	g->ho = dp_conv_out_h(d);
+	g->wo = dp_conv_out_w(d);
+}
+
+static void *align_ptr(const void *p)
+{
+	return (void *)(((uintptr_t)p + ALIGN_BYTES - 1) &
+	                ~(uintptr_t)(ALIGN_BYTES - 1));
+}
+
+/* The cached plans for LH x LW, made (measured) on first use. */
+static const plan_entry *get_plans(int lh, int lw)
+{
+	plan_entry *e;
+	pthread_mutex_lock(&plan_lock);
+	for (e = plans; e; e = e->next)
+		if (e->lh == lh && e->lw == lw)
+			break;
+	if (!e) {
+		size_t hc = (size_t)lw / 2 + 1;
+		float *r = fftwf_malloc(sizeof(float) * (size_t)lh * lw);
+		fftwf_complex *c = fftwf_malloc(sizeof(fftwf_complex) * lh * hc);
+		e = malloc(sizeof *e);
+		if (r && c && e) {
+			e->lh = lh;
+			e->lw = lw;
+			e->fwd = fftwf_plan_dft_r2c_2d(lh, lw, r, c, FFTW_MEASURE);
+			e->inv = fftwf_plan_dft_c2r_2d(lh, lw, c, r, FFTW_MEASURE);
+			if (e->fwd && e->inv) {
+				e->next = plans;
+				plans = e;
+			} else {
+				if (e->fwd)
+					fftwf_destroy_plan(e->fwd);
+				if (e->inv)
+					fftwf_destroy_plan(e->inv);
+				free(e);
+				e = NULL;
+			}
+		} else {
+			free(e);
+			e = NULL;
+		}
+		fftwf_free(r);
+		fftwf_free(c);
+	}
+	pthread_mutex_unlock(&plan_lock);
+	return e;
+}
+
+/* State: a header with the plans, then the bias, then conj(W) for every
+ * (k, c): (k*C + c) * cplx floats, interleaved re, im. */
+typedef struct {
+	const plan_entry *plans;
+} fftw_state;
+
+static size_t bias_bytes(const dp_desc *d)
+{
+	return ((size_t)d->k * sizeof(float) + ALIGN_BYTES - 1) / ALIGN_BYTES *
+	       ALIGN_BYTES;
+}
+
+static void state_parts(const dp_desc *d, void *state, fftw_state **hdr,
+                        float **bias, float **spec)
+{
+	char *p = align_ptr(state);
+	*hdr = (fftw_state *)p;
+	p += ALIGN_BYTES;
+	*bias = (float *)p;
+	p += bias_bytes(d);
+	*spec = (float *)p;
+}
+
+static size_t state_bytes(const dp_desc *d)
+{
+	geom g;
+	geometry(d, &g);
+	return 2 * ALIGN_BYTES + bias_bytes(d) +
+	       (size_t)d->k * d->c * g.cplx * sizeof(float);
+}
+
+static dp_status prepare(const dp_desc *d, const float *weights,
+                         const float *bias, void *state)
+{
+	if (d->stride != 1)
+		return DP_ERR_UNSUPPORTED;
+	geom g;
+	geometry(d, &g);
+	fftw_state *hdr;
+	float *b, *spec;
+	state_parts(d, state, &hdr, &b, &spec);
+	hdr->plans = get_plans(g.lh, g.lw);
+	if (!hdr->plans)
+		return DP_ERR_NOMEM;
+	for (int k = 0; k < d->k; k++)
+		b[k] = bias ? bias[k] : 0.0f;
+	float *real = aligned_alloc(ALIGN_BYTES, g.real * sizeof(float));
+	if (!real)
+		return DP_ERR_NOMEM;
+	for (int k = 0; k < d->k; k++)
+		for (int c = 0; c < d->c; c++) {
+			const float *w = weights + ((size_t)k * d->c + c) * d->r * d->s;
+			float *out = spec + ((size_t)k * d->c + c) * g.cplx;
+			memset(real, 0, g.real * sizeof(float));
+			for (int i = 0; i < d->r; i++)
+				memcpy(real + (size_t)i * g.lw, w + (size_t)i * d->s,
+				       (size_t)d->s * sizeof(float));
+			fftwf_execute_dft_r2c(hdr->plans->fwd, real,
+			                      (fftwf_complex *)out);
+			for (size_t f = 0; f < (size_t)g.lh * g.hc; f++)
+				out[2 * f + 1] = -out[2 * f + 1];   /* conj */
+		}
+	free(real);
+	return DP_OK;
+}
+
+/* Workspace: one real plane, the spectra of the C channels, one
+ * accumulated spectrum. */
+static size_t workspace_bytes(const dp_desc *d)
+{
+	geom g;
+	geometry(d, &g);
+	return ALIGN_BYTES + (g.real + ((size_t)d->c + 1) * g.cplx) *
+	       sizeof(float);
+}
+
+static dp_status execute(const dp_desc *d, const void *state,
+                         const float *input, float *output, void *workspace)
+{
+	if (d->stride != 1)
+		return DP_ERR_UNSUPPORTED;
+	geom g;
+	geometry(d, &g);
+	fftw_state *hdr;
+	float *bias, *spec;
+	state_parts(d, (void *)state, &hdr, &bias, &spec);
+	const int C = d->c, K = d->k;
+	float *real = align_ptr(workspace);
+	float *x = real + g.real;
+	float *acc = x + (size_t)C * g.cplx;
+	const size_t nf = (size_t)g.lh * g.hc;
+	const float scale = (float)(1.0 / ((double)g.lh * g.lw));
+	for (int n = 0; n < d->n; n++) {
+		const float *img = input + (size_t)n * C * d->h * d->w;
+		float *out = output + (size_t)n * K * g.ho * g.wo;
+		for (int c = 0; c < C; c++) {
+			memset(real, 0, g.real * sizeof(float));
+			for (int y = 0; y < d->h; y++)
+				for (int xx = 0; xx < d->w; xx++)
+					real[(size_t)(y + d->pad_h) * g.lw + xx + d->pad_w] =
+						scale * img[((size_t)c * d->h + y) * d->w + xx];
+			fftwf_execute_dft_r2c(hdr->plans->fwd, real,
+			                      (fftwf_complex *)(x + c * g.cplx));
+		}
+		for (int k = 0; k < K; k++) {
+			memset(acc, 0, 2 * nf * sizeof(float));
+			for (int c = 0; c < C; c++) {
+				const float *v = spec + ((size_t)k * C + c) * g.cplx;
+				const float *xc = x + c * g.cplx;
+				for (size_t f = 0; f < nf; f++) {
+					float a = xc[2 * f], b = xc[2 * f + 1];
+					acc[2 * f] += a * v[2 * f] - b * v[2 * f + 1];
+					acc[2 * f + 1] += a * v[2 * f + 1] + b * v[2 * f];
+				}
+			}
+			fftwf_execute_dft_c2r(hdr->plans->inv, (fftwf_complex *)acc,
+			                      real);
+			float *o = out + (size_t)k * g.ho * g.wo;
+			for (int i = 0; i < g.ho; i++)
+				for (int j = 0; j < g.wo; j++)
+					o[(size_t)i * g.wo + j] = real[(size_t)i * g.lw + j] +
+						bias[k];
+		}
+	}
+	return DP_OK;
+}
+
+const dp_kernel dp_conv_fftw_generic = {
+	.name = "dp_conv_fftw_generic_fp32",
+	.desc = { .op = DP_OP_CONV, .algo = DP_ALGO_FFT_FFTW,
+	          .precision = DP_PREC_FP32 },
+	.generic = 1,
+	.state_bytes = state_bytes,
+	.prepare = prepare,
+	.workspace_bytes = workspace_bytes,
+	.execute = execute,
+};

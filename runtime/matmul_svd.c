@@ -1,0 +1,222 @@
+/* matmul_svd.c - C = A * B with B replaced by its rank-k truncation, for
+ * any shape: the generic svd kernel, and the SVD helpers `dpgen run`
+ * uses for --rank-a and the ratio/energy rank forms.
+ *
+ * prepare factorizes B (K x N) once with LAPACKE_dgesdd, in double:
+ * B = U S V^T; it keeps the k = rank_b largest singular triplets and
+ * folds S into the left factor, so the state holds
+ *     P = U_k S_k  (K x k)   and   Q = V_k^T  (k x N),  both float.
+ * execute computes C = (A P) Q a block of MB rows at a time: the block of
+ * A P (MB x k) goes into the workspace, where it stays in cache, and is
+ * multiplied by Q at once; the M x k intermediate is never written out.
+ *
+ * Why double (dgesdd, not sgesdd): the factorization runs once per
+ * weights and is not part of the execution time, so its cost (about twice
+ * sgesdd's) buys factors accurate to ~1e-16 instead of ~1e-7: rounding
+ * them to float is then the only error the factorization adds, the
+ * full-rank kernel matches the dense product within float tolerance, and
+ * the truncation error is exactly what the discarded singular values
+ * predict (sgesdd's error in the small singular vectors would blur it).
+ *
+ * rank_a: A is the per-call input and the issue puts every factorization
+ * in prepare, which sees only B, so a kernel cannot truncate A.
+ * prepare refuses rank_a != 0 (DP_ERR_UNSUPPORTED); `dpgen run`, which
+ * has A up front, truncates A with dp_svd_truncate before the product. */
+#include <lapacke.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "dpgen.h"
+#include "kernels.h"
+
+/* The SVD of rows x cols x (row-major float) in double: s gets the
+ * min(rows, cols) singular values, largest first; u (rows x mn) and vt
+ * (mn x cols) the vectors, row-major, unless both are NULL (values
+ * only). DP_ERR_ARG if x is not finite, DP_ERR_UNSUPPORTED if LAPACK
+ * does not converge. */
+static dp_status svd_double(int rows, int cols, const float *x, double *s,
+                            double *u, double *vt)
+{
+	const size_t n = (size_t)rows * (size_t)cols;
+	const int mn = rows < cols ? rows : cols;
+	for (size_t i = 0; i < n; i++)
+		if (!isfinite(x[i]))
+			return DP_ERR_ARG;
+	double *a = malloc(n * sizeof *a);
+	if (!a)
+		return DP_ERR_NOMEM;
+	for (size_t i = 0; i < n; i++)
+		a[i] = x[i];
+	lapack_int info;
+	if (u)
+		info = LAPACKE_dgesdd(LAPACK_ROW_MAJOR, 'S', rows, cols, a, cols,
+		                      s, u, mn, vt, cols);
+	else
+		info = LAPACKE_dgesdd(LAPACK_ROW_MAJOR, 'N', rows, cols, a, cols,
+		                      s, NULL, mn, NULL, cols);
+	free(a);
+	if (info < 0)
+		return DP_ERR_NOMEM;  /* LAPACKE reports a failed malloc as -1010 */
+	return info == 0 ? DP_OK : DP_ERR_UNSUPPORTED;
+}
+
+dp_status dp_svd_values(int rows, int cols, const float *x, double *s)
+{
+	return svd_double(rows, cols, x, s, NULL, NULL);
+}
+
+/* P = U_k S_k (rows x k) and Q = V_k^T (k x cols), float, row-major. */
+dp_status dp_svd_factors(int rows, int cols, const float *x, int k,
+                         float *p, float *q)
+{
+	const int mn = rows < cols ? rows : cols;
+	if (k < 1 || k > mn)
+		return DP_ERR_ARG;
+	double *s = malloc((size_t)mn * sizeof *s);
+	double *u = malloc((size_t)rows * (size_t)mn * sizeof *u);
+	double *vt = malloc((size_t)mn * (size_t)cols * sizeof *vt);
+	dp_status st = s && u && vt ? svd_double(rows, cols, x, s, u, vt)
+	                            : DP_ERR_NOMEM;
+	if (st == DP_OK) {
+		for (int i = 0; i < rows; i++)
+			for (int t = 0; t < k; t++)
+				p[(size_t)i * k + t] =
+					(float)(u[(size_t)i * mn + t] * s[t]);
+		for (int t = 0; t < k; t++)
+			for (int j = 0; j < cols; j++)
+				q[(size_t)t * cols + j] =
+					(float)vt[(size_t)t * cols + j];
+	}
+	free(s);
+	free(u);
+	free(vt);
+	return st;
+}
+
+/* out = the rank-k truncation of x (rows x cols), rounded to float. */
+dp_status dp_svd_truncate(int rows, int cols, const float *x, int k,
+                          float *out)
+{
+	const int mn = rows < cols ? rows : cols;
+	if (k < 1 || k > mn)
+		return DP_ERR_ARG;
+	double *s = malloc((size_t)mn * sizeof *s);
+	double *u = malloc((size_t)rows * (size_t)mn * sizeof *u);
+	double *vt = malloc((size_t)mn * (size_t)cols * sizeof *vt);
+	double *row = malloc((size_t)cols * sizeof *row);
+	dp_status st = s && u && vt && row ?
+		svd_double(rows, cols, x, s, u, vt) : DP_ERR_NOMEM;
+	for (int i = 0; st == DP_OK && i < rows; i++) {
+		memset(row, 0, (size_t)cols * sizeof *row);
+		for (int t = 0; t < k; t++) {
+			const double us = u[(size_t)i * mn + t] * s[t];
+			for (int j = 0; j < cols; j++)
+				row[j] += us * vt[(size_t)t * cols + j];
+		}
+		for (int j = 0; j < cols; j++)
+			out[(size_t)i * cols + j] = (float)row[j];
+	}
+	free(s);
+	free(u);
+	free(vt);
+	free(row);
+	return st;
+}
+
+/* The smallest k whose leading singular values hold at least `energy`
+ * (0 < energy <= 1) of sum s_i^2; at least 1. */
+int dp_svd_energy_rank(const double *s, int mn, double energy)
+{
+	double total = 0, run = 0;
+	for (int i = 0; i < mn; i++)
+		total += s[i] * s[i];
+	for (int k = 1; k <= mn; k++) {
+		run += s[k - 1] * s[k - 1];
+		if (run >= energy * total)
+			return k;
+	}
+	return mn;
+}
+
+/* ---- the generic kernel ---- */
+
+enum { MB = 64 };   /* rows of A per block: MB x k floats of A P */
+
+static size_t state_bytes(const dp_desc *d)
+{
+	const size_t k = (size_t)d->rank_b;
+	return k * ((size_t)d->mm_k + (size_t)d->mm_n) * sizeof(float);
+}
+
+static dp_status prepare(const dp_desc *d, const float *b, const float *bias,
+                         void *state)
+{
+	(void)bias;
+	if (d->rank_a != 0 || d->rank_b < 1)
+		return DP_ERR_UNSUPPORTED;
+	float *p = state;
+	float *q = p + (size_t)d->mm_k * (size_t)d->rank_b;
+	return dp_svd_factors(d->mm_k, d->mm_n, b, d->rank_b, p, q);
+}
+
+static size_t workspace_bytes(const dp_desc *d)
+{
+	return (size_t)MB * (size_t)d->rank_b * sizeof(float);
+}
+
+/* One block of rows: t = a P (rows x k), then c = t Q. i-p-j order, so
+ * the inner loops run along contiguous rows and vectorize. */
+static void block(int rows, int kdim, int n, int k, const float *restrict a,
+                  const float *restrict p, const float *restrict q,
+                  float *restrict t, float *restrict c)
+{
+	for (int i = 0; i < rows; i++) {
+		float *restrict ti = t + (size_t)i * k;
+		memset(ti, 0, (size_t)k * sizeof *ti);
+		for (int x = 0; x < kdim; x++) {
+			const float ax = a[(size_t)i * kdim + x];
+			const float *restrict px = p + (size_t)x * k;
+			for (int r = 0; r < k; r++)
+				ti[r] += ax * px[r];
+		}
+	}
+	for (int i = 0; i < rows; i++) {
+		const float *restrict ti = t + (size_t)i * k;
+		float *restrict ci = c + (size_t)i * n;
+		memset(ci, 0, (size_t)n * sizeof *ci);
+		for (int r = 0; r < k; r++) {
+			const float tr = ti[r];
+			const float *restrict qr = q + (size_t)r * n;
+			for (int j = 0; j < n; j++)
+				ci[j] += tr * qr[j];
+		}
+	}
+}
+
+static dp_status execute(const dp_desc *d, const void *state, const float *a,
+                         float *c, void *workspace)
+{
+	const int m = d->mm_m, kdim = d->mm_k, n = d->mm_n, k = d->rank_b;
+	if (d->rank_a != 0 || k < 1)
+		return DP_ERR_UNSUPPORTED;
+	const float *p = state;
+	const float *q = p + (size_t)kdim * (size_t)k;
+	for (int i = 0; i < m; i += MB) {
+		const int rows = m - i < MB ? m - i : MB;
+		block(rows, kdim, n, k, a + (size_t)i * kdim, p, q, workspace,
+		      c + (size_t)i * n);
+	}
+	return DP_OK;
+}
+
+const dp_kernel dp_matmul_svd_generic = {
+	.name = "dp_matmul_svd_generic_fp32",
+	.desc = { .op = DP_OP_MATMUL, .algo = DP_ALGO_SVD,
+	          .precision = DP_PREC_FP32 },
+	.generic = 1,
+	.state_bytes = state_bytes,
+	.prepare = prepare,
+	.workspace_bytes = workspace_bytes,
+	.execute = execute,
+};

@@ -1,0 +1,255 @@
+-- matmul_svd.lua - C = A * B_k, B_k the rank-k truncation of B (the
+-- weights, K x N), specialized to one M x K x N and rank k = rank_b.
+--
+-- prepare factorizes B once with LAPACKE_dgesdd in double, keeps the k
+-- largest singular triplets and folds S into the left factor:
+--     P = U_k S_k (K x k),  Q = V_k^T (k x N),
+-- rounds both to float and packs them for two GEMMs of lib.gemm. execute
+-- runs the two products fused, a block of MB rows at a time:
+--     T = A[rows] * P   (MB x k, in the workspace: it stays in cache)
+--     C[rows] = T * Q
+-- so the M x k intermediate is never written out. Rows past the last full
+-- block (M % MB) get GEMMs of their own height, with the same packed P
+-- and Q (the column blocking does not depend on M; asserted below).
+--
+-- rank_a is refused: A is the per-call input, and every factorization
+-- belongs to prepare, which sees only B (`dpgen run` truncates A itself).
+local emit = require("lib.emit")
+local gemm = require("lib.gemm")
+local kernel = require("lib.kernel")
+
+local M = {}
+
+-- The intermediate block T (MB x k floats) gets at most 48 KiB: it is
+-- written once and read at once, from L2; rows in multiples of 6 (the
+-- GEMM's register block), at most 192 (more rows amortize the sweeps over
+-- the packed factors no further).
+local T_BYTES = 48 * 1024
+local MB_MAX = 192
+
+local function block_rows(m, k)
+	local mb = math.min(MB_MAX, T_BYTES // (4 * k)) // 6 * 6
+	mb = math.max(mb, 6)
+	if m <= mb then return m end
+	return mb
+end
+
+local function round16(x) return (x + 15) // 16 * 16 end
+
+-- The GEMM specs: A*P and T*Q for full blocks and, if M % MB > 0, for the
+-- tail block. The tail uses the full block's register width, so both read
+-- the same packed factors.
+local function specs(d, mb)
+	local k = d.rank_b
+	local s = {
+		ap = { name = "ap", m = mb, k = d.k, n = k },
+		tq = { name = "tq", m = mb, k = k, n = d.n },
+	}
+	local tail = d.m % mb
+	if tail > 0 then
+		s.apt = { name = "apt", m = tail, k = d.k, n = k,
+			nr = gemm.plan(s.ap).nr }
+		s.tqt = { name = "tqt", m = tail, k = k, n = d.n,
+			nr = gemm.plan(s.tq).nr }
+		for _, pair in ipairs({ { s.ap, s.apt }, { s.tq, s.tqt } }) do
+			local full, t = gemm.plan(pair[1]), gemm.plan(pair[2])
+			assert(full.np == t.np and full.kc == t.kc and
+				full.nr == t.nr and full.nc == t.nc,
+				"svd: the tail GEMM must share the packed factor's layout")
+		end
+	end
+	return s, tail
+end
+
+-- A tail GEMM without its pack_b (and the comment above it): it reads
+-- the factor the full block's GEMM packed, whose layout it shares.
+local function emit_tail_gemm(e, spec, full)
+	local sub = emit.new()
+	gemm.emit(sub, spec)
+	local head = "static void " .. spec.name .. "_pack_b("
+	local lines, i = sub.lines, 1
+	while i <= #lines do
+		if lines[i] == "/*" then
+			local j = i
+			while lines[j] ~= " */" do j = j + 1 end
+			if lines[j + 1] and lines[j + 1]:sub(1, #head) == head then
+				local k = j + 1
+				while lines[k] ~= "}" do k = k + 1 end
+				e:line("/* %s packs nothing: it reads what %s_pack_b packed. */",
+					spec.name, full)
+				i = k + 1
+			end
+		end
+		if i <= #lines then
+			e.lines[#e.lines + 1] = lines[i]
+		end
+		i = i + 1
+	end
+end
+
+local function ws_floats(s, a, b)
+	local x = gemm.workspace_floats(s[a])
+	if s[b] then x = math.max(x, gemm.workspace_floats(s[b])) end
+	return round16(x)
+end
+
+local function emit_buffers(e, d, s, mb)
+	e:comment({
+		"Floats of each buffer. State: packed P, then packed Q. Workspace:",
+		"the block T of A P, then the packed-A buffers of the two GEMMs.",
+		"Each buffer gets ALIGN floats of slack and is used from its first",
+		"64-byte boundary; every part is a multiple of 16 floats.",
+	})
+	e:line("enum {")
+	e:line("\tSVD_M = %d, SVD_K = %d, SVD_N = %d,", d.m, d.k, d.n)
+	e:line("\t/* Rank kept, and the smaller size of B (all its triplets). */")
+	e:line("\tSVD_R = %d, SVD_KMIN = %d,", d.rank_b, math.min(d.k, d.n))
+	e:line("\t/* Rows of A per block: T = MB x R floats stays in L2. */")
+	e:line("\tSVD_MB = %d,", mb)
+	e:line("\tPACKED_P = %d, PACKED_Q = %d,", round16(gemm.packed_b_floats(s.ap)),
+		round16(gemm.packed_b_floats(s.tq)))
+	e:line("\tT_FLOATS = %d, WS_AP = %d, WS_TQ = %d,", round16(mb * d.rank_b),
+		ws_floats(s, "ap", "apt"), ws_floats(s, "tq", "tqt"))
+	e:line("\tALIGN = %d", gemm.ALIGN_FLOATS)
+	e:line("};")
+	e:line()
+	e:line("/* The first 64-byte boundary at or after p. */")
+	e:line("static uintptr_t align_up(const void *p)")
+	e:open("{")
+	e:line("const uintptr_t bytes = ALIGN * sizeof(float);")
+	e:line("return ((uintptr_t)p + bytes - 1) & ~(bytes - 1);")
+	e:close("}")
+	e:line()
+end
+
+local function emit_prepare(e)
+	e:line("static size_t state_bytes(const dp_desc *d)")
+	e:open("{")
+	e:line("(void)d;")
+	e:line("return (PACKED_P + PACKED_Q + ALIGN) * sizeof(float);")
+	e:close("}")
+	e:line()
+	e:comment({
+		"The weights are B (K x N). B = U S V^T in double (dgesdd: the",
+		"factorization runs once, and double keeps its own error far below",
+		"float rounding); P = U_k S_k and Q = V_k^T, rounded to float, are",
+		"packed into the state. B must be finite (DP_ERR_ARG otherwise).",
+	})
+	e:line("static dp_status prepare(const dp_desc *d, const float *weights,")
+	e:line("                         const float *bias, void *state)")
+	e:open("{")
+	e:line("(void)d;")
+	e:line("(void)bias;")
+	e:line("const size_t kn = (size_t)SVD_K * SVD_N;")
+	e:line("for (size_t i = 0; i < kn; i++)")
+	e:line("\tif (!isfinite(weights[i]))")
+	e:line("\t\treturn DP_ERR_ARG;")
+	e:line("double *b = malloc(kn * sizeof *b);")
+	e:line("double *s = malloc(SVD_KMIN * sizeof *s);")
+	e:line("double *u = malloc((size_t)SVD_K * SVD_KMIN * sizeof *u);")
+	e:line("double *vt = malloc((size_t)SVD_KMIN * SVD_N * sizeof *vt);")
+	e:line("float *p = malloc((size_t)SVD_K * SVD_R * sizeof *p);")
+	e:line("float *q = malloc((size_t)SVD_R * SVD_N * sizeof *q);")
+	e:line("dp_status st = DP_ERR_NOMEM;")
+	e:line("if (!b || !s || !u || !vt || !p || !q)")
+	e:line("\tgoto out;")
+	e:line("for (size_t i = 0; i < kn; i++)")
+	e:line("\tb[i] = weights[i];")
+	e:line("lapack_int info = LAPACKE_dgesdd(LAPACK_ROW_MAJOR, 'S', SVD_K, SVD_N,")
+	e:line("                                 b, SVD_N, s, u, SVD_KMIN, vt, SVD_N);")
+	e:open("if (info != 0) {")
+	e:line("/* < 0: LAPACKE could not allocate; > 0: no convergence */")
+	e:line("st = info < 0 ? DP_ERR_NOMEM : DP_ERR_UNSUPPORTED;")
+	e:line("goto out;")
+	e:close("}")
+	e:line("for (int x = 0; x < SVD_K; x++)")
+	e:line("\tfor (int t = 0; t < SVD_R; t++)")
+	e:line("\t\tp[x * SVD_R + t] = (float)(u[(size_t)x * SVD_KMIN + t] * s[t]);")
+	e:line("for (int t = 0; t < SVD_R; t++)")
+	e:line("\tfor (int j = 0; j < SVD_N; j++)")
+	e:line("\t\tq[t * SVD_N + j] = (float)vt[(size_t)t * SVD_N + j];")
+	e:line("float *packed = (float *)align_up(state);")
+	e:line("ap_pack_b(p, packed);")
+	e:line("tq_pack_b(q, packed + PACKED_P);")
+	e:line("st = DP_OK;")
+	e.depth = e.depth - 1
+	e:line("out:")
+	e.depth = e.depth + 1
+	e:line("free(b);")
+	e:line("free(s);")
+	e:line("free(u);")
+	e:line("free(vt);")
+	e:line("free(p);")
+	e:line("free(q);")
+	e:line("return st;")
+	e:close("}")
+	e:line()
+end
+
+local function emit_execute(e, tail)
+	e:line("static size_t workspace_bytes(const dp_desc *d)")
+	e:open("{")
+	e:line("(void)d;")
+	e:line("return (T_FLOATS + WS_AP + WS_TQ + ALIGN) * sizeof(float);")
+	e:close("}")
+	e:line()
+	e:comment({
+		"C = (A P) Q, MB rows at a time: the block of A P goes to t and is",
+		"multiplied by Q at once, while it is still in cache.",
+	})
+	e:line("static dp_status execute(const dp_desc *d, const void *state,")
+	e:line("                         const float *input, float *output,")
+	e:line("                         void *workspace)")
+	e:open("{")
+	e:line("(void)d;")
+	e:line("const float *p = (const float *)align_up(state);")
+	e:line("const float *q = p + PACKED_P;")
+	e:line("float *t = (float *)align_up(workspace);")
+	e:line("float *ws_ap = t + T_FLOATS, *ws_tq = ws_ap + WS_AP;")
+	e:open("for (int i = 0; i + SVD_MB <= SVD_M; i += SVD_MB) {")
+	e:line("ap_run(input + i * SVD_K, p, t, ws_ap);")
+	e:line("tq_run(t, q, output + i * SVD_N, ws_tq);")
+	e:close("}")
+	if tail > 0 then
+		e:line("/* The last %d rows. */", tail)
+		e:line("const int i = SVD_M - %d;", tail)
+		e:line("apt_run(input + i * SVD_K, p, t, ws_ap);")
+		e:line("tqt_run(t, q, output + i * SVD_N, ws_tq);")
+	end
+	e:line("return DP_OK;")
+	e:close("}")
+	e:line()
+end
+
+function M.generate(d, name)
+	if d.rank_a ~= 0 then
+		error("svd kernels factorize B only (A is the per-call input): " ..
+			"--rank-a is for dpgen run", 0)
+	end
+	assert(d.rank_b >= 1, "svd: rank_b must be at least 1")
+	local mb = block_rows(d.m, d.rank_b)
+	local s, tail = specs(d, mb)
+	local e = emit.new()
+	kernel.banner(e, d, name, "rank-" .. d.rank_b ..
+		" SVD of B, the two products fused")
+	e:line("#include <lapacke.h>")
+	e:line("#include <math.h>")
+	e:line("#include <stdint.h>")
+	e:line("#include <stdlib.h>")
+	e:line()
+	e:line('#include "%s.h"', name)
+	e:line()
+	gemm.emit(e, s.ap)
+	gemm.emit(e, s.tq)
+	if tail > 0 then
+		emit_tail_gemm(e, s.apt, "ap")
+		emit_tail_gemm(e, s.tqt, "tq")
+	end
+	emit_buffers(e, d, s, mb)
+	emit_prepare(e)
+	emit_execute(e, tail)
+	kernel.object(e, d, name)
+	return e:text()
+end
+
+return M
