@@ -13,6 +13,7 @@
 enum {
 	N = 1, C = 64, H = 56, W = 56,
 	K = 64, R = 3, S = 3,
+	STRIDE = 1, PAD_H = 1, PAD_W = 1,
 	HO = 56, WO = 56, P = HO * WO,
 	WEIGHTS = K * C * R * S, COLS = C * R * S * P,
 	PACKED_B = 1806336, PACKED_A = 12672, ALIGN = 16
@@ -269,114 +270,35 @@ static void gemm_run(const float *restrict a, const float *restrict bp,
 	}
 }
 
-/* The column matrix of one image: row (c*R + i)*S + j holds, for
- * every output pixel, the input value tap (i, j) of channel c
- * multiplies (zero where it falls in the padding). */
+/* For each tap t = i*S + j, the output rows [y0, y1) and columns
+ * [x0, x1) whose input pixel lies inside the image (known here, so
+ * the copy tests nothing per element); the rest is zero padding. */
+static const struct { int y0, y1, x0, x1; } TAPS[R * S] = {
+	{ 1, 56, 1, 56 }, { 1, 56, 0, 56 }, { 1, 56, 0, 55 },
+	{ 0, 56, 1, 56 }, { 0, 56, 0, 56 }, { 0, 56, 0, 55 },
+	{ 0, 55, 1, 56 }, { 0, 55, 0, 56 }, { 0, 55, 0, 55 },
+};
+
+/* The column matrix of one image: row c*R*S + t holds, for every
+ * output pixel, the input value tap t of channel c multiplies. */
 static void im2col(const float *restrict img, float *restrict cols)
 {
 	for (int c = 0; c < C; c++) {
 		const float *plane = img + c * H * W;
-		{
-			/* Tap (0, 0): output rows 1..55, columns 1..55 see the image. */
-			float *dst = cols + (c * R * S) * P;
-			memset(dst, 0, 56 * sizeof(float));
-			for (int y = 1; y < 56; y++) {
-				const float *src = plane + (y - 1) * W;
+		for (int t = 0; t < R * S; t++) {
+			const int i = t / S, j = t % S;
+			const int y0 = TAPS[t].y0, y1 = TAPS[t].y1;
+			const int x0 = TAPS[t].x0, x1 = TAPS[t].x1;
+			float *dst = cols + (c * R * S + t) * P;
+			memset(dst, 0, (size_t)y0 * WO * sizeof(float));
+			for (int y = y0; y < y1; y++) {
+				const float *src = plane + (y + i - PAD_H) * W;
 				float *row = dst + y * WO;
-				row[0] = 0.0f;
-				for (int x = 1; x < 56; x++)
-					row[x] = src[x - 1];
+				memset(row, 0, (size_t)x0 * sizeof(float));
+				memcpy(row + x0, src + x0 + j - PAD_W, (size_t)(x1 - x0) * sizeof(float));
+				memset(row + x1, 0, (size_t)(WO - x1) * sizeof(float));
 			}
-		}
-		{
-			/* Tap (0, 1): output rows 1..55, columns 0..55 see the image. */
-			float *dst = cols + (c * R * S + 1) * P;
-			memset(dst, 0, 56 * sizeof(float));
-			for (int y = 1; y < 56; y++) {
-				const float *src = plane + (y - 1) * W;
-				float *row = dst + y * WO;
-				for (int x = 0; x < 56; x++)
-					row[x] = src[x];
-			}
-		}
-		{
-			/* Tap (0, 2): output rows 1..55, columns 0..54 see the image. */
-			float *dst = cols + (c * R * S + 2) * P;
-			memset(dst, 0, 56 * sizeof(float));
-			for (int y = 1; y < 56; y++) {
-				const float *src = plane + (y - 1) * W;
-				float *row = dst + y * WO;
-				for (int x = 0; x < 55; x++)
-					row[x] = src[x + 1];
-				row[55] = 0.0f;
-			}
-		}
-		{
-			/* Tap (1, 0): output rows 0..55, columns 1..55 see the image. */
-			float *dst = cols + (c * R * S + 3) * P;
-			for (int y = 0; y < 56; y++) {
-				const float *src = plane + y * W;
-				float *row = dst + y * WO;
-				row[0] = 0.0f;
-				for (int x = 1; x < 56; x++)
-					row[x] = src[x - 1];
-			}
-		}
-		{
-			/* Tap (1, 1): output rows 0..55, columns 0..55 see the image. */
-			float *dst = cols + (c * R * S + 4) * P;
-			for (int y = 0; y < 56; y++) {
-				const float *src = plane + y * W;
-				float *row = dst + y * WO;
-				for (int x = 0; x < 56; x++)
-					row[x] = src[x];
-			}
-		}
-		{
-			/* Tap (1, 2): output rows 0..55, columns 0..54 see the image. */
-			float *dst = cols + (c * R * S + 5) * P;
-			for (int y = 0; y < 56; y++) {
-				const float *src = plane + y * W;
-				float *row = dst + y * WO;
-				for (int x = 0; x < 55; x++)
-					row[x] = src[x + 1];
-				row[55] = 0.0f;
-			}
-		}
-		{
-			/* Tap (2, 0): output rows 0..54, columns 1..55 see the image. */
-			float *dst = cols + (c * R * S + 6) * P;
-			for (int y = 0; y < 55; y++) {
-				const float *src = plane + (y + 1) * W;
-				float *row = dst + y * WO;
-				row[0] = 0.0f;
-				for (int x = 1; x < 56; x++)
-					row[x] = src[x - 1];
-			}
-			memset(dst + 3080, 0, 56 * sizeof(float));
-		}
-		{
-			/* Tap (2, 1): output rows 0..54, columns 0..55 see the image. */
-			float *dst = cols + (c * R * S + 7) * P;
-			for (int y = 0; y < 55; y++) {
-				const float *src = plane + (y + 1) * W;
-				float *row = dst + y * WO;
-				for (int x = 0; x < 56; x++)
-					row[x] = src[x];
-			}
-			memset(dst + 3080, 0, 56 * sizeof(float));
-		}
-		{
-			/* Tap (2, 2): output rows 0..54, columns 0..54 see the image. */
-			float *dst = cols + (c * R * S + 8) * P;
-			for (int y = 0; y < 55; y++) {
-				const float *src = plane + (y + 1) * W;
-				float *row = dst + y * WO;
-				for (int x = 0; x < 55; x++)
-					row[x] = src[x + 1];
-				row[55] = 0.0f;
-			}
-			memset(dst + 3080, 0, 56 * sizeof(float));
+			memset(dst + y1 * WO, 0, (size_t)(HO - y1) * WO * sizeof(float));
 		}
 	}
 }

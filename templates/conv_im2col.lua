@@ -30,56 +30,50 @@ local function valid_range(nout, t, stride, pad, size)
 	return lo, hi
 end
 
--- dst[a..b) = 0, as a loop or nothing.
-local function zero(e, dst, a, b)
-	if b <= a then return end
-	if b - a == 1 then
-		e:line("%s[%d] = 0.0f;", dst, a)
-	else
-		local at = a == 0 and dst or string.format("%s + %d", dst, a)
-		e:line("memset(%s, 0, %d * sizeof(float));", at, b - a)
-	end
-end
-
--- The rows of the column matrix that tap (i, j) fills, for channel c.
-local function emit_tap(e, d, i, j)
-	local y0, y1 = valid_range(d.ho, i, d.stride, d.pad_h, d.h)
-	local x0, x1 = valid_range(d.wo, j, d.stride, d.pad_w, d.w)
-	if x1 <= x0 then y0, y1 = 0, 0 end
-	e:open("{")
-	e:line("/* Tap (%d, %d): output rows %d..%d, columns %d..%d see the image. */",
-		i, j, y0, y1 - 1, x0, x1 - 1)
-	e:line("float *dst = cols + (%s) * P;", cexpr.affine("c * R * S", 1,
-		i * d.s + j))
-	zero(e, "dst", 0, y0 * d.wo)
-	if y1 > y0 then
-		e:open("for (int y = %d; y < %d; y++) {", y0, y1)
-		local iy = cexpr.affine("y", d.stride, i - d.pad_h)
-		if iy:find(" ") then iy = "(" .. iy .. ")" end
-		e:line("const float *src = plane + %s * W;", iy)
-		e:line("float *row = dst + y * WO;")
-		zero(e, "row", 0, x0)
-		e:single(string.format("for (int x = %d; x < %d; x++)", x0, x1),
-			string.format("row[x] = src[%s];",
-				cexpr.affine("x", d.stride, j - d.pad_w)))
-		zero(e, "row", x1, d.wo)
-		e:close("}")
-	end
-	zero(e, "dst", y1 * d.wo, d.ho * d.wo)
-	e:close("}")
-end
-
 local function emit_im2col(e, d)
-	e:line("/* The column matrix of one image: row (c*R + i)*S + j holds, for")
-	e:line(" * every output pixel, the input value tap (i, j) of channel c")
-	e:line(" * multiplies (zero where it falls in the padding). */")
+	e:line("/* For each tap t = i*S + j, the output rows [y0, y1) and columns")
+	e:line(" * [x0, x1) whose input pixel lies inside the image (known here, so")
+	e:line(" * the copy tests nothing per element); the rest is zero padding. */")
+	e:line("static const struct { int y0, y1, x0, x1; } TAPS[R * S] = {")
+	for i = 0, d.r - 1 do
+		local row = {}
+		for j = 0, d.s - 1 do
+			local y0, y1 = valid_range(d.ho, i, d.stride, d.pad_h, d.h)
+			local x0, x1 = valid_range(d.wo, j, d.stride, d.pad_w, d.w)
+			if x1 <= x0 or y1 <= y0 then y0, y1, x0, x1 = 0, 0, 0, 0 end
+			row[#row + 1] = string.format("{ %d, %d, %d, %d }", y0, y1, x0, x1)
+		end
+		e:line("\t%s,", table.concat(row, ", "))
+	end
+	e:line("};")
+	e:line()
+	e:line("/* The column matrix of one image: row c*R*S + t holds, for every")
+	e:line(" * output pixel, the input value tap t of channel c multiplies. */")
 	e:line("static void im2col(const float *restrict img, float *restrict cols)")
 	e:open("{")
 	e:open("for (int c = 0; c < C; c++) {")
 	e:line("const float *plane = img + c * H * W;")
-	for i = 0, d.r - 1 do
-		for j = 0, d.s - 1 do emit_tap(e, d, i, j) end
+	e:open("for (int t = 0; t < R * S; t++) {")
+	e:line("const int i = t / S, j = t % S;")
+	e:line("const int y0 = TAPS[t].y0, y1 = TAPS[t].y1;")
+	e:line("const int x0 = TAPS[t].x0, x1 = TAPS[t].x1;")
+	e:line("float *dst = cols + (c * R * S + t) * P;")
+	e:line("memset(dst, 0, (size_t)y0 * WO * sizeof(float));")
+	e:open("for (int y = y0; y < y1; y++) {")
+	e:line("const float *src = plane + (%s) * W;",
+		cexpr.affine("y", d.stride, 0) .. " + i - PAD_H")
+	e:line("float *row = dst + y * WO;")
+	e:line("memset(row, 0, (size_t)x0 * sizeof(float));")
+	if d.stride == 1 then
+		e:line("memcpy(row + x0, src + x0 + j - PAD_W, (size_t)(x1 - x0) * sizeof(float));")
+	else
+		e:single("for (int x = x0; x < x1; x++)",
+			string.format("row[x] = src[%s + j - PAD_W];", cexpr.affine("x", d.stride, 0)))
 	end
+	e:line("memset(row + x1, 0, (size_t)(WO - x1) * sizeof(float));")
+	e:close("}")
+	e:line("memset(dst + y1 * WO, 0, (size_t)(HO - y1) * WO * sizeof(float));")
+	e:close("}")
 	e:close("}")
 	e:close("}")
 	e:line()
@@ -151,6 +145,7 @@ function M.generate(d, name)
 	e:line("enum {")
 	e:line("\tN = %d, C = %d, H = %d, W = %d,", d.n, d.c, d.h, d.w)
 	e:line("\tK = %d, R = %d, S = %d,", d.k, d.r, d.s)
+	e:line("\tSTRIDE = %d, PAD_H = %d, PAD_W = %d,", d.stride, d.pad_h, d.pad_w)
 	e:line("\tHO = %d, WO = %d, P = HO * WO,", d.ho, d.wo)
 	e:line("\tWEIGHTS = K * C * R * S, COLS = C * R * S * P,")
 	e:line("\tPACKED_B = %d, PACKED_A = %d, ALIGN = %d", gemm.packed_b_floats(spec),
