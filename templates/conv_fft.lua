@@ -31,6 +31,9 @@
 --             4. z = IFFT2(Z) per tile, 8 filters at once; rows and columns
 --                past OUT_Y, OUT_X are not computed or dropped; plus the
 --                bias, into the NCHW output, cropped at the image edge.
+-- That is the layout for C >= 8 channels. With fewer channels than
+-- vector lanes the rows of a tile go in the lanes instead and the
+-- products use the true C: see "Shapes with few channels" below.
 -- The 2-D transform is real-input: T row transforms give T/2 + 1
 -- frequencies each (lib/fft.lua's r2c codelet), then T/2 + 1 complex
 -- column transforms (fwd codelet); the inverse runs columns (inv) then
@@ -92,8 +95,16 @@ local function geometry(d)
 	-- (FREQ = 2080 of them for T = 64) costs more than the work; a plain
 	-- loop over the unpacked B_f, 2KP/8 accumulators, does better.
 	g.loop = g.cp <= SMALL_CHANNELS and g.kp <= SMALL_CHANNELS
+	-- What the vector lanes hold (see "Shapes with few channels" below):
+	-- in the forward transform channels, or with fewer channels than
+	-- lanes the rows of one tile; in the inverse filters, or with fewer
+	-- filters than lanes too the rows of one tile.
+	g.fwd = d.c < LANES and "rows" or "channels"
+	g.inv = (g.fwd == "rows" and d.k < LANES) and "rows" or "filters"
 	return g
 end
+
+local emit_channel_constants
 
 local function emit_constants(e, d, g)
 	e:line("/* The problem, as constants. */")
@@ -119,6 +130,14 @@ local function emit_constants(e, d, g)
 	e:line("\tHP = %d, WP = %d", g.hp, g.wp)
 	e:line("};")
 	e:line()
+	if g.fwd == "channels" then emit_channel_constants(e, g) end
+	e:line("/* %d floats; loads and stores of it are aligned (every offset is a", LANES)
+	e:line(" * multiple of %d floats from a 64-byte boundary). */", LANES)
+	e:line("typedef float vec __attribute__((vector_size(%d)));", LANES * 4)
+	e:line()
+end
+
+function emit_channel_constants(e, g)
 	e:line("/* Floats per frequency of the transformed input (TILES x 2CP: real")
 	e:line(" * parts of the channels, then imaginary) and of the products")
 	e:line(" * (TILES x 2KP); the padded input; the row-pass scratch of a tile. */")
@@ -134,9 +153,21 @@ local function emit_constants(e, d, g)
 	e:line(" * template's header, templates/conv_fft.lua). */")
 	e:line("static const float INV_AREA = 0x1p-%df;", 2 * g.lg)
 	e:line()
-	e:line("/* %d floats; loads and stores of it are aligned (every offset is a", LANES)
-	e:line(" * multiple of %d floats from a 64-byte boundary). */", LANES)
-	e:line("typedef float vec __attribute__((vector_size(%d)));", LANES * 4)
+end
+
+local function emit_tile_inverse(e)
+	e:line("/* Inverse 2-D transform (unnormalized) of LANES spectra, frequency")
+	e:line(" * (u, v) at zr/zi[(u * HALF + v) * fs]: columns, then only the rows")
+	e:line(" * that overlap-save keeps, into y (OUT_Y x FT). */")
+	e:line("static void tile_inverse(const vec *zr, const vec *zi, ptrdiff_t fs,")
+	e:line("                         vec *y, vec *scratch)")
+	e:open("{")
+	e:line("vec *tr = scratch, *ti = scratch + FT * HALF;")
+	e:single("for (int v = 0; v < HALF; v++)",
+		"fft_inv(zr + v * fs, zi + v * fs, HALF * fs, tr + v, ti + v, HALF);")
+	e:single("for (int i = 0; i < OUT_Y; i++)",
+		"fft_c2r(tr + i * HALF, ti + i * HALF, 1, y + i * FT, 1);")
+	e:close("}")
 	e:line()
 end
 
@@ -155,19 +186,7 @@ local function emit_tiles(e)
 		"fft_fwd(tr + v, ti + v, HALF, yr + v * fs, yi + v * fs, HALF * fs);")
 	e:close("}")
 	e:line()
-	e:line("/* Inverse 2-D transform (unnormalized) of LANES spectra, frequency")
-	e:line(" * (u, v) at zr/zi[(u * HALF + v) * fs]: columns, then only the rows")
-	e:line(" * that overlap-save keeps, into y (OUT_Y x FT). */")
-	e:line("static void tile_inverse(const vec *zr, const vec *zi, ptrdiff_t fs,")
-	e:line("                         vec *y, vec *scratch)")
-	e:open("{")
-	e:line("vec *tr = scratch, *ti = scratch + FT * HALF;")
-	e:single("for (int v = 0; v < HALF; v++)",
-		"fft_inv(zr + v * fs, zi + v * fs, HALF * fs, tr + v, ti + v, HALF);")
-	e:single("for (int i = 0; i < OUT_Y; i++)",
-		"fft_c2r(tr + i * HALF, ti + i * HALF, 1, y + i * FT, 1);")
-	e:close("}")
-	e:line()
+	emit_tile_inverse(e)
 	e:line("/* The image into the padded channels-last buffer, times 1/T^2 (zeros")
 	e:line(" * around it and in the channels past C). */")
 	e:line("static void pad_input(const float *restrict img, float *restrict p)")
@@ -361,6 +380,501 @@ local function emit_execute(e, g)
 	e:line()
 end
 
+-- Shapes with few channels (C < LANES) ------------------------------------
+--
+-- With channels in the lanes, C = 3 leaves 5 of 8 lanes idle in the
+-- forward transform and pads the product to CP = 8 channels (2.7x the
+-- work); with C = K = 1, 7 of 8 lanes idle everywhere. So when C < LANES
+-- the forward transform puts the rows of one tile (one channel) in the
+-- lanes instead ("rows" layout), and the product uses the true C:
+--   rows_forward: the T x T tile, LANES rows per vector (8x8 transposes of
+--     its rows), T/8 real row transforms (r2c), transposed again so that
+--     LANES column frequencies share a vector, then ceil(HALF/8) complex
+--     column transforms; frequency (u, v) ends in lane v % 8 of vector
+--     (v / 8) * T + u (SPEC = ceil(HALF/8) T vectors per re/im part).
+-- Then, by the filters:
+--   K >= LANES ("filters" inverse, the stem C3 K64): per LANES filters and
+--     tile, Z_f = sum_c X_f,c conj W_f,kc with X broadcast and W a vector
+--     of LANES filters, 4 FMAs per channel and frequency; the existing
+--     filters-in-lanes inverse (tile_inverse) of that tile right away, so
+--     Z never leaves L1/L2 (the GEMM path writes TILES x FREQ x 2KP floats,
+--     22 MB for the stem, and reads them back strided);
+--   K < LANES ("rows" inverse, e.g. C = K = 1): per filter and tile, the
+--     product on the rows layout itself (vector = LANES column frequencies,
+--     W stored the same way), then rows_inverse, the mirror image of
+--     rows_forward, for the OUT_Y kept rows only.
+-- The output is written through 8x8 transposes, whole vectors per row.
+local function emit_lane_helpers(e)
+	e:line("/* Two-vector shuffles: __builtin_shufflevector (clang, gcc >= 12),")
+	e:line(" * else gcc's __builtin_shuffle with an index vector. */")
+	e:line("#if defined(__clang__) || __GNUC__ >= 12")
+	e:line("#define SHUFFLE(a, b, ...) __builtin_shufflevector(a, b, __VA_ARGS__)")
+	e:line("#else")
+	e:line("typedef int ivec __attribute__((vector_size(%d)));", LANES * 4)
+	e:line("#define SHUFFLE(a, b, ...) __builtin_shuffle(a, b, (ivec){ __VA_ARGS__ })")
+	e:line("#endif")
+	e:line()
+	e:line("/* 8 x 8 transpose: lane j of src[i * ss] to lane i of dst[j * ds].")
+	e:line(" * Every load comes before any store (in place is allowed). */")
+	e:line("static void transpose8(const vec *src, ptrdiff_t ss, vec *dst, ptrdiff_t ds)")
+	e:open("{")
+	e:line("const vec r0 = src[0], r1 = src[ss], r2 = src[2 * ss], r3 = src[3 * ss];")
+	e:line("const vec r4 = src[4 * ss], r5 = src[5 * ss], r6 = src[6 * ss], r7 = src[7 * ss];")
+	e:line("/* Interleave pairs of rows, then pairs of pairs, then halves. */")
+	for p = 0, 3 do
+		e:line("const vec t%d = SHUFFLE(r%d, r%d, 0, 8, 1, 9, 4, 12, 5, 13);", 2 * p, 2 * p, 2 * p + 1)
+		e:line("const vec t%d = SHUFFLE(r%d, r%d, 2, 10, 3, 11, 6, 14, 7, 15);", 2 * p + 1, 2 * p, 2 * p + 1)
+	end
+	for h = 0, 1 do
+		local a, b = 4 * h, 4 * h + 2
+		e:line("const vec u%d = SHUFFLE(t%d, t%d, 0, 1, 8, 9, 4, 5, 12, 13);", a, a, b)
+		e:line("const vec u%d = SHUFFLE(t%d, t%d, 2, 3, 10, 11, 6, 7, 14, 15);", a + 1, a, b)
+		e:line("const vec u%d = SHUFFLE(t%d, t%d, 0, 1, 8, 9, 4, 5, 12, 13);", a + 2, a + 1, b + 1)
+		e:line("const vec u%d = SHUFFLE(t%d, t%d, 2, 3, 10, 11, 6, 7, 14, 15);", a + 3, a + 1, b + 1)
+	end
+	for j = 0, 3 do
+		e:line("dst[%s] = SHUFFLE(u%d, u%d, 0, 1, 2, 3, 8, 9, 10, 11);",
+			j == 0 and "0" or (j == 1 and "ds" or j .. " * ds"), j, j + 4)
+	end
+	for j = 0, 3 do
+		e:line("dst[%d * ds] = SHUFFLE(u%d, u%d, 4, 5, 6, 7, 12, 13, 14, 15);", j + 4, j, j + 4)
+	end
+	e:close("}")
+	e:line()
+	e:line("/* Column j0 of a run of nc outputs for a vector store: the vectors at")
+	e:line(" * j = 0, LANES, 2 LANES, ... and, when nc is not a multiple of LANES,")
+	e:line(" * the last one overlapping its neighbour, so that every store is a")
+	e:line(" * whole vector (nc < LANES: a partial store, see store_part). */")
+	e:line("static int store_col(int j, int nc)")
+	e:open("{")
+	e:line("return j + LANES <= nc || nc < LANES ? j : nc - LANES;")
+	e:close("}")
+	e:line()
+	e:line("/* The first min(n, LANES) floats of *v to dst, any alignment (v by")
+	e:line(" * address: a vector argument's ABI depends on -mavx). */")
+	e:line("static void store_part(float *dst, const vec *v, int n)")
+	e:open("{")
+	e:open("if (n >= LANES) {")
+	e:line("memcpy(dst, v, sizeof *v);")
+	e:line("return;")
+	e:close("}")
+	e:line("/* Only outputs narrower than a vector get here. */")
+	e:single("for (int m = 0; m < n && m < LANES; m++)", "dst[m] = (*v)[m];")
+	e:close("}")
+	e:line()
+end
+
+local function emit_rows_forward(e)
+	e:line("/* Forward 2-D transform of one T x T tile of one channel, rows in the")
+	e:line(" * lanes: element (i, j) at src[i * rs + j] (any alignment); frequency")
+	e:line(" * (u, v) to lane v % LANES of xr/xi[v / LANES * FT + u] (SPEC vectors")
+	e:line(" * each; the lanes of v >= HALF hold zeros). scratch: ROWS_SCRATCH")
+	e:line(" * vectors. */")
+	e:line("static void rows_forward(const float *src, ptrdiff_t rs, vec *xr, vec *xi,")
+	e:line("                         vec *scratch)")
+	e:open("{")
+	e:line("/* a: lane l of a[b * FT + j] is element (LANES b + l, j). */")
+	e:line("vec *a = scratch;")
+	e:line("/* Row spectra: lane l of tr/ti[v * NB + b] is frequency v of row")
+	e:line(" * LANES b + l; NVB * LANES of them, those past HALF zero. */")
+	e:line("vec *tr = a + NB * FT, *ti = tr + NVB * LANES * NB;")
+	e:open("for (int b = 0; b < NB; b++) {")
+	e:open("for (int j0 = 0; j0 < FT; j0 += LANES) {")
+	e:line("vec r[LANES];")
+	e:single("for (int l = 0; l < LANES; l++)",
+		"memcpy(&r[l], src + (ptrdiff_t)(LANES * b + l) * rs + j0, sizeof(vec));")
+	e:line("transpose8(r, 1, a + b * FT + j0, 1);")
+	e:close("}")
+	e:line("fft_r2c(a + b * FT, 1, tr + b, ti + b, NB);")
+	e:close("}")
+	e:line("memset(tr + HALF * NB, 0, (NVB * LANES - HALF) * NB * sizeof(vec));")
+	e:line("memset(ti + HALF * NB, 0, (NVB * LANES - HALF) * NB * sizeof(vec));")
+	e:open("for (int vb = 0; vb < NVB; vb++) {")
+	e:open("for (int b = 0; b < NB; b++) {")
+	e:line("transpose8(tr + vb * LANES * NB + b, NB, xr + vb * FT + b * LANES, 1);")
+	e:line("transpose8(ti + vb * LANES * NB + b, NB, xi + vb * FT + b * LANES, 1);")
+	e:close("}")
+	e:line("fft_fwd(xr + vb * FT, xi + vb * FT, 1, xr + vb * FT, xi + vb * FT, 1);")
+	e:close("}")
+	e:close("}")
+	e:line()
+end
+
+local function emit_rows_inverse(e)
+	e:line("/* Inverse (unnormalized) of rows_forward for the rows overlap-save")
+	e:line(" * keeps: the spectrum zr/zi (laid out as rows_forward writes it; used")
+	e:line(" * as scratch) to lane l of y[b * FT + j] = element (LANES b + l, j),")
+	e:line(" * b < NBO. scratch: ROWS_SCRATCH vectors. */")
+	e:line("static void rows_inverse(vec *zr, vec *zi, vec *y, vec *scratch)")
+	e:open("{")
+	e:line("vec *tr = scratch, *ti = tr + NVB * LANES * NBO;")
+	e:open("for (int vb = 0; vb < NVB; vb++) {")
+	e:line("fft_inv(zr + vb * FT, zi + vb * FT, 1, zr + vb * FT, zi + vb * FT, 1);")
+	e:open("for (int b = 0; b < NBO; b++) {")
+	e:line("transpose8(zr + vb * FT + b * LANES, 1, tr + vb * LANES * NBO + b, NBO);")
+	e:line("transpose8(zi + vb * FT + b * LANES, 1, ti + vb * LANES * NBO + b, NBO);")
+	e:close("}")
+	e:close("}")
+	e:single("for (int b = 0; b < NBO; b++)",
+		"fft_c2r(tr + b, ti + b, NBO, y + b * FT, 1);")
+	e:close("}")
+	e:line()
+end
+
+local function emit_pad_planar(e)
+	e:line("/* The image into the padded buffer, one HP x WP plane per channel,")
+	e:line(" * times 1/T^2 (zeros around it). */")
+	e:line("static void pad_input(const float *restrict img, float *restrict p)")
+	e:open("{")
+	e:line("memset(p, 0, PADDED * sizeof(float));")
+	e:open("for (int c = 0; c < C; c++) {")
+	e:open("for (int y = 0; y < H; y++) {")
+	e:line("float *row = p + ((ptrdiff_t)(c * HP + y + PAD_H) * WP + PAD_W);")
+	e:line("const float *src = img + ((ptrdiff_t)c * H + y) * W;")
+	e:single("for (int x = 0; x < W; x++)", "row[x] = INV_AREA * src[x];")
+	e:close("}")
+	e:close("}")
+	e:close("}")
+	e:line()
+end
+
+-- K >= LANES: product of one tile for LANES filters, into the layout of
+-- tile_inverse; and the store of its result.
+local function emit_filters_helpers(e)
+	e:line("/* Z_f = sum_c X_f,c conj(W_f,c) for one tile and LANES filters, every")
+	e:line(" * frequency f: x holds per frequency C pairs (Re X, Im X), each value")
+	e:line(" * broadcast (read in order: one stream); w per frequency C pairs (Re W,")
+	e:line(" * Im W), vectors of LANES filters. z: per frequency Re Z, Im Z. */")
+	e:line("static void product_filters(const float *restrict x, const vec *restrict w,")
+	e:line("                            vec *restrict z)")
+	e:open("{")
+	e:open("for (int f = 0; f < FREQ; f++) {")
+	e:line("const float *xf = x + (ptrdiff_t)f * 2 * C;")
+	e:line("const vec *wf = w + (ptrdiff_t)f * 2 * C;")
+	e:line("vec ar = (vec){ 0 }, ai = (vec){ 0 };")
+	e:open("for (int c = 0; c < C; c++) {")
+	e:line("/* scalar - zero vector: a clean broadcast (see PERF-NOTES). */")
+	e:line("const vec xr = xf[2 * c] - (vec){ 0 }, xi = xf[2 * c + 1] - (vec){ 0 };")
+	e:line("ar += xr * wf[2 * c] + xi * wf[2 * c + 1];")
+	e:line("ai += xi * wf[2 * c] - xr * wf[2 * c + 1];")
+	e:close("}")
+	e:line("z[2 * f] = ar;")
+	e:line("z[2 * f + 1] = ai;")
+	e:close("}")
+	e:close("}")
+	e:line()
+	e:line("/* A tile's spectrum of channel c as rows_forward writes it (sr, si) to")
+	e:line(" * the layout of product_filters: frequency f = u * HALF + v at")
+	e:line(" * x[f * 2 * C + 2 * c] (real part) and the next float. */")
+	e:line("static void spread_channel(const vec *sr, const vec *si, int c, float *x)")
+	e:open("{")
+	e:open("for (int u = 0; u < FT; u++) {")
+	e:open("for (int v = 0; v < HALF; v++) {")
+	e:line("float *xf = x + (ptrdiff_t)(u * HALF + v) * 2 * C + 2 * c;")
+	e:line("xf[0] = sr[v / LANES * FT + u][v % LANES];")
+	e:line("xf[1] = si[v / LANES * FT + u][v % LANES];")
+	e:close("}")
+	e:close("}")
+	e:close("}")
+	e:line()
+	e:line("/* The kept nr x nc outputs of LANES filters (lane l of rows[i * FT + j]:")
+	e:line(" * filter k0 + l, row i, column j) plus the bias, into the NCHW planes")
+	e:line(" * (out: filter k0's plane at the tile's first output). Through buf")
+	e:line(" * (LANES planes of OUT_Y x FT floats), so that the output is written")
+	e:line(" * one plane after the other: the planes lie a multiple of 4 KiB apart")
+	e:line(" * (HO * WO * 4 bytes), and rows of 8 planes in turn would share L1")
+	e:line(" * sets (measured on the stem: the store took half the time). */")
+	e:line("static void store_filters(const vec *rows, int k0, int nr, int nc,")
+	e:line("                          const float *bias, float *out, float *buf)")
+	e:open("{")
+	e:line("const int nk = K - k0 < LANES ? K - k0 : LANES;")
+	e:line("vec b;")
+	e:single("for (int l = 0; l < LANES; l++)", "b[l] = l < nk ? bias[k0 + l] : 0;")
+	e:open("for (int i = 0; i < nr; i++) {")
+	e:open("for (int j = 0; j < nc; j += LANES) {")
+	e:line("const int j0 = store_col(j, nc);")
+	e:line("vec t[LANES];")
+	e:line("transpose8(rows + i * FT + j0, 1, t, 1);")
+	e:single("for (int l = 0; l < nk; l++)",
+		"memcpy(buf + ((ptrdiff_t)l * OUT_Y + i) * FT + j0, &t[l], sizeof(vec));")
+	e:close("}")
+	e:close("}")
+	e:open("for (int l = 0; l < nk; l++) {")
+	e:line("const vec bl = b[l] - (vec){ 0 };")
+	e:open("for (int i = 0; i < nr; i++) {")
+	e:line("const float *src = buf + ((ptrdiff_t)l * OUT_Y + i) * FT;")
+	e:line("float *dst = out + (ptrdiff_t)l * HO * WO + (ptrdiff_t)i * WO;")
+	e:open("for (int j = 0; j < nc; j += LANES) {")
+	e:line("const int j0 = store_col(j, nc);")
+	e:line("vec v;")
+	e:line("memcpy(&v, src + j0, sizeof v);")
+	e:line("v += bl;")
+	e:line("store_part(dst + j0, &v, nc - j0);")
+	e:close("}")
+	e:close("}")
+	e:close("}")
+	e:close("}")
+	e:line()
+end
+
+-- K < LANES: product in the rows layout and the store of rows_inverse's result.
+local function emit_rows_helpers(e)
+	e:line("/* Z = sum_c X_c conj(W_kc) for one tile and one filter, in the layout")
+	e:line(" * of rows_forward (vectors of LANES column frequencies): x and wk hold")
+	e:line(" * C channels of 2 SPEC vectors (real parts, then imaginary). */")
+	e:line("static void product_rows(const vec *restrict x, const vec *restrict wk,")
+	e:line("                         vec *restrict zr, vec *restrict zi)")
+	e:open("{")
+	e:open("for (int s = 0; s < SPEC; s++) {")
+	e:line("vec ar = (vec){ 0 }, ai = (vec){ 0 };")
+	e:open("for (int c = 0; c < C; c++) {")
+	e:line("const vec xr = x[c * 2 * SPEC + s], xi = x[c * 2 * SPEC + SPEC + s];")
+	e:line("const vec wr = wk[c * 2 * SPEC + s], wi = wk[c * 2 * SPEC + SPEC + s];")
+	e:line("ar += xr * wr + xi * wi;")
+	e:line("ai += xi * wr - xr * wi;")
+	e:close("}")
+	e:line("zr[s] = ar;")
+	e:line("zi[s] = ai;")
+	e:close("}")
+	e:close("}")
+	e:line()
+	e:line("/* The kept nr x nc outputs of one filter (lane l of y[b * FT + j]: row")
+	e:line(" * LANES b + l, column j) plus the bias, into its plane (out: at the")
+	e:line(" * tile's first output). */")
+	e:line("static void store_rows(const vec *y, int nr, int nc, float bias, float *out)")
+	e:open("{")
+	e:open("for (int b = 0; b * LANES < nr; b++) {")
+	e:open("for (int j = 0; j < nc; j += LANES) {")
+	e:line("const int j0 = store_col(j, nc);")
+	e:line("vec t[LANES];")
+	e:line("transpose8(y + b * FT + j0, 1, t, 1);")
+	e:open("for (int l = 0; l < LANES && b * LANES + l < nr; l++) {")
+	e:line("t[l] += bias;")
+	e:line("store_part(out + (ptrdiff_t)(b * LANES + l) * WO + j0, &t[l], nc - j0);")
+	e:close("}")
+	e:close("}")
+	e:close("}")
+	e:close("}")
+	e:line()
+end
+
+local function emit_lane_constants(e, g)
+	e:line("/* Rows in the lanes (C < LANES): NB blocks of LANES rows per tile,")
+	e:line(" * NBO of them hold the OUT_Y kept rows; NVB vectors of LANES column")
+	e:line(" * frequencies cover the HALF of a row; SPEC vectors per re/im part of")
+	e:line(" * a tile's spectrum. */")
+	e:line("enum { NB = FT / LANES, NBO = %d, NVB = %d, SPEC = NVB * FT };",
+		ceil_div(g.out_y, LANES), ceil_div(g.half, LANES))
+	e:line()
+	if g.inv == "filters" then
+		e:line("/* Floats: a tile's spectra (C complex values per frequency), the")
+		e:line(" * padded input (a plane per channel); vectors: rows_forward's")
+		e:line(" * scratch. */")
+		e:line("static const ptrdiff_t XT = (ptrdiff_t)FREQ * 2 * C;")
+	else
+		e:line("/* Vectors: a tile's spectra (C channels of 2 SPEC), rows_forward's")
+		e:line(" * and rows_inverse's scratch; floats: the padded input (a plane per")
+		e:line(" * channel). */")
+		e:line("static const ptrdiff_t XT = (ptrdiff_t)C * 2 * SPEC;")
+	end
+	e:line("static const ptrdiff_t PADDED = (ptrdiff_t)C * HP * WP;")
+	e:line("static const ptrdiff_t ROWS_SCRATCH = (ptrdiff_t)NB * FT + 2 * NVB * LANES * NB;")
+	if g.inv == "filters" then
+		e:line("/* tile_inverse's scratch, vectors; its kept rows. */")
+		e:line("static const ptrdiff_t INV_SCRATCH = (ptrdiff_t)2 * FT * HALF;")
+		e:line("static const ptrdiff_t ROWS_OUT = (ptrdiff_t)OUT_Y * FT;")
+		e:line("/* The weights' spectra: per LANES filters, per frequency, C pairs")
+		e:line(" * (Re W, Im W) of vectors of LANES filters. */")
+		e:line("static const ptrdiff_t WSPEC = (ptrdiff_t)(KP / LANES) * FREQ * 2 * C;")
+	else
+		e:line("/* The weights' spectra: per filter and channel 2 SPEC vectors, as")
+		e:line(" * rows_forward writes them. */")
+		e:line("static const ptrdiff_t WSPEC = (ptrdiff_t)K * C * 2 * SPEC;")
+	end
+	e:line()
+	e:line("/* The one normalization of the method, 1/T^2 = 2^-%d, exact: applied", 2 * g.lg)
+	e:line(" * to the input as it is padded, where it keeps every transform")
+	e:line(" * value within the data's own range (fp16/bf16 safe; see the")
+	e:line(" * template's header, templates/conv_fft.lua). */")
+	e:line("static const float INV_AREA = 0x1p-%df;", 2 * g.lg)
+	e:line()
+	e:line("enum { ALIGN = %d };   /* floats in 64 bytes */", gemm.ALIGN_FLOATS)
+	e:line()
+	e:line("/* gcc contracts a * b + c into one FMA only when told to: in ISO C")
+	e:line(" * mode its default is -ffp-contract=off (clang contracts by default). */")
+	e:line("#if defined(__GNUC__) && !defined(__clang__)")
+	e:line('#pragma GCC optimize("fp-contract=fast")')
+	e:line("#endif")
+	e:line()
+end
+
+local function emit_lane_state(e, g)
+	local filters = g.inv == "filters"
+	e:line("/* The first 64-byte boundary at or after p. */")
+	e:line("static float *align_up(const void *p)")
+	e:open("{")
+	e:line("const uintptr_t bytes = ALIGN * sizeof(float);")
+	e:line("return (float *)(((uintptr_t)p + bytes - 1) & ~(bytes - 1));")
+	e:close("}")
+	e:line()
+	e:line("/* State: the bias (KP values), then the weights' spectra (WSPEC")
+	e:line(" * vectors). */")
+	e:line("static size_t state_bytes(const dp_desc *d)")
+	e:open("{")
+	e:line("(void)d;")
+	e:line("return (size_t)KP * sizeof(float) + (size_t)WSPEC * sizeof(vec) +")
+	e:line("       2 * ALIGN * sizeof(float);")
+	e:close("}")
+	e:line()
+	e:line("/* The weights' transform, once per weights: each filter and channel")
+	e:line(" * zero-padded to T x T (not flipped: Z = X conj W is the correlation)")
+	e:line(" * through rows_forward, " ..
+		(filters and "then spread to vectors of LANES filters" or "kept as it is") .. ". */")
+	e:line("static dp_status prepare(const dp_desc *d, const float *weights,")
+	e:line("                         const float *bias, void *state)")
+	e:open("{")
+	e:line("float *b = align_up(state);")
+	e:line("vec *w = (vec *)align_up(b + KP);")
+	e:line("const size_t floats = (size_t)FT * FT + (2 * SPEC + ROWS_SCRATCH) * LANES;")
+	e:line("float *tile = aligned_alloc(64, (floats + ALIGN - 1) / ALIGN * ALIGN * sizeof(float));")
+	e:line("(void)d;")
+	e:single("if (!tile)", "return DP_ERR_NOMEM;")
+	e:line("vec *sr = (vec *)(tile + FT * FT), *si = sr + SPEC, *scratch = si + SPEC;")
+	if filters then
+		e:line("memset(w, 0, (size_t)WSPEC * sizeof(vec));   /* filters past K */")
+	end
+	e:open("for (int k = 0; k < K; k++) {")
+	e:open("for (int c = 0; c < C; c++) {")
+	e:line("memset(tile, 0, (size_t)FT * FT * sizeof(float));")
+	e:single("for (int i = 0; i < R; i++)", "for (int j = 0; j < S; j++)")
+	e.depth = e.depth + 2
+	e:line("tile[i * FT + j] = weights[(((ptrdiff_t)k * C + c) * R + i) * S + j];")
+	e.depth = e.depth - 2
+	e:line("rows_forward(tile, FT, sr, si, scratch);")
+	if filters then
+		e:open("for (int u = 0; u < FT; u++) {")
+		e:open("for (int v = 0; v < HALF; v++) {")
+		e:line("vec *m = w + ((ptrdiff_t)(k / LANES * FREQ + u * HALF + v) * C + c) * 2;")
+		e:line("m[0][k % LANES] = sr[v / LANES * FT + u][v % LANES];")
+		e:line("m[1][k % LANES] = si[v / LANES * FT + u][v % LANES];")
+		e:close("}")
+		e:close("}")
+	else
+		e:line("vec *m = w + ((ptrdiff_t)k * C + c) * 2 * SPEC;")
+		e:line("memcpy(m, sr, SPEC * sizeof(vec));")
+		e:line("memcpy(m + SPEC, si, SPEC * sizeof(vec));")
+	end
+	e:close("}")
+	e:close("}")
+	e:line("free(tile);")
+	e:line("memset(b, 0, KP * sizeof(float));")
+	e:single("if (bias)", "memcpy(b, bias, K * sizeof(float));")
+	e:line("return DP_OK;")
+	e:close("}")
+	e:line()
+	e:line("/* Workspace, each part from a 64-byte boundary: the padded input, the")
+	if filters then
+		e:line(" * spectra of every tile, the products of one tile (2 FREQ vectors),")
+		e:line(" * the kept rows of its inverse, one spectrum as rows_forward writes")
+		e:line(" * it, the output staging of store_filters and the transforms'")
+		e:line(" * scratch. */")
+	else
+		e:line(" * spectra of one tile, its product with one filter (2 SPEC vectors),")
+		e:line(" * the kept rows of its inverse and the transforms' scratch. */")
+	end
+	e:line("static size_t workspace_bytes(const dp_desc *d)")
+	e:open("{")
+	e:line("(void)d;")
+	if filters then
+		e:line("const ptrdiff_t scratch = ROWS_SCRATCH > INV_SCRATCH ? ROWS_SCRATCH : INV_SCRATCH;")
+		e:line("return (size_t)(PADDED + TILES * XT + 3 * ALIGN) * sizeof(float) +")
+		e:line("       (size_t)(2 * FREQ + 2 * ROWS_OUT + 2 * SPEC + scratch) * sizeof(vec);")
+	else
+		e:line("return (size_t)(PADDED + 2 * ALIGN) * sizeof(float) +")
+		e:line("       (size_t)(XT + 2 * SPEC + NBO * FT + ROWS_SCRATCH) * sizeof(vec);")
+	end
+	e:close("}")
+	e:line()
+end
+
+local function emit_lane_execute(e, g)
+	local filters = g.inv == "filters"
+	e:line("static dp_status execute(const dp_desc *d, const void *state,")
+	e:line("                         const float *input, float *output,")
+	e:line("                         void *workspace)")
+	e:open("{")
+	e:line("const float *bias = align_up(state);")
+	e:line("const vec *w = (const vec *)align_up(bias + KP);")
+	e:line("float *p = align_up(workspace);")
+	if filters then
+		e:line("float *x = align_up(p + PADDED);")
+		e:line("vec *z = (vec *)align_up(x + TILES * XT), *rows = z + 2 * FREQ;")
+		e:line("vec *spec = rows + ROWS_OUT, *buf = spec + 2 * SPEC, *scratch = buf + ROWS_OUT;")
+	else
+		e:line("vec *x = (vec *)align_up(p + PADDED);")
+		e:line("vec *zr = x + XT, *zi = zr + SPEC, *y = zi + SPEC, *scratch = y + NBO * FT;")
+	end
+	e:line("(void)d;")
+	e:open("for (int n = 0; n < N; n++) {")
+	e:line("float *out = output + (ptrdiff_t)n * K * HO * WO;")
+	e:line("pad_input(input + (ptrdiff_t)n * C * H * W, p);")
+	if filters then
+		e:line()
+		e:line("/* 1. Forward transform of every tile and channel, rows in the lanes,")
+		e:line(" *    spread to one run of C complex values per frequency. */")
+		e:open("for (int t = 0; t < TILES; t++) {")
+		e:line("const int y0 = t / TILES_X * OUT_Y, x0 = t % TILES_X * OUT_X;")
+		e:open("for (int c = 0; c < C; c++) {")
+		e:line("rows_forward(p + ((ptrdiff_t)c * HP + y0) * WP + x0, WP, spec, spec + SPEC,")
+		e:line("             scratch);")
+		e:line("spread_channel(spec, spec + SPEC, c, x + t * XT);")
+		e:close("}")
+		e:close("}")
+		e:line()
+		e:line("/* 2. Per row of tiles, LANES filters and tile: the products (the true")
+		e:line(" *    C channels), the inverse, filters in the lanes, crop and bias.")
+		e:line(" *    LANES filters' spectra stay in cache across the row of tiles,")
+		e:line(" *    and each filter's outputs of the row are one block of memory")
+		e:line(" *    (measured on the stem, noisy machine: 7 to 11 ms against 13 to")
+		e:line(" *    15 ms for all tiles per LANES filters, which evicts them). */")
+		e:open("for (int ty = 0; ty < TILES_Y; ty++) {")
+		e:open("for (int k0 = 0; k0 < K; k0 += LANES) {")
+		e:open("for (int tx = 0; tx < TILES_X; tx++) {")
+		e:line("const int t = ty * TILES_X + tx;")
+		e:line("const int nr = HO - ty * OUT_Y < OUT_Y ? HO - ty * OUT_Y : OUT_Y;")
+		e:line("const int nc = WO - tx * OUT_X < OUT_X ? WO - tx * OUT_X : OUT_X;")
+		e:line("product_filters(x + t * XT, w + (ptrdiff_t)k0 / LANES * FREQ * 2 * C, z);")
+		e:line("tile_inverse(z, z + 1, 2, rows, scratch);")
+		e:line("store_filters(rows, k0, nr, nc, bias, out + (ptrdiff_t)k0 * HO * WO +")
+		e:line("              (ptrdiff_t)ty * OUT_Y * WO + tx * OUT_X, (float *)buf);")
+		e:close("}")
+		e:close("}")
+		e:close("}")
+	else
+		e:line()
+		e:line("/* Per tile: the forward transform of each channel, then per filter")
+		e:line(" * the product, the inverse, crop and bias; rows in the lanes. */")
+		e:open("for (int t = 0; t < TILES; t++) {")
+		e:line("const int ty = t / TILES_X, tx = t % TILES_X;")
+		e:line("const int nr = HO - ty * OUT_Y < OUT_Y ? HO - ty * OUT_Y : OUT_Y;")
+		e:line("const int nc = WO - tx * OUT_X < OUT_X ? WO - tx * OUT_X : OUT_X;")
+		e:single("for (int c = 0; c < C; c++)",
+			"rows_forward(p + ((ptrdiff_t)c * HP + ty * OUT_Y) * WP + tx * OUT_X, WP,")
+		e:line("             x + c * 2 * SPEC, x + (c * 2 + 1) * SPEC, scratch);")
+		e:open("for (int k = 0; k < K; k++) {")
+		e:line("product_rows(x, w + (ptrdiff_t)k * C * 2 * SPEC, zr, zi);")
+		e:line("rows_inverse(zr, zi, y, scratch);")
+		e:line("store_rows(y, nr, nc, bias[k], out + (ptrdiff_t)k * HO * WO +")
+		e:line("           (ptrdiff_t)ty * OUT_Y * WO + tx * OUT_X);")
+		e:close("}")
+		e:close("}")
+	end
+	e:close("}")
+	e:line("return DP_OK;")
+	e:close("}")
+	e:line()
+end
+
 function M.generate(d, name)
 	local g = geometry(d)
 	local e = emit.new()
@@ -373,18 +887,60 @@ function M.generate(d, name)
 	e:line()
 	e:line('#include "%s.h"', name)
 	e:line()
-	e:comment({
-		string.format("Overlap-save FFT cross-correlation: %d x %d real transforms,", g.t, g.t),
-		string.format("%d x %d outputs per tile, %d tiles; per frequency one real GEMM", g.out_y,
-			g.out_x, g.tiles),
-		"[Re Z | Im Z] = [Re X | Im X] [Re W, -Im W; Im W, Re W] = X conj(W)",
-		"(" .. (g.loop and "a plain loop: few channels and filters" or "the generated GEMM") .. "),",
-		"the complex product summed over channels. The input is scaled by",
-		"1/T^2 when it is padded: the one normalization (templates/conv_fft.lua",
-		"explains why there).",
-	})
+	local how
+	if g.fwd == "channels" then
+		how = {
+			string.format("%d x %d outputs per tile, %d tiles; per frequency one real GEMM", g.out_y,
+				g.out_x, g.tiles),
+			"[Re Z | Im Z] = [Re X | Im X] [Re W, -Im W; Im W, Re W] = X conj(W)",
+			"(" .. (g.loop and "a plain loop: few channels and filters" or "the generated GEMM") .. "),",
+			"the complex product summed over channels. The input is scaled by",
+			"1/T^2 when it is padded: the one normalization (templates/conv_fft.lua",
+			"explains why there).",
+		}
+	elseif g.inv == "filters" then
+		how = {
+			string.format("%d x %d outputs per tile, %d tiles. Fewer channels than lanes: the", g.out_y,
+				g.out_x, g.tiles),
+			"forward transform has rows of a tile in the lanes; per tile and 8",
+			"filters, Z = sum_c X_c conj(W_c) over the true C channels, then the",
+			"inverse with filters in the lanes.",
+		}
+	else
+		how = {
+			string.format("%d x %d outputs per tile, %d tiles. Fewer channels and filters than", g.out_y,
+				g.out_x, g.tiles),
+			"lanes: both transforms have rows of a tile in the lanes; per tile and",
+			"filter, Z = sum_c X_c conj(W_c) on 8 frequencies at a time.",
+		}
+	end
+	local lines = { string.format("Overlap-save FFT cross-correlation: %d x %d real transforms,", g.t, g.t) }
+	for _, l in ipairs(how) do lines[#lines + 1] = l end
+	if g.fwd == "rows" then
+		lines[#lines + 1] = "The input is scaled by 1/T^2 when it is padded: the one"
+		lines[#lines + 1] = "normalization (templates/conv_fft.lua explains why there)."
+	end
+	e:comment(lines)
 	e:line()
 	emit_constants(e, d, g)
+	if g.fwd == "rows" then
+		emit_lane_constants(e, g)
+		fft.emit(e, { t = g.t, ty = "vec", prefix = "fft" })
+		emit_lane_helpers(e)
+		emit_rows_forward(e)
+		emit_pad_planar(e)
+		if g.inv == "filters" then
+			emit_tile_inverse(e)
+			emit_filters_helpers(e)
+		else
+			emit_rows_inverse(e)
+			emit_rows_helpers(e)
+		end
+		emit_lane_state(e, g)
+		emit_lane_execute(e, g)
+		kernel.object(e, d, name)
+		return e:text()
+	end
 	local spec = { name = "gemm", m = g.tiles, n = 2 * g.kp, k = 2 * g.cp }
 	if g.loop then
 		e:line("/* B_f as it is (2CP x 2KP floats, unpacked): the products run as a")

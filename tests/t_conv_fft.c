@@ -242,13 +242,23 @@ static const struct {
 	{ 1, 1, 3, 3, 2, 5, 5, 1, 1, 8, 0, "kernel = padded input 5x5" },
 	{ 1, 2, 7, 7, 1, 7, 7, 0, 0, 8, 1, "kernel = input 7x7, T = 8" },
 	{ 2, 3, 20, 20, 9, 3, 5, 1, 2, 16, 0, "3x5 kernel, K = 9, batch 2" },
-	{ 1, 9, 19, 21, 10, 1, 1, 0, 0, 8, 0, "1x1 kernel, C = 9, K = 10" },
+	{ 1, 9, 19, 21, 10, 1, 1, 0, 0, 8, 1, "1x1 kernel, C = 9, K = 10" },
 	{ 1, 3, 23, 19, 5, 7, 7, 3, 3, 32, 1, "23x19, 7x7, T = 32" },
 	{ 1, 2, 30, 30, 3, 11, 11, 5, 5, 32, 0, "11x11 pad 5, T = 32" },
-	{ 1, 1, 47, 47, 1, 23, 23, 0, 0, 32, 0, "47x47, 23x23, T = 32" },
+	{ 1, 1, 47, 47, 1, 23, 23, 0, 0, 32, 1, "47x47, 23x23, T = 32" },
+	{ 1, 1, 47, 47, 1, 23, 23, 0, 0, 64, 1, "47x47, 23x23, T = 64 (one tile)" },
 	{ 1, 2, 40, 37, 2, 13, 9, 0, 0, 64, 1, "40x37, 13x9, T = 64" },
-	{ 1, 1, 60, 60, 1, 64, 64, 2, 2, 64, 0, "kernel = padded input 64x64" },
+	{ 1, 1, 60, 60, 1, 64, 64, 2, 2, 64, 1, "kernel = padded input 64x64" },
 	{ 1, 3, 45, 45, 4, 9, 9, 4, 4, 16, 0, "45x45, 9x9, T = 16" },
+	/* The lane layouts of the generated kernel (templates/conv_fft.lua):
+	 * C >= 8 channels in the lanes (GEMM or, C, K <= 8, the loop);
+	 * C < 8 rows of a tile in the forward transform, then K >= 8
+	 * filters or K < 8 rows again in the inverse. */
+	{ 1, 8, 20, 20, 8, 5, 5, 2, 2, 16, 1, "C = K = 8: channels in the lanes" },
+	{ 1, 1, 40, 37, 8, 7, 7, 3, 3, 32, 1, "C = 1, K = 8: rows, then filters" },
+	{ 1, 3, 50, 45, 20, 7, 7, 3, 3, 64, 1, "C = 3, K = 20, T = 64: rows, filters" },
+	{ 2, 7, 15, 13, 7, 3, 3, 1, 1, 16, 1, "C = K = 7, batch 2: rows, rows" },
+	{ 1, 3, 30, 26, 1, 7, 7, 3, 3, 32, 1, "C = 3, K = 1, the stem's 7x7: rows" },
 };
 
 /* The seed cases: mean absolute error over 100 seeds per size. */
