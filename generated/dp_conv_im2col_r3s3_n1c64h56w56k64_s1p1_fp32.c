@@ -20,7 +20,7 @@ enum {
 };
 
 /* The first 64-byte boundary at or after p. */
-static float *align_up(void *p)
+static float *align_up(const void *p)
 {
 	const uintptr_t bytes = ALIGN * sizeof(float);
 	return (float *)(((uintptr_t)p + bytes - 1) & ~(bytes - 1));

@@ -258,10 +258,10 @@ static void gemm_run(const float *restrict a, const float *restrict bp,
 enum { PACKED_B = 401408, PACKED_A = 12936, ALIGN = 16 };
 
 /* The first 64-byte boundary at or after p. */
-static uintptr_t align_up(const void *p)
+static float *align_up(const void *p)
 {
 	const uintptr_t bytes = ALIGN * sizeof(float);
-	return ((uintptr_t)p + bytes - 1) & ~(bytes - 1);
+	return (float *)(((uintptr_t)p + bytes - 1) & ~(bytes - 1));
 }
 
 static size_t state_bytes(const dp_desc *d)
@@ -277,7 +277,7 @@ static dp_status prepare(const dp_desc *d, const float *weights,
 {
 	(void)d;
 	(void)bias;
-	gemm_pack_b(weights, (float *)align_up(state));
+	gemm_pack_b(weights, align_up(state));
 	return DP_OK;
 }
 
@@ -292,8 +292,8 @@ static dp_status execute(const dp_desc *d, const void *state,
                          void *workspace)
 {
 	(void)d;
-	gemm_run(input, (const float *)align_up(state), output,
-	         (float *)align_up(workspace));
+	gemm_run(input, align_up(state), output,
+	         align_up(workspace));
 	return DP_OK;
 }
 

@@ -484,10 +484,10 @@ enum {
 };
 
 /* The first 64-byte boundary at or after p. */
-static uintptr_t align_up(const void *p)
+static float *align_up(const void *p)
 {
 	const uintptr_t bytes = ALIGN * sizeof(float);
-	return ((uintptr_t)p + bytes - 1) & ~(bytes - 1);
+	return (float *)(((uintptr_t)p + bytes - 1) & ~(bytes - 1));
 }
 
 static size_t state_bytes(const dp_desc *d)
@@ -535,7 +535,7 @@ static dp_status prepare(const dp_desc *d, const float *weights,
 	for (int t = 0; t < SVD_R; t++)
 		for (int j = 0; j < SVD_N; j++)
 			q[t * SVD_N + j] = (float)vt[(size_t)t * SVD_N + j];
-	float *packed = (float *)align_up(state);
+	float *packed = align_up(state);
 	ap_pack_b(p, packed);
 	tq_pack_b(q, packed + PACKED_P);
 	st = DP_OK;
@@ -564,9 +564,9 @@ static dp_status execute(const dp_desc *d, const void *state,
                          void *workspace)
 {
 	(void)d;
-	const float *p = (const float *)align_up(state);
+	const float *p = align_up(state);
 	const float *q = p + PACKED_P;
-	float *t = (float *)align_up(workspace);
+	float *t = align_up(workspace);
 	float *ws_ap = t + T_FLOATS, *ws_tq = ws_ap + WS_AP;
 	for (int i = 0; i + SVD_MB <= SVD_M; i += SVD_MB) {
 		ap_run(input + i * SVD_K, p, t, ws_ap);

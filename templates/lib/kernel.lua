@@ -61,6 +61,20 @@ local function desc_init(d)
 	return f
 end
 
+-- align_up(p): the first 64-byte boundary at or after p. Kernels give
+-- their state and workspace ALIGN floats of slack per buffer and carve
+-- them from aligned offsets, so vector loads never straddle a line.
+-- Needs the constant ALIGN (floats) and <stdint.h>.
+function M.align_up(e)
+	e:line("/* The first 64-byte boundary at or after p. */")
+	e:line("static float *align_up(const void *p)")
+	e:open("{")
+	e:line("const uintptr_t bytes = ALIGN * sizeof(float);")
+	e:line("return (float *)(((uintptr_t)p + bytes - 1) & ~(bytes - 1));")
+	e:close("}")
+	e:line()
+end
+
 -- The kernel object, after the functions state_bytes, prepare,
 -- workspace_bytes and execute have been emitted as statics.
 function M.object(e, d, name)
