@@ -38,7 +38,7 @@ GEN_OBJ := $(GEN_SRC:%.c=$(B)/%.o) $(B)/generator/templates_embedded.o
 TESTS := $(TEST_SRC:tests/%.c=$(B)/tests/%)
 
 .PHONY: all deps build demo demo-run check check-run check-sanitize regen \
-	install clean bench-matmul bench-conv data data-run
+	install clean bench-matmul bench-conv data data-run fuzz
 
 all: deps
 	@$(MAKE) --no-print-directory build
@@ -178,6 +178,10 @@ install: build
 		runtime/dpgen.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/dpgen.pc
 
 clean:
-	rm -rf $(B) build-asan
+	rm -rf $(B) build-asan build-fuzz
+
+# Fuzzing with libFuzzer (clang): make fuzz [FUZZ_SECONDS=10]
+# [FUZZ_TARGETS="cli npy"]
+include tests/fuzz/fuzz.mk
 
 -include $(shell find $(B) -name '*.d' 2>/dev/null)

@@ -20,15 +20,15 @@ static const struct option {
 	int modes;
 } options[] = {
 #define O(f) offsetof(cli_opts, f)
-	{ "--op", NULL, STR, O(op), MODE_GEN | MODE_RUN },
+	{ "--op", NULL, STR, O(op), MODE_GEN | MODE_RUN | MODE_TUNE },
 	{ "--algo", NULL, STR, O(algo), MODE_GEN | MODE_RUN },
-	{ "--shape", NULL, STR, O(shape), MODE_GEN },
-	{ "--filters", NULL, STR, O(filters), MODE_GEN },
-	{ "--kernel", NULL, STR, O(kernel), MODE_GEN },
-	{ "--stride", NULL, STR, O(stride), MODE_GEN | MODE_RUN },
-	{ "--pad", NULL, STR, O(pad), MODE_GEN | MODE_RUN },
-	{ "--batch", NULL, STR, O(batch), MODE_GEN },
-	{ "--precision", NULL, STR, O(precision), MODE_GEN | MODE_RUN },
+	{ "--shape", NULL, STR, O(shape), MODE_GEN | MODE_TUNE },
+	{ "--filters", NULL, STR, O(filters), MODE_GEN | MODE_TUNE },
+	{ "--kernel", NULL, STR, O(kernel), MODE_GEN | MODE_TUNE },
+	{ "--stride", NULL, STR, O(stride), MODE_GEN | MODE_RUN | MODE_TUNE },
+	{ "--pad", NULL, STR, O(pad), MODE_GEN | MODE_RUN | MODE_TUNE },
+	{ "--batch", NULL, STR, O(batch), MODE_GEN | MODE_TUNE },
+	{ "--precision", NULL, STR, O(precision), MODE_GEN | MODE_RUN | MODE_TUNE },
 	{ "--tile", NULL, STR, O(tile), MODE_GEN | MODE_RUN },
 	{ "--points", NULL, STR, O(points), MODE_GEN | MODE_RUN },
 	{ "--fft-tile", NULL, STR, O(fft_tile), MODE_GEN | MODE_RUN },
@@ -48,7 +48,11 @@ static const struct option {
 	{ "--log-frac-bits", NULL, STR, O(log_frac_bits), MODE_GEN | MODE_RUN },
 	{ "--acc-bits", NULL, STR, O(acc_bits), MODE_GEN | MODE_RUN },
 	{ "--bin-bits", NULL, STR, O(bin_bits), MODE_GEN | MODE_RUN },
-	{ "--help", "-h", FLAG, O(help), MODE_GEN | MODE_RUN | MODE_MANIFEST },
+	{ "--help", "-h", FLAG, O(help), MODE_GEN | MODE_RUN | MODE_MANIFEST |
+	  MODE_TUNE },
+	{ "--max-error", NULL, STR, O(max_error), MODE_TUNE },
+	{ "--wisdom", NULL, STR, O(wisdom), MODE_TUNE },
+	{ "--csv", NULL, FLAG, O(csv), MODE_TUNE },
 	{ "--version", NULL, FLAG, O(version), MODE_GEN },
 #undef O
 };
@@ -56,7 +60,7 @@ static const struct option {
 static const char *mode_name(enum cli_mode m)
 {
 	return m == MODE_RUN ? "dpgen run" : m == MODE_MANIFEST ?
-	       "dpgen manifest" : "dpgen";
+	       "dpgen manifest" : m == MODE_TUNE ? "dpgen tune" : "dpgen";
 }
 
 static const struct option *find_option(const char *arg, size_t len)
@@ -480,6 +484,27 @@ void cli_command(const dp_desc *d, char *buf, size_t len)
 
 void cli_help(enum cli_mode mode)
 {
+	if (mode == MODE_TUNE) {
+		printf(
+"usage: dpgen tune --op conv --shape HxWxC [--filters K] [--kernel RxS]\n"
+"                  [--stride S] [--pad P|PHxPW|same|valid] [--batch N]\n"
+"                  [--precision fp32] [--max-error E] [--wisdom FILE] [--csv]\n"
+"       dpgen tune --op matmul --shape MxKxN [...]\n"
+"\n"
+"Measures every algorithm and variant for one problem on random data\n"
+"(median time, GFLOP/s, workspace, error against the fp64 reference) and\n"
+"prints them fastest first; progress goes to stderr.\n"
+"\n"
+"  --max-error E       relative error budget (max|err| / max|ref|, E >= 0):\n"
+"                      the winner is the fastest within it (default: the\n"
+"                      fastest exact algorithm)\n"
+"  --wisdom FILE       record the winner in FILE (one line per problem,\n"
+"                      stale lines of other machines and builds kept)\n"
+"  --csv               comma-separated output for machines\n"
+"Exit status: 0 done; 1 no algorithm meets --max-error or FILE could not\n"
+"be written; 2 bad arguments.\n");
+		return;
+	}
 	if (mode == MODE_RUN) {
 		printf(
 "usage: dpgen run --op conv --algo ALGO --input X.npy --weights W.npy\n"

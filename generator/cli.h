@@ -9,7 +9,7 @@
 
 #include "dpgen.h"
 
-enum cli_mode { MODE_GEN = 1, MODE_RUN = 2, MODE_MANIFEST = 4 };
+enum cli_mode { MODE_GEN = 1, MODE_RUN = 2, MODE_MANIFEST = 4, MODE_TUNE = 8 };
 
 /* Raw option values as given (NULL when absent). */
 typedef struct cli_opts {
@@ -19,6 +19,8 @@ typedef struct cli_opts {
 	const char *input, *weights, *bias, *out, *a, *b, *rank_a, *rank_b;
 	int to_stdout, print_name, help, version, list;
 	const char *positional;   /* manifest: the manifest file */
+	const char *max_error, *wisdom;   /* tune */
+	int csv;                          /* tune */
 } cli_opts;
 
 #define CLI_ERR_LEN 512

@@ -7,6 +7,7 @@
 int cmd_generate(int argc, char **argv);
 int cmd_run(int argc, char **argv);
 int cmd_manifest(int argc, char **argv);
+int cmd_tune(int argc, char **argv);
 
 /* Print "dpgen: msg" on stderr and return 2. */
 int usage_fail(const char *msg);

@@ -21,6 +21,7 @@ int main(int argc, char **argv)
 		rc = cmd_run(argc - 2, argv + 2);
 	else if (argc > 1 && !strcmp(argv[1], "manifest"))
 		rc = cmd_manifest(argc - 2, argv + 2);
+	else if (argc > 1 && !strcmp(argv[1], "tune")) rc = cmd_tune(argc - 2, argv + 2);
 	else
 		rc = cmd_generate(argc - 1, argv + 1);
 	/* Whatever went to stdout (names, help, kernels) must have arrived. */

@@ -6,7 +6,7 @@
 
 static const char *const status_names[] = {
 	"ok", "invalid argument", "out of memory", "not supported",
-	"I/O error", "bad file format"
+	"I/O error", "bad file format", "no algorithm meets the error budget"
 };
 
 const char *dp_status_str(dp_status s)

@@ -25,7 +25,8 @@ typedef enum dp_status {
 	DP_ERR_NOMEM,        /* an allocation failed */
 	DP_ERR_UNSUPPORTED,  /* the algorithm cannot serve this descriptor */
 	DP_ERR_IO,           /* a file could not be read or written */
-	DP_ERR_FORMAT        /* a file's content is not what was expected */
+	DP_ERR_FORMAT,       /* a file's content is not what was expected */
+	DP_ERR_BUDGET        /* no algorithm meets the requested error budget */
 } dp_status;
 
 const char *dp_status_str(dp_status s);
@@ -191,6 +192,147 @@ dp_status dp_npy_read(const char *path, dp_array *out, char *msg,
 dp_status dp_npy_write(const char *path, const dp_array *a, char *msg,
                        size_t msg_len);
 void dp_array_free(dp_array *a);
+
+/* ==== find, plan, execute, wisdom (issue 7) ============================
+ *
+ * dp_find_conv / dp_find_matmul run every algorithm and variant that could
+ * serve a problem on the same random data (deterministic seed), time each
+ * one (warm-up, then timed runs until the median is stable) and measure its
+ * error against the fp64 reference. dp_plan_conv picks one (the
+ * descriptor's own, the fastest, or the fastest within an error budget),
+ * prepares it with the caller's weights and owns its state and workspace.
+ * Wisdom files remember the choice per problem, machine and build.
+ * Library code never prints: the only output is the optional progress
+ * callback. */
+
+/* Called before each candidate is measured: done of total, its name. */
+typedef void (*dp_progress_fn)(void *user, int done, int total,
+                               const char *what);
+
+/* Measurement options; all-zero (or a NULL pointer) means the defaults. */
+typedef struct dp_find_opts {
+	int min_reps;          /* timed runs at least (default 5) */
+	double min_seconds;    /* timing per candidate at least (0.02) */
+	double max_seconds;    /* timing per candidate at most, once
+	                        * min_reps runs are in (default 1.0) */
+	double stable;         /* stop when the median of all runs and of
+	                        * the first half differ by less (0.05) */
+	uint64_t seed;         /* random data (default 1) */
+	int include_approx;    /* matmul: also svd (rank min(K,N)/2), log
+	                        * (exact) and lns (F=8, 32-bit), which change
+	                        * the result: marked approximate */
+	dp_progress_fn progress;
+	void *progress_user;
+} dp_find_opts;
+
+#define DP_FIND_MAX 32     /* more candidates than any problem has */
+#define DP_NAME_LEN 128
+#define DP_MSG_LEN 256
+
+typedef struct dp_find_result {
+	dp_desc desc;          /* algorithm and variant (tile, ...) */
+	char kernel[DP_NAME_LEN]; /* the kernel measured ("" if none) */
+	char variant[64];      /* "F(4,3)", "T16", "rank 16", "" */
+	int generated;         /* 1: exact-shape kernel from the registry,
+	                        * 0: the runtime's generic one */
+	int approximate;       /* 1: changes the result by design (matmul
+	                        * svd, log, lns) */
+	dp_status status;      /* DP_OK, else why it was not measured */
+	char message[DP_MSG_LEN]; /* "" or the reason, one line */
+	double seconds;        /* median time of one execute() */
+	double gflops;         /* direct-method flops / seconds */
+	int reps;              /* timed runs behind the median */
+	size_t workspace_bytes, state_bytes;
+	double max_abs_err;    /* max |y - ref| */
+	double mean_abs_err;   /* mean |y - ref| */
+	double rel_err;        /* max |y - ref| / max |ref| */
+} dp_find_result;
+
+/* Measure every candidate for desc's problem (desc->algo and the variant
+ * fields are ignored). Up to capacity results, fastest first, the ones not
+ * applicable (status != DP_OK) last; *count is how many were written. */
+dp_status dp_find_conv(const dp_desc *desc, const dp_find_opts *opts,
+                       dp_find_result *results, int capacity, int *count);
+dp_status dp_find_matmul(const dp_desc *desc, const dp_find_opts *opts,
+                         dp_find_result *results, int capacity, int *count);
+
+typedef enum dp_choice {
+	DP_CHOOSE_DESC = 0,    /* the descriptor's own algorithm and variant */
+	DP_FASTEST,            /* the fastest exact algorithm measured */
+	DP_FASTEST_WITHIN      /* the fastest with rel_err <= max_rel_error */
+} dp_choice;
+
+typedef struct dp_plan_opts {
+	dp_find_opts find;     /* how DP_FASTEST* measure */
+	double max_rel_error;  /* DP_FASTEST_WITHIN: the budget (>= 0) */
+	int caller_workspace;  /* 1: no workspace in the plan; dp_execute
+	                        * then needs one */
+	const char *wisdom;    /* optional wisdom file: a usable entry skips
+	                        * the measurement; a new choice is recorded */
+} dp_plan_opts;
+
+typedef struct dp_plan dp_plan;
+
+/* Choose, allocate, prepare(weights, bias). DP_ERR_BUDGET when no
+ * candidate meets the budget. */
+dp_status dp_plan_conv(const dp_desc *d, dp_choice choice,
+                       const dp_plan_opts *opts, const float *weights,
+                       const float *bias, dp_plan **out);
+/* The same for matmul: b is B, the operand prepared once. */
+dp_status dp_plan_matmul(const dp_desc *d, dp_choice choice,
+                         const dp_plan_opts *opts, const float *b,
+                         dp_plan **out);
+size_t dp_plan_workspace_bytes(const dp_plan *p);
+const dp_kernel *dp_plan_kernel(const dp_plan *p);
+const dp_desc *dp_plan_desc(const dp_plan *p);
+/* The measurement behind the choice (seconds 0 when it was not measured,
+ * e.g. DP_CHOOSE_DESC or a wisdom hit). */
+const dp_find_result *dp_plan_result(const dp_plan *p);
+/* out = op(in); workspace NULL: the plan's own. */
+dp_status dp_execute(const dp_plan *p, const float *in, float *out,
+                     void *workspace);
+void dp_destroy(dp_plan *p);
+
+/* ---- wisdom: one line per tuned problem ----
+ * Key: the problem as canonical dpgen arguments, precision, CPU model,
+ * a hash of the CPU flags, DP_VERSION and a hash of the chosen kernel's
+ * source. Generated sources are not available at run time, so the
+ * "source" hash is FNV-1a of kernel name + DP_VERSION (a new build of the
+ * same name and version is not told apart). Lines for another CPU or
+ * build are stale: counted, returned, never used. */
+
+typedef struct dp_wisdom dp_wisdom;
+
+typedef struct dp_wisdom_entry {
+	dp_desc desc;          /* the problem with the chosen algorithm */
+	char kernel[DP_NAME_LEN];
+	double seconds, max_abs_err, rel_err;
+} dp_wisdom_entry;
+
+/* Read a wisdom file; a missing file is an empty wisdom. Damaged lines
+ * become warnings, never errors. NULL path: empty. */
+dp_status dp_wisdom_load(const char *path, dp_wisdom **out);
+int dp_wisdom_count(const dp_wisdom *w);          /* usable entries */
+int dp_wisdom_stale_count(const dp_wisdom *w);
+const char *dp_wisdom_stale(const dp_wisdom *w, int i); /* the line */
+int dp_wisdom_warning_count(const dp_wisdom *w);
+const char *dp_wisdom_warning(const dp_wisdom *w, int i);
+/* The entry for problem d (algo and variant ignored); DP_ERR_UNSUPPORTED
+ * if none is usable. */
+dp_status dp_wisdom_lookup(const dp_wisdom *w, const dp_desc *d,
+                           dp_wisdom_entry *out);
+void dp_wisdom_free(dp_wisdom *w);
+/* Add or replace the entry of r's problem on this machine and build:
+ * flock(path.lock), read, merge, write path.tmp.PID, rename. Damaged
+ * lines are dropped, stale ones kept. msg: why it failed. */
+dp_status dp_wisdom_record(const char *path, const dp_find_result *r,
+                           char *msg, size_t msg_len);
+/* The problem of d as canonical dpgen arguments (no --algo), and the
+ * choice ("--algo winograd --tile 4"). */
+void dp_wisdom_problem_args(const dp_desc *d, char *buf, size_t len);
+void dp_wisdom_choice_args(const dp_desc *d, char *buf, size_t len);
+
+/* ==== end of find, plan, execute, wisdom =============================== */
 
 #ifdef __cplusplus
 }
