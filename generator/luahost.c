@@ -3,8 +3,10 @@
  * Templates run in a small sandbox: only the base, string, table and math
  * libraries (no io, no os: a template cannot touch files or read the
  * clock, which also keeps output deterministic), `require` served from the
- * templates compiled into dpgen or from --templates DIR, text chunks only,
- * and a memory cap. */
+ * templates compiled into dpgen or from --templates DIR, text chunks only
+ * (also for `load`), a memory cap and an instruction limit. Everything
+ * that can run template code or raise a Lua error runs under lua_pcall,
+ * so a hostile template gets an error message, never an abort. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,10 +20,17 @@
 #include "templates.h"
 
 #define MEM_LIMIT ((size_t)1 << 30)
+/* Lua VM instructions one generation may run, counted in steps of
+ * INSN_STEP: a few seconds. The kernels of generated/MANIFEST need under
+ * a million, im2col with a 31x31 kernel about 3 million. A template that
+ * loops forever fails here instead of hanging dpgen. */
+#define INSN_LIMIT 300000000LL
+#define INSN_STEP 10000
 
 struct host {
 	const char *template_dir;
 	size_t used;
+	long long insns;
 };
 
 /* Allocator with a cap, so a runaway template fails instead of swapping. */
@@ -41,6 +50,39 @@ static void *cap_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
 	if (p)
 		h->used = h->used - osize + nsize;
 	return p;
+}
+
+/* Count hook: stop a template that runs too long, naming the file and
+ * line it was at. Once over the limit it raises at every step, so
+ * finalizers run by lua_close stop too. */
+static void count_hook(lua_State *L, lua_Debug *ar)
+{
+	void *ud;
+	(void)ar;
+	lua_getallocf(L, &ud);
+	struct host *h = ud;
+	h->insns += INSN_STEP;
+	if (h->insns > INSN_LIMIT) {
+		luaL_where(L, 0);   /* level 0: the function being run */
+		lua_pushfstring(L, "template ran too long (more than %d million "
+		                "Lua instructions)", (int)(INSN_LIMIT / 1000000));
+		lua_concat(L, 2);
+		lua_error(L);
+	}
+}
+
+/* load(chunk, name, mode, env) with mode forced to "t": Lua does not
+ * verify binary chunks, and a crafted one can crash the interpreter. */
+static int load_text(lua_State *L)
+{
+	if (lua_gettop(L) < 3)
+		lua_settop(L, 3);   /* an absent env stays absent */
+	lua_pushliteral(L, "t");
+	lua_replace(L, 3);
+	lua_pushvalue(L, lua_upvalueindex(1));
+	lua_insert(L, 1);
+	lua_call(L, lua_gettop(L) - 1, LUA_MULTRET);
+	return lua_gettop(L);
 }
 
 static char *read_all(const char *path, size_t *len)
@@ -128,6 +170,10 @@ static void open_sandbox(lua_State *L)
 		luaL_requiref(L, libs[i].name, libs[i].func, 1);
 		lua_pop(L, 1);
 	}
+	/* Text chunks only. */
+	lua_getglobal(L, "load");
+	lua_pushcclosure(L, load_text, 1);
+	lua_setglobal(L, "load");
 	/* No file access from templates. */
 	static const char *const drop[] = { "dofile", "loadfile" };
 	for (size_t i = 0; i < 2; i++) {
@@ -211,50 +257,63 @@ static int on_error(lua_State *L)
 	return 1;
 }
 
-static char *dup_field(lua_State *L, const char *k, char *err, size_t len)
+static char *dup_string(lua_State *L, int idx)
 {
-	lua_getfield(L, -1, k);
 	size_t n;
-	const char *s = lua_tolstring(L, -1, &n);
-	char *copy = NULL;
-	if (!s || lua_type(L, -1) != LUA_TSTRING)
-		snprintf(err, len, "template result has no string field '%s'", k);
-	else if ((copy = malloc(n + 1)) != NULL)
+	const char *s = lua_tolstring(L, idx, &n);  /* a string: no conversion */
+	char *copy = malloc(n + 1);
+	if (copy)
 		memcpy(copy, s, n + 1);
-	else
-		snprintf(err, len, "out of memory");
-	lua_pop(L, 1);
 	return copy;
 }
 
-/* Runs dpgen.<fn>(desc) protected; leaves the result on the stack. */
-static int call_entry(lua_State *L, const char *fn, const dp_desc *d,
-                      const char *command, char *err, size_t len)
+struct call {
+	const dp_desc *d;
+	const char *command;
+	int name_only;
+};
+
+/* Run under lua_pcall: set up the sandbox, run dpgen.kernel_name(desc) or
+ * dpgen.generate(desc) and check the result. Leaves the name, or the
+ * name, .c and .h texts, as strings on the stack. */
+static int entry(lua_State *L)
 {
-	lua_pushcfunction(L, on_error);
+	const struct call *c = lua_touserdata(L, 1);
+	const char *fn = c->name_only ? "kernel_name" : "generate";
+	static const char *const fields[] = { "name", "c", "h" };
+
+	lua_settop(L, 0);
+	open_sandbox(L);
 	lua_getglobal(L, "require");
 	lua_pushstring(L, "dpgen");
-	if (lua_pcall(L, 1, 1, -3) != LUA_OK)
-		goto fail;
-	lua_getfield(L, -1, fn);
-	push_desc(L, d, command);
-	if (lua_pcall(L, 1, 1, -4) != LUA_OK)
-		goto fail;
-	return 0;
-fail:
-	snprintf(err, len, "template error: %s", lua_tostring(L, -1));
-	/* One line: Lua's require joins the places it looked with "\n\t". */
-	for (char *p = err; *p; p++)
-		if (*p == '\n' || *p == '\t')
-			*p = ' ';
-	return -1;
+	lua_call(L, 1, 1);
+	if (!lua_istable(L, 1))
+		return luaL_error(L, "module dpgen returned a %s, not a table",
+		                  luaL_typename(L, 1));
+	if (lua_getfield(L, 1, fn) != LUA_TFUNCTION)
+		return luaL_error(L, "module dpgen has no function %s", fn);
+	push_desc(L, c->d, c->command);
+	lua_call(L, 1, 1);
+	if (c->name_only) {
+		if (lua_type(L, 2) != LUA_TSTRING)
+			return luaL_error(L, "kernel_name returned no string");
+		return 1;
+	}
+	if (!lua_istable(L, 2))
+		return luaL_error(L, "generate returned no table");
+	for (int i = 0; i < 3; i++)
+		if (lua_getfield(L, 2, fields[i]) != LUA_TSTRING)
+			return luaL_error(L, "template result has no string "
+			                  "field '%s'", fields[i]);
+	return 3;
 }
 
 int dp_lua_generate(const dp_desc *d, const char *command,
                     const char *template_dir, int name_only,
                     dp_gen_result *out, char *err, size_t err_len)
 {
-	struct host h = { template_dir, 0 };
+	struct host h = { template_dir, 0, 0 };
+	struct call c = { d, command, name_only };
 	memset(out, 0, sizeof *out);
 	lua_State *L = lua_newstate(cap_alloc, &h);
 	if (!L) {
@@ -262,28 +321,31 @@ int dp_lua_generate(const dp_desc *d, const char *command,
 		return -1;
 	}
 	int rc = -1;
-	open_sandbox(L);
-	if (call_entry(L, name_only ? "kernel_name" : "generate", d, command,
-	               err, err_len))
-		goto done;
-	if (name_only) {
-		if (lua_type(L, -1) != LUA_TSTRING) {
-			snprintf(err, err_len, "template error: kernel_name "
-			         "returned no string");
-			goto done;
-		}
-		out->name = strdup(lua_tostring(L, -1));
-		rc = out->name ? 0 : -1;
-		goto done;
-	}
-	if (!lua_istable(L, -1)) {
-		snprintf(err, err_len, "template error: generate returned no table");
+	lua_sethook(L, count_hook, LUA_MASKCOUNT, INSN_STEP);
+	lua_pushcfunction(L, on_error);
+	lua_pushcfunction(L, entry);
+	lua_pushlightuserdata(L, &c);
+	if (lua_pcall(L, 1, LUA_MULTRET, 1) != LUA_OK) {
+		const char *msg = lua_tostring(L, -1);
+		snprintf(err, err_len, "template error: %s",
+		         msg ? msg : "(no message)");
+		/* One line: Lua's require joins the places it looked with
+		 * "\n\t". */
+		for (char *p = err; *p; p++)
+			if (*p == '\n' || *p == '\t')
+				*p = ' ';
 		goto done;
 	}
-	out->name = dup_field(L, "name", err, err_len);
-	out->c_src = out->name ? dup_field(L, "c", err, err_len) : NULL;
-	out->h_src = out->c_src ? dup_field(L, "h", err, err_len) : NULL;
-	rc = out->h_src ? 0 : -1;
+	/* The results follow the message handler at index 1. */
+	out->name = dup_string(L, 2);
+	if (!name_only && out->name) {
+		out->c_src = dup_string(L, 3);
+		out->h_src = out->c_src ? dup_string(L, 4) : NULL;
+	}
+	if (!out->name || (!name_only && !out->h_src))
+		snprintf(err, err_len, "out of memory");
+	else
+		rc = 0;
 done:
 	lua_close(L);
 	if (rc)
