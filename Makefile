@@ -38,7 +38,7 @@ GEN_OBJ := $(GEN_SRC:%.c=$(B)/%.o) $(B)/generator/templates_embedded.o
 TESTS := $(TEST_SRC:tests/%.c=$(B)/tests/%)
 
 .PHONY: all deps build demo demo-run check check-run check-sanitize regen \
-	install clean bench-matmul bench-conv data data-run fuzz
+	install clean bench-matmul bench-conv data data-run fuzz study-mnist
 
 all: deps
 	@$(MAKE) --no-print-directory build
@@ -158,6 +158,19 @@ data-run: $(B)/bench/mnist_convert
 $(B)/bench/mnist_convert: bench/mnist_convert.c $(B)/libdpgen.a
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) $< -o $@ $(B)/libdpgen.a $(LIBS)
+
+# The MNIST study (issue 8): train the seed's MLP on the digits and on
+# Fashion-MNIST, then SVD-compress it three ways; CSVs under docs/data.
+MNIST = $(B)/bench/mnist_mlp
+MNIST_OUT = $(B)/study-mnist
+study-mnist: data
+	@$(MAKE) --no-print-directory build $(MNIST)
+	@mkdir -p docs/data $(MNIST_OUT)
+	$(MNIST) train --quiet --out $(MNIST_OUT)/digits > docs/data/mnist_train_digits.log
+	$(MNIST) train --quiet --dataset fashion --out $(MNIST_OUT)/fashion > docs/data/mnist_train_fashion.log
+	$(MNIST) svd-analysis --model $(MNIST_OUT)/digits --csv docs/data/mnist_svd_truncate.csv > /dev/null
+	$(MNIST) finetune --quiet --model $(MNIST_OUT)/digits --csv docs/data/mnist_svd_finetune.csv > /dev/null
+	$(MNIST) svd-train --quiet --csv docs/data/mnist_svd_scratch.csv > /dev/null
 
 # Into a fresh directory first, so kernels dropped from the manifest
 # disappear from generated/ and a failure leaves generated/ untouched.
