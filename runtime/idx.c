@@ -29,6 +29,7 @@
 #include <unistd.h>
 #include <zlib.h>
 
+#include "fileio.h"
 #include "idx.h"
 
 _Static_assert(sizeof(float) == 4 && sizeof(double) == 8,
@@ -42,42 +43,6 @@ _Static_assert(DP_MAX_ELEMS * 8 <= (int64_t)INT64_MAX / 2,
 /* Pieces of data read or converted at a time. */
 #define CHUNK ((size_t)1 << 20)
 
-typedef struct idx_ctx {
-	const char *path;
-	char *msg;
-	size_t msg_len;
-} idx_ctx;
-
-static dp_status fail(const idx_ctx *c, dp_status st, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static dp_status fail(const idx_ctx *c, dp_status st, const char *fmt, ...)
-{
-	va_list ap;
-	int n;
-
-	if (!c->msg || c->msg_len == 0)
-		return st;
-	n = snprintf(c->msg, c->msg_len, "%s: ",
-		     c->path ? c->path : "(null path)");
-	if (n < 0 || (size_t)n >= c->msg_len)
-		return st;
-	va_start(ap, fmt);
-	vsnprintf(c->msg + n, c->msg_len - (size_t)n, fmt, ap);
-	va_end(ap);
-	return st;
-}
-
-static dp_status fail_io(const idx_ctx *c, const char *what, int err)
-{
-	return fail(c, DP_ERR_IO, "%s: %s", what, strerror(err));
-}
-
-static dp_status fail_nomem(const idx_ctx *c, size_t bytes)
-{
-	return fail(c, DP_ERR_NOMEM, "out of memory (needed %zu bytes)",
-		    bytes);
-}
 
 size_t dp_idx_type_size(dp_idx_type t)
 {
@@ -203,7 +168,7 @@ static void to_be(unsigned char *dst, const void *src, size_t n, size_t size)
 /* ------------------------------------------------------------------ */
 
 typedef struct reader {
-	const idx_ctx *c;
+	const dp_file_ctx *c;
 	gzFile gz;
 	int gzipped;        /* the file starts with the gzip magic */
 	int64_t file_size;  /* plain regular files: their size; else -1 */
@@ -228,24 +193,24 @@ static long long get(reader *r, void *buf, size_t n, dp_status *st)
 			total += (size_t)got;
 		zmsg = gzerror(r->gz, &errnum);
 		if (errnum == Z_ERRNO) {
-			*st = fail_io(r->c, "read failed", errno);
+			*st = dp_file_fail_io(r->c, "read failed", errno);
 			return -1;
 		}
 		if (errnum == Z_BUF_ERROR) {
-			*st = fail(r->c, DP_ERR_FORMAT, "gzip stream is "
+			*st = dp_file_fail(r->c, DP_ERR_FORMAT, "gzip stream is "
 				   "truncated (the compressed data ends "
 				   "before the end of the stream)");
 			return -1;
 		}
 		if (errnum == Z_MEM_ERROR) {
-			*st = fail(r->c, DP_ERR_NOMEM, "out of memory in zlib");
+			*st = dp_file_fail(r->c, DP_ERR_NOMEM, "out of memory in zlib");
 			return -1;
 		}
 		if (errnum != Z_OK) {
 			/* zlib prefixes its name for the file, "<fd:3>: ". */
 			const char *tail = zmsg ? strstr(zmsg, ">: ") : NULL;
 
-			*st = fail(r->c, DP_ERR_FORMAT,
+			*st = dp_file_fail(r->c, DP_ERR_FORMAT,
 				   "damaged gzip stream: %s", tail ? tail + 3 :
 				   zmsg ? zmsg : "unknown zlib error");
 			return -1;
@@ -266,7 +231,7 @@ static int valid_type(unsigned t)
  * the header length in *hlen. */
 static dp_status read_header(reader *r, dp_idx *out, size_t *hlen)
 {
-	const idx_ctx *c = r->c;
+	const dp_file_ctx *c = r->c;
 	const char *where = r->gzipped ? " (after gunzip)" : "";
 	unsigned char b[HDR_MAX];
 	dp_status st = DP_OK;
@@ -278,28 +243,28 @@ static dp_status read_header(reader *r, dp_idx *out, size_t *hlen)
 	if (got < 0)
 		return st;
 	if (got == 0)
-		return fail(c, DP_ERR_FORMAT, "%s is empty, not an IDX file",
+		return dp_file_fail(c, DP_ERR_FORMAT, "%s is empty, not an IDX file",
 			    r->gzipped ? "decompressed data" : "file");
 	if (b[0] != 0 || (got > 1 && b[1] != 0))
-		return fail(c, DP_ERR_FORMAT, "not an IDX file%s: bad magic "
+		return dp_file_fail(c, DP_ERR_FORMAT, "not an IDX file%s: bad magic "
 			    "(the first two bytes are %02x %02x, need 00 00)",
 			    where, b[0], got > 1 ? b[1] : 0u);
 	if (got < 4)
-		return fail(c, DP_ERR_FORMAT, "file%s is too short (%lld "
+		return dp_file_fail(c, DP_ERR_FORMAT, "file%s is too short (%lld "
 			    "bytes) for an IDX header", where, got);
 	if (!valid_type(b[2]))
-		return fail(c, DP_ERR_FORMAT, "unknown IDX type byte 0x%02x "
+		return dp_file_fail(c, DP_ERR_FORMAT, "unknown IDX type byte 0x%02x "
 			    "(allowed: 08 ubyte, 09 byte, 0B short, 0C int, "
 			    "0D float, 0E double)", b[2]);
 	ndim = b[3];
 	if (ndim < 1 || ndim > DP_IDX_MAX_NDIM)
-		return fail(c, DP_ERR_FORMAT, "%d dimensions are not supported "
+		return dp_file_fail(c, DP_ERR_FORMAT, "%d dimensions are not supported "
 			    "(allowed: 1 to %d)", ndim, DP_IDX_MAX_NDIM);
 	got = get(r, b + 4, 4 * (size_t)ndim, &st);
 	if (got < 0)
 		return st;
 	if (got < 4 * ndim)
-		return fail(c, DP_ERR_FORMAT, "file%s ends inside the "
+		return dp_file_fail(c, DP_ERR_FORMAT, "file%s ends inside the "
 			    "dimension sizes (%d dimensions need %d bytes, "
 			    "%lld follow)", where, ndim, 4 * ndim, got);
 	out->type = (dp_idx_type)b[2];
@@ -313,13 +278,13 @@ static dp_status read_header(reader *r, dp_idx *out, size_t *hlen)
 	}
 	for (int i = 0; i < ndim; i++)
 		if (out->dims[i] == 0)
-			return fail(c, DP_ERR_FORMAT, "dimension %d has size 0 "
+			return dp_file_fail(c, DP_ERR_FORMAT, "dimension %d has size 0 "
 				    "(empty arrays are not supported)", i);
 	/* Each size is below 2^32 and n stays at most 2^28 while the loop
 	 * runs, so nothing here can overflow. */
 	for (int i = 0; i < ndim; i++) {
 		if (out->dims[i] > DP_MAX_ELEMS / n)
-			return fail(c, DP_ERR_FORMAT, "dimensions %s hold more "
+			return dp_file_fail(c, DP_ERR_FORMAT, "dimensions %s hold more "
 				    "than %lld elements (the DP_MAX_ELEMS "
 				    "limit)", dims_text(out->dims, ndim,
 				    dtext, sizeof dtext),
@@ -334,7 +299,7 @@ static dp_status read_header(reader *r, dp_idx *out, size_t *hlen)
 static dp_status read_data(reader *r, size_t hlen, size_t nbytes,
 			   unsigned char **data)
 {
-	const idx_ctx *c = r->c;
+	const dp_file_ctx *c = r->c;
 	unsigned char *buf = NULL, extra;
 	size_t have = 0, cap = 0;
 	dp_status st = DP_OK;
@@ -344,12 +309,12 @@ static dp_status read_data(reader *r, size_t hlen, size_t nbytes,
 		int64_t want = (int64_t)(hlen + nbytes);
 
 		if (r->file_size < want)
-			return fail(c, DP_ERR_FORMAT, "data is truncated: the "
+			return dp_file_fail(c, DP_ERR_FORMAT, "data is truncated: the "
 				    "dimensions need %zu bytes of data but "
 				    "only %lld follow the header", nbytes,
 				    (long long)(r->file_size - (int64_t)hlen));
 		if (r->file_size > want)
-			return fail(c, DP_ERR_FORMAT, "file has %lld trailing "
+			return dp_file_fail(c, DP_ERR_FORMAT, "file has %lld trailing "
 				    "byte%s after the %zu bytes of data",
 				    (long long)(r->file_size - want),
 				    r->file_size - want == 1 ? "" : "s",
@@ -367,7 +332,7 @@ static dp_status read_data(reader *r, size_t hlen, size_t nbytes,
 			nb = realloc(buf, ncap);
 			if (!nb) {
 				free(buf);
-				return fail_nomem(c, ncap);
+				return dp_file_fail_nomem(c, ncap);
 			}
 			buf = nb;
 			cap = ncap;
@@ -384,7 +349,7 @@ static dp_status read_data(reader *r, size_t hlen, size_t nbytes,
 	}
 	if (have < nbytes) {
 		free(buf);
-		return fail(c, DP_ERR_FORMAT, "data is truncated: the "
+		return dp_file_fail(c, DP_ERR_FORMAT, "data is truncated: the "
 			    "dimensions need %zu bytes of data but only %zu "
 			    "follow the header%s", nbytes, have,
 			    r->gzipped ? " in the decompressed stream" : "");
@@ -394,7 +359,7 @@ static dp_status read_data(reader *r, size_t hlen, size_t nbytes,
 		free(buf);
 		if (got < 0)
 			return st;
-		return fail(c, DP_ERR_FORMAT, "%s has trailing bytes after "
+		return dp_file_fail(c, DP_ERR_FORMAT, "%s has trailing bytes after "
 			    "the %zu bytes of data", r->gzipped ?
 			    "decompressed stream" : "file", nbytes);
 	}
@@ -423,7 +388,7 @@ static dp_status read_idx(reader *r, dp_idx *out)
 dp_status dp_idx_read(const char *path, dp_idx *out, char *msg,
 		      size_t msg_len)
 {
-	idx_ctx c = { path, msg, msg_len };
+	dp_file_ctx c = { path, msg, msg_len };
 	unsigned char magic[2];
 	struct stat sb;
 	reader r;
@@ -434,22 +399,22 @@ dp_status dp_idx_read(const char *path, dp_idx *out, char *msg,
 	if (msg && msg_len)
 		msg[0] = '\0';
 	if (!out)
-		return fail(&c, DP_ERR_ARG, "no output array given");
+		return dp_file_fail(&c, DP_ERR_ARG, "no output array given");
 	memset(out, 0, sizeof *out);
 	if (!path)
-		return fail(&c, DP_ERR_ARG, "no path given");
+		return dp_file_fail(&c, DP_ERR_ARG, "no path given");
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
-		return fail_io(&c, "cannot open for reading", errno);
+		return dp_file_fail_io(&c, "cannot open for reading", errno);
 	if (fstat(fd, &sb) != 0) {
 		int err = errno;
 
 		close(fd);
-		return fail_io(&c, "cannot stat", err);
+		return dp_file_fail_io(&c, "cannot stat", err);
 	}
 	if (S_ISDIR(sb.st_mode)) {
 		close(fd);
-		return fail(&c, DP_ERR_IO, "is a directory, not an IDX file");
+		return dp_file_fail(&c, DP_ERR_IO, "is a directory, not an IDX file");
 	}
 	/* Peek at the magic; only regular files can be rewound. */
 	r.gzipped = 0;
@@ -460,7 +425,7 @@ dp_status dp_idx_read(const char *path, dp_idx *out, char *msg,
 			int err = errno;
 
 			close(fd);
-			return fail_io(&c, "read failed", err);
+			return dp_file_fail_io(&c, "read failed", err);
 		}
 		r.gzipped = got == 2 && magic[0] == 0x1f && magic[1] == 0x8b;
 		if (!r.gzipped)
@@ -470,7 +435,7 @@ dp_status dp_idx_read(const char *path, dp_idx *out, char *msg,
 	r.gz = gzdopen(fd, "rb");
 	if (!r.gz) {
 		close(fd);
-		return fail_nomem(&c, 0);
+		return dp_file_fail_nomem(&c, 0);
 	}
 	gzbuffer(r.gz, 128 * 1024);
 	st = read_idx(&r, out);
@@ -487,29 +452,29 @@ dp_status dp_idx_read(const char *path, dp_idx *out, char *msg,
 
 /* Reject what the reader would reject, so every file written here can
  * be read back. */
-static dp_status check_array(const idx_ctx *c, const dp_idx *a)
+static dp_status check_array(const dp_file_ctx *c, const dp_idx *a)
 {
 	int64_t n;
 
 	if (!a)
-		return fail(c, DP_ERR_ARG, "no array given");
+		return dp_file_fail(c, DP_ERR_ARG, "no array given");
 	if (!dp_idx_type_name(a->type))
-		return fail(c, DP_ERR_ARG, "unknown IDX type %d", (int)a->type);
+		return dp_file_fail(c, DP_ERR_ARG, "unknown IDX type %d", (int)a->type);
 	if (a->ndim < 1 || a->ndim > DP_IDX_MAX_NDIM)
-		return fail(c, DP_ERR_ARG, "ndim %d is out of range (1..%d)",
+		return dp_file_fail(c, DP_ERR_ARG, "ndim %d is out of range (1..%d)",
 			    a->ndim, DP_IDX_MAX_NDIM);
 	for (int i = 0; i < a->ndim; i++)
 		if (a->dims[i] < 1 || a->dims[i] > (int64_t)UINT32_MAX)
-			return fail(c, DP_ERR_ARG, "size %lld of dimension %d "
+			return dp_file_fail(c, DP_ERR_ARG, "size %lld of dimension %d "
 				    "is out of range (1..2^32-1)",
 				    (long long)a->dims[i], i);
 	n = dp_idx_elems(a);
 	if (n < 0 || n > DP_MAX_ELEMS)
-		return fail(c, DP_ERR_ARG, "array has more than %lld elements "
+		return dp_file_fail(c, DP_ERR_ARG, "array has more than %lld elements "
 			    "(the DP_MAX_ELEMS limit)",
 			    (long long)DP_MAX_ELEMS);
 	if (!a->data)
-		return fail(c, DP_ERR_ARG, "array has no data");
+		return dp_file_fail(c, DP_ERR_ARG, "array has no data");
 	return DP_OK;
 }
 
@@ -564,16 +529,23 @@ static int put_contents(sink *s, const dp_idx *a, unsigned char *tmp)
 
 /* Write the whole file to fd and close fd. sync: fsync before closing
  * (regular files about to be renamed into place). */
-static dp_status fill_fd(const idx_ctx *c, int fd, const dp_idx *a, int gz,
-			 int sync)
+struct idx_out {
+	const dp_idx *a;
+	int gz;
+};
+
+/* The whole file into fd (see dp_file_filler), gzipped when asked. */
+static dp_status fill_fd(const dp_file_ctx *c, int fd, int sync, void *arg)
 {
+	const dp_idx *a = ((const struct idx_out *)arg)->a;
+	const int gz = ((const struct idx_out *)arg)->gz;
 	unsigned char *tmp = malloc(CHUNK);
 	sink s = { NULL, NULL };
 	int err = 0, zfd;
 
 	if (!tmp) {
 		close(fd);
-		return fail_nomem(c, CHUNK);
+		return dp_file_fail_nomem(c, CHUNK);
 	}
 	if (gz) {
 		/* gzclose closes the descriptor it was given; a duplicate
@@ -586,14 +558,14 @@ static dp_status fill_fd(const idx_ctx *c, int fd, const dp_idx *a, int gz,
 				close(zfd);
 			free(tmp);
 			close(fd);
-			return fail_io(c, "cannot start the gzip stream", err);
+			return dp_file_fail_io(c, "cannot start the gzip stream", err);
 		}
 		if (put_contents(&s, a, tmp) != 0) {
 			int errnum;
 			const char *zmsg = gzerror(s.gz, &errnum);
 			dp_status st = errnum == Z_ERRNO ?
-				fail_io(c, "write failed", errno) :
-				fail(c, DP_ERR_IO, "gzip write failed: %s",
+				dp_file_fail_io(c, "write failed", errno) :
+				dp_file_fail(c, DP_ERR_IO, "gzip write failed: %s",
 				     zmsg);
 
 			gzclose(s.gz);
@@ -606,15 +578,15 @@ static dp_status fill_fd(const idx_ctx *c, int fd, const dp_idx *a, int gz,
 		if (gzclose(s.gz) != Z_OK) {
 			err = errno;
 			close(fd);
-			return fail_io(c, "write failed", err ? err : EIO);
+			return dp_file_fail_io(c, "write failed", err ? err : EIO);
 		}
 		if (sync && fsync(fd) != 0) {
 			err = errno;
 			close(fd);
-			return fail_io(c, "write failed", err);
+			return dp_file_fail_io(c, "write failed", err);
 		}
 		if (close(fd) != 0)
-			return fail_io(c, "write failed", errno);
+			return dp_file_fail_io(c, "write failed", errno);
 		return DP_OK;
 	}
 	s.fp = fdopen(fd, "wb");
@@ -622,62 +594,19 @@ static dp_status fill_fd(const idx_ctx *c, int fd, const dp_idx *a, int gz,
 		err = errno;
 		free(tmp);
 		close(fd);
-		return fail_io(c, "cannot open the output stream", err);
+		return dp_file_fail_io(c, "cannot open the output stream", err);
 	}
 	if (put_contents(&s, a, tmp) != 0 || fflush(s.fp) != 0 ||
 	    (sync && fsync(fileno(s.fp)) != 0)) {
 		err = errno;
 		free(tmp);
 		fclose(s.fp);
-		return fail_io(c, "write failed", err);
+		return dp_file_fail_io(c, "write failed", err);
 	}
 	free(tmp);
 	if (fclose(s.fp) != 0)
-		return fail_io(c, "write failed", errno);
+		return dp_file_fail_io(c, "write failed", errno);
 	return DP_OK;
-}
-
-/* "<path>.tmpXXXXXX" in the same directory, filled, then renamed over
- * path: readers see the old file or the new one, never a partial one. */
-static dp_status write_atomic(const idx_ctx *c, mode_t mode, const dp_idx *a,
-			      int gz)
-{
-	static const char suffix[] = ".tmpXXXXXX";
-	size_t plen = strlen(c->path);
-	dp_status st;
-	char *tmp;
-	int fd;
-
-	if (plen > SIZE_MAX - sizeof suffix)
-		return fail(c, DP_ERR_ARG, "path is too long");
-	tmp = malloc(plen + sizeof suffix);
-	if (!tmp)
-		return fail_nomem(c, plen + sizeof suffix);
-	memcpy(tmp, c->path, plen);
-	memcpy(tmp + plen, suffix, sizeof suffix);
-	fd = mkstemp(tmp);
-	if (fd < 0) {
-		int err = errno;
-
-		free(tmp);
-		return fail_io(c, "cannot create a temporary file next to it",
-			       err);
-	}
-	if (fchmod(fd, mode) != 0) {
-		int err = errno;
-
-		close(fd);
-		st = fail_io(c, "cannot set the temporary file's mode", err);
-	} else {
-		st = fill_fd(c, fd, a, gz, 1);
-	}
-	if (st == DP_OK && rename(tmp, c->path) != 0)
-		st = fail_io(c, "cannot rename the temporary file into place",
-			     errno);
-	if (st != DP_OK)
-		unlink(tmp);
-	free(tmp);
-	return st;
 }
 
 static int ends_with_gz(const char *path)
@@ -690,38 +619,20 @@ static int ends_with_gz(const char *path)
 dp_status dp_idx_write(const char *path, const dp_idx *a, char *msg,
 		       size_t msg_len)
 {
-	idx_ctx c = { path, msg, msg_len };
-	/* New files get the usual 0644 (reading the umask would mean
-	 * changing it, which is not safe in a threaded program). */
-	mode_t mode = 0644;
-	struct stat sb;
+	dp_file_ctx c = { path, msg, msg_len };
+	struct idx_out o;
 	dp_status st;
-	int gz, fd;
 
 	if (msg && msg_len)
 		msg[0] = '\0';
 	if (!path)
-		return fail(&c, DP_ERR_ARG, "no path given");
+		return dp_file_fail(&c, DP_ERR_ARG, "no path given");
 	st = check_array(&c, a);
 	if (st != DP_OK)
 		return st;
-	gz = ends_with_gz(path);
-	if (stat(path, &sb) == 0) {
-		if (S_ISDIR(sb.st_mode))
-			return fail(&c, DP_ERR_IO, "is a directory");
-		if (!S_ISREG(sb.st_mode)) {
-			/* A device or pipe: rename() would replace it, and
-			 * atomicity means nothing for it. Write in place. */
-			fd = open(path, O_WRONLY | O_CLOEXEC);
-			if (fd < 0)
-				return fail_io(&c, "cannot open for writing",
-					       errno);
-			return fill_fd(&c, fd, a, gz, 0);
-		}
-		/* Replacing a file should not change who may read it. */
-		mode = sb.st_mode & 0777;
-	}
-	return write_atomic(&c, mode, a, gz);
+	o.a = a;
+	o.gz = ends_with_gz(path);
+	return dp_file_write(&c, fill_fd, &o);
 }
 
 /* ------------------------------------------------------------------ */
@@ -731,24 +642,24 @@ dp_status dp_idx_write(const char *path, const dp_idx *a, char *msg,
 dp_status dp_idx_to_array(const dp_idx *a, double scale, dp_array *out,
 			  char *msg, size_t msg_len)
 {
-	idx_ctx c = { "IDX array", msg, msg_len };
+	dp_file_ctx c = { "IDX array", msg, msg_len };
 	int64_t n;
 	float *d;
 
 	if (msg && msg_len)
 		msg[0] = '\0';
 	if (!out)
-		return fail(&c, DP_ERR_ARG, "no output array given");
+		return dp_file_fail(&c, DP_ERR_ARG, "no output array given");
 	memset(out, 0, sizeof *out);
 	if (!a || !dp_idx_type_name(a->type) || !a->data)
-		return fail(&c, DP_ERR_ARG, "no array, an unknown type or no "
+		return dp_file_fail(&c, DP_ERR_ARG, "no array, an unknown type or no "
 			    "data");
 	n = dp_idx_elems(a);
 	if (n < 0 || n > DP_MAX_ELEMS)
-		return fail(&c, DP_ERR_ARG, "bad dimensions");
+		return dp_file_fail(&c, DP_ERR_ARG, "bad dimensions");
 	d = malloc((size_t)n * sizeof *d);
 	if (!d)
-		return fail_nomem(&c, (size_t)n * sizeof *d);
+		return dp_file_fail_nomem(&c, (size_t)n * sizeof *d);
 	for (int64_t i = 0; i < n; i++) {
 		double v;
 

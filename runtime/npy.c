@@ -26,6 +26,7 @@
 #include <unistd.h>
 
 #include "dpgen.h"
+#include "fileio.h"
 
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
 #error "npy.c stores float32 data as is and needs a little-endian host"
@@ -47,49 +48,6 @@ _Static_assert(sizeof(((dp_array *)0)->shape) / sizeof(int64_t) ==
 _Static_assert(DP_MAX_ELEMS <= (int64_t)(SIZE_MAX / sizeof(float)),
 	       "DP_MAX_ELEMS floats do not fit in size_t");
 
-/* Where a message goes and which file it is about. */
-typedef struct npy_ctx {
-	const char *path;
-	char *msg;
-	size_t msg_len;
-} npy_ctx;
-
-static dp_status fail(const npy_ctx *c, dp_status st, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-/* Write "<path>: <formatted problem>" into the caller's buffer, if any. */
-static dp_status fail(const npy_ctx *c, dp_status st, const char *fmt, ...)
-{
-	va_list ap;
-	int n;
-
-	if (!c->msg || c->msg_len == 0)
-		return st;
-	n = snprintf(c->msg, c->msg_len, "%s: ",
-		     c->path ? c->path : "(null path)");
-	if (n < 0 || (size_t)n >= c->msg_len)
-		return st;
-	va_start(ap, fmt);
-	vsnprintf(c->msg + n, c->msg_len - (size_t)n, fmt, ap);
-	va_end(ap);
-	return st;
-}
-
-/* An I/O failure: errno must be captured by the caller right after the
- * failing call, since anything in between may overwrite it. */
-static dp_status fail_io(const npy_ctx *c, const char *what, int err)
-{
-	return fail(c, DP_ERR_IO, "%s: %s", what, strerror(err));
-}
-
-static dp_status fail_nomem(const npy_ctx *c, size_t bytes)
-{
-	return fail(c, DP_ERR_NOMEM, "out of memory (needed %zu bytes)",
-		    bytes);
-}
-
-/* Product of the sizes, or -1 if ndim or a size is out of range or the
- * product does not fit in int64. Shared by the reader and the writer. */
 static int64_t count_elems(int ndim, const int64_t *shape)
 {
 	int64_t n = 1;
@@ -142,7 +100,7 @@ typedef struct npy_header {
 typedef struct parser {
 	const char *s;          /* NUL-terminated header text */
 	size_t pos;
-	const npy_ctx *ctx;
+	const dp_file_ctx *ctx;
 } parser;
 
 static char peek(const parser *ps)
@@ -171,7 +129,7 @@ static void skip_space(parser *ps)
 
 static dp_status syntax(const parser *ps, const char *expected)
 {
-	return fail(ps->ctx, DP_ERR_FORMAT,
+	return dp_file_fail(ps->ctx, DP_ERR_FORMAT,
 		    "malformed header dict at offset %zu: expected %s",
 		    ps->pos, expected);
 }
@@ -208,7 +166,7 @@ static dp_status parse_string(parser *ps, char *out, size_t cap)
 	n = ps->pos - start;
 	ps->pos++;
 	if (n >= cap)
-		return fail(ps->ctx, DP_ERR_FORMAT,
+		return dp_file_fail(ps->ctx, DP_ERR_FORMAT,
 			    "header string at offset %zu is too long",
 			    start - 1);
 	memcpy(out, ps->s + start, n);
@@ -271,15 +229,15 @@ static dp_status parse_dim(parser *ps, int64_t *out)
 	if (peek(ps) == 'L' || peek(ps) == 'l')
 		ps->pos++;
 	if (overflow)
-		return fail(ps->ctx, DP_ERR_FORMAT,
+		return dp_file_fail(ps->ctx, DP_ERR_FORMAT,
 			    "size %.*s in the shape does not fit in int64",
 			    len, ps->s + start);
 	if (negative && v != 0)
-		return fail(ps->ctx, DP_ERR_FORMAT,
+		return dp_file_fail(ps->ctx, DP_ERR_FORMAT,
 			    "size %.*s in the shape is negative",
 			    len, ps->s + start);
 	if (v == 0)
-		return fail(ps->ctx, DP_ERR_FORMAT, "shape has a zero size "
+		return dp_file_fail(ps->ctx, DP_ERR_FORMAT, "shape has a zero size "
 			    "(empty arrays are not supported)");
 	*out = v;
 	return DP_OK;
@@ -315,7 +273,7 @@ static dp_status parse_shape(parser *ps, npy_header *h)
 		}
 	}
 	if (n > NPY_MAX_NDIM)
-		return fail(ps->ctx, DP_ERR_FORMAT, "shape has %d dimensions; "
+		return dp_file_fail(ps->ctx, DP_ERR_FORMAT, "shape has %d dimensions; "
 			    "at most %d are supported", n, NPY_MAX_NDIM);
 	h->ndim = n;
 	return DP_OK;
@@ -325,7 +283,7 @@ static dp_status parse_descr(parser *ps, npy_header *h)
 {
 	skip_space(ps);
 	if (peek(ps) == '[')
-		return fail(ps->ctx, DP_ERR_FORMAT, "structured dtypes are "
+		return dp_file_fail(ps->ctx, DP_ERR_FORMAT, "structured dtypes are "
 			    "not supported (need little-endian float32 '<f4')");
 	return parse_string(ps, h->descr, sizeof h->descr);
 }
@@ -353,10 +311,10 @@ static dp_status parse_entry(parser *ps, npy_header *h)
 		return st;
 	bit = key_bit(key);
 	if (!bit)
-		return fail(ps->ctx, DP_ERR_FORMAT,
+		return dp_file_fail(ps->ctx, DP_ERR_FORMAT,
 			    "unknown key '%s' in the header", key);
 	if (h->seen & bit)
-		return fail(ps->ctx, DP_ERR_FORMAT,
+		return dp_file_fail(ps->ctx, DP_ERR_FORMAT,
 			    "duplicate key '%s' in the header", key);
 	h->seen |= bit;
 	if (!accept(ps, ':'))
@@ -385,14 +343,14 @@ static dp_status parse_dict(parser *ps, npy_header *h)
 	}
 	skip_space(ps);
 	if (peek(ps) != '\0')
-		return fail(ps->ctx, DP_ERR_FORMAT,
+		return dp_file_fail(ps->ctx, DP_ERR_FORMAT,
 			    "unexpected text after the header dict "
 			    "at offset %zu", ps->pos);
 	return DP_OK;
 }
 
 /* Semantic checks once the dict is known to be well formed. */
-static dp_status check_header(const npy_ctx *c, const npy_header *h)
+static dp_status check_header(const dp_file_ctx *c, const npy_header *h)
 {
 	static const struct { unsigned bit; const char *name; } keys[] = {
 		{ KEY_DESCR, "descr" },
@@ -403,20 +361,20 @@ static dp_status check_header(const npy_ctx *c, const npy_header *h)
 
 	for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
 		if (!(h->seen & keys[i].bit))
-			return fail(c, DP_ERR_FORMAT,
+			return dp_file_fail(c, DP_ERR_FORMAT,
 				    "header has no '%s' key", keys[i].name);
 	if (strcmp(h->descr, "<f4") != 0)
-		return fail(c, DP_ERR_FORMAT, "dtype '%s' is not supported "
+		return dp_file_fail(c, DP_ERR_FORMAT, "dtype '%s' is not supported "
 			    "(need little-endian float32 '<f4')", h->descr);
 	if (h->fortran)
-		return fail(c, DP_ERR_FORMAT, "fortran_order True is not "
+		return dp_file_fail(c, DP_ERR_FORMAT, "fortran_order True is not "
 			    "supported (need C order)");
 	/* Stop multiplying once past the limit: every size is then at most
 	 * INT64_MAX and the running product at most 2^28, but checking
 	 * against the quotient keeps this safe for any limit. */
 	for (int i = 0; i < h->ndim; i++) {
 		if (h->shape[i] > DP_MAX_ELEMS / n)
-			return fail(c, DP_ERR_FORMAT, "shape has more than "
+			return dp_file_fail(c, DP_ERR_FORMAT, "shape has more than "
 				    "%lld elements (the DP_MAX_ELEMS limit)",
 				    (long long)DP_MAX_ELEMS);
 		n *= h->shape[i];
@@ -429,30 +387,30 @@ static dp_status check_header(const npy_ctx *c, const npy_header *h)
 /* ------------------------------------------------------------------ */
 
 /* Magic, version and header length: the fixed-size start of the file. */
-static dp_status read_preamble(FILE *fp, const npy_ctx *c, uint32_t *hlen)
+static dp_status read_preamble(FILE *fp, const dp_file_ctx *c, uint32_t *hlen)
 {
 	unsigned char b[12];
 	size_t n = fread(b, 1, 8, fp), lsize;
 
 	if (n < 8 && ferror(fp))
-		return fail_io(c, "read failed", errno);
+		return dp_file_fail_io(c, "read failed", errno);
 	if (n == 0)
-		return fail(c, DP_ERR_FORMAT, "file is empty, not a .npy file");
+		return dp_file_fail(c, DP_ERR_FORMAT, "file is empty, not a .npy file");
 	if (memcmp(b, NPY_MAGIC, n < NPY_MAGIC_LEN ? n : NPY_MAGIC_LEN) != 0)
-		return fail(c, DP_ERR_FORMAT,
+		return dp_file_fail(c, DP_ERR_FORMAT,
 			    "not a .npy file (bad magic bytes)");
 	if (n < 8)
-		return fail(c, DP_ERR_FORMAT,
+		return dp_file_fail(c, DP_ERR_FORMAT,
 			    "file is too short (%zu bytes) for a .npy file", n);
 	if (b[6] < 1 || b[6] > 3 || b[7] != 0)
-		return fail(c, DP_ERR_FORMAT, ".npy format version %u.%u is "
+		return dp_file_fail(c, DP_ERR_FORMAT, ".npy format version %u.%u is "
 			    "not supported (need 1.0, 2.0 or 3.0)",
 			    (unsigned)b[6], (unsigned)b[7]);
 	lsize = b[6] == 1 ? 2 : 4;
 	n = fread(b + 8, 1, lsize, fp);
 	if (n < lsize)
-		return ferror(fp) ? fail_io(c, "read failed", errno) :
-			fail(c, DP_ERR_FORMAT,
+		return ferror(fp) ? dp_file_fail_io(c, "read failed", errno) :
+			dp_file_fail(c, DP_ERR_FORMAT,
 			     "file ends inside the header length field");
 	/* Assembled byte by byte, so independent of the host byte order. */
 	*hlen = (uint32_t)b[8] | (uint32_t)b[9] << 8;
@@ -462,7 +420,7 @@ static dp_status read_preamble(FILE *fp, const npy_ctx *c, uint32_t *hlen)
 }
 
 /* The header text, NUL-terminated for the parser, in *text (malloc'd). */
-static dp_status read_header(FILE *fp, const npy_ctx *c, uint32_t hlen,
+static dp_status read_header(FILE *fp, const dp_file_ctx *c, uint32_t hlen,
 			     char **text)
 {
 	char *buf;
@@ -470,12 +428,12 @@ static dp_status read_header(FILE *fp, const npy_ctx *c, uint32_t hlen,
 
 	*text = NULL;
 	if (hlen > NPY_MAX_HEADER)
-		return fail(c, DP_ERR_FORMAT, "header length %lu is larger "
+		return dp_file_fail(c, DP_ERR_FORMAT, "header length %lu is larger "
 			    "than the %d-byte limit", (unsigned long)hlen,
 			    NPY_MAX_HEADER);
 	buf = malloc((size_t)hlen + 1);
 	if (!buf)
-		return fail_nomem(c, (size_t)hlen + 1);
+		return dp_file_fail_nomem(c, (size_t)hlen + 1);
 	got = fread(buf, 1, hlen, fp);
 	if (got < hlen) {
 		int err = errno;
@@ -483,8 +441,8 @@ static dp_status read_header(FILE *fp, const npy_ctx *c, uint32_t hlen,
 
 		free(buf);
 		if (bad)
-			return fail_io(c, "read failed", err);
-		return fail(c, DP_ERR_FORMAT, "header length %lu runs past "
+			return dp_file_fail_io(c, "read failed", err);
+		return dp_file_fail(c, DP_ERR_FORMAT, "header length %lu runs past "
 			    "the end of the file (only %zu bytes follow)",
 			    (unsigned long)hlen, got);
 	}
@@ -492,11 +450,11 @@ static dp_status read_header(FILE *fp, const npy_ctx *c, uint32_t hlen,
 	/* The parser relies on the terminator being the only NUL. */
 	if (memchr(buf, '\0', hlen)) {
 		free(buf);
-		return fail(c, DP_ERR_FORMAT, "header contains a NUL byte");
+		return dp_file_fail(c, DP_ERR_FORMAT, "header contains a NUL byte");
 	}
 	if (hlen == 0 || buf[hlen - 1] != '\n') {
 		free(buf);
-		return fail(c, DP_ERR_FORMAT,
+		return dp_file_fail(c, DP_ERR_FORMAT,
 			    "header does not end with a newline");
 	}
 	*text = buf;
@@ -505,30 +463,41 @@ static dp_status read_header(FILE *fp, const npy_ctx *c, uint32_t hlen,
 
 /* Exactly nbytes of data, then end of file: a short file is truncated and
  * a long one carries bytes we would otherwise silently ignore. */
-static dp_status read_data(FILE *fp, const npy_ctx *c, size_t nbytes,
+static dp_status read_data(FILE *fp, const dp_file_ctx *c, size_t nbytes,
 			   float **data)
 {
-	float *d = malloc(nbytes);
+	float *d;
 	size_t got;
+	struct stat sb;
+	long pos = ftell(fp);
 
 	*data = NULL;
+	/* A regular file that is too short is refused before allocating what
+	 * its header claims (up to 1 GiB for a 100-byte file). */
+	if (pos >= 0 && fstat(fileno(fp), &sb) == 0 && S_ISREG(sb.st_mode) &&
+	    (uint64_t)(sb.st_size - pos) < nbytes)
+		return dp_file_fail(c, DP_ERR_FORMAT, "data is truncated: the "
+		                    "shape needs %zu bytes but only %lld follow "
+		                    "the header", nbytes,
+		                    (long long)(sb.st_size - pos));
+	d = malloc(nbytes);
 	if (!d)
-		return fail_nomem(c, nbytes);
+		return dp_file_fail_nomem(c, nbytes);
 	got = fread(d, 1, nbytes, fp);
 	if (got == nbytes && fgetc(fp) != EOF) {
 		free(d);
-		return fail(c, DP_ERR_FORMAT, "file has trailing bytes after "
+		return dp_file_fail(c, DP_ERR_FORMAT, "file has trailing bytes after "
 			    "the %zu bytes of data", nbytes);
 	}
 	if (ferror(fp)) {
 		int err = errno;
 
 		free(d);
-		return fail_io(c, "read failed", err);
+		return dp_file_fail_io(c, "read failed", err);
 	}
 	if (got < nbytes) {
 		free(d);
-		return fail(c, DP_ERR_FORMAT, "data is truncated: the shape "
+		return dp_file_fail(c, DP_ERR_FORMAT, "data is truncated: the shape "
 			    "needs %zu bytes but only %zu follow the header",
 			    nbytes, got);
 	}
@@ -536,7 +505,7 @@ static dp_status read_data(FILE *fp, const npy_ctx *c, size_t nbytes,
 	return DP_OK;
 }
 
-static dp_status read_npy(FILE *fp, const npy_ctx *c, dp_array *out)
+static dp_status read_npy(FILE *fp, const dp_file_ctx *c, dp_array *out)
 {
 	npy_header h;
 	uint32_t hlen = 0; /* set on success; gcc cannot tell */
@@ -573,20 +542,20 @@ static dp_status read_npy(FILE *fp, const npy_ctx *c, dp_array *out)
 dp_status dp_npy_read(const char *path, dp_array *out, char *msg,
 		      size_t msg_len)
 {
-	npy_ctx c = { path, msg, msg_len };
+	dp_file_ctx c = { path, msg, msg_len };
 	dp_status st;
 	FILE *fp;
 
 	if (msg && msg_len)
 		msg[0] = '\0';
 	if (!out)
-		return fail(&c, DP_ERR_ARG, "no output array given");
+		return dp_file_fail(&c, DP_ERR_ARG, "no output array given");
 	memset(out, 0, sizeof *out);
 	if (!path)
-		return fail(&c, DP_ERR_ARG, "no path given");
+		return dp_file_fail(&c, DP_ERR_ARG, "no path given");
 	fp = fopen(path, "rb");
 	if (!fp)
-		return fail_io(&c, "cannot open for reading", errno);
+		return dp_file_fail_io(&c, "cannot open for reading", errno);
 	st = read_npy(fp, &c, out);
 	/* Closing a stream that was only read cannot lose data. */
 	fclose(fp);
@@ -603,27 +572,27 @@ dp_status dp_npy_read(const char *path, dp_array *out, char *msg,
 
 /* Reject what the reader would reject, so a file written here can always
  * be read back. */
-static dp_status check_array(const npy_ctx *c, const dp_array *a)
+static dp_status check_array(const dp_file_ctx *c, const dp_array *a)
 {
 	int64_t n;
 
 	if (!a)
-		return fail(c, DP_ERR_ARG, "no array given");
+		return dp_file_fail(c, DP_ERR_ARG, "no array given");
 	if (a->ndim < 0 || a->ndim > NPY_MAX_NDIM)
-		return fail(c, DP_ERR_ARG, "ndim %d is out of range (0..%d)",
+		return dp_file_fail(c, DP_ERR_ARG, "ndim %d is out of range (0..%d)",
 			    a->ndim, NPY_MAX_NDIM);
 	for (int i = 0; i < a->ndim; i++)
 		if (a->shape[i] < 1)
-			return fail(c, DP_ERR_ARG, "size %lld of dimension %d "
+			return dp_file_fail(c, DP_ERR_ARG, "size %lld of dimension %d "
 				    "is not positive",
 				    (long long)a->shape[i], i);
 	n = count_elems(a->ndim, a->shape);
 	if (n < 0 || n > DP_MAX_ELEMS)
-		return fail(c, DP_ERR_ARG, "array has more than %lld elements "
+		return dp_file_fail(c, DP_ERR_ARG, "array has more than %lld elements "
 			    "(the DP_MAX_ELEMS limit)",
 			    (long long)DP_MAX_ELEMS);
 	if (!a->data)
-		return fail(c, DP_ERR_ARG, "array has no data");
+		return dp_file_fail(c, DP_ERR_ARG, "array has no data");
 	return DP_OK;
 }
 
@@ -676,137 +645,57 @@ static size_t format_header(const dp_array *a, char *buf, size_t cap)
 
 /* Header and data, flushed so that a full disk shows up here. Returns 0
  * or -1 with errno set. */
-static int write_contents(FILE *fp, const char *hdr, size_t hdr_len,
-			  const dp_array *a, size_t nbytes)
-{
-	if (fwrite(hdr, 1, hdr_len, fp) != hdr_len)
-		return -1;
-	if (fwrite(a->data, 1, nbytes, fp) != nbytes)
-		return -1;
-	return fflush(fp) == 0 ? 0 : -1;
-}
+struct npy_out {
+	const char *hdr;
+	size_t hdr_len;
+	const dp_array *a;
+	size_t nbytes;
+};
 
-/* Fill the freshly created temporary file fd and close it. The data is
- * synced before the rename so a crash cannot leave a renamed but empty
- * file behind. */
-static dp_status fill_temp(const npy_ctx *c, int fd, mode_t mode,
-			   const char *hdr, size_t hdr_len,
-			   const dp_array *a, size_t nbytes)
+/* The header then the data, into fd (see dp_file_filler). */
+static dp_status fill_npy(const dp_file_ctx *c, int fd, int sync, void *arg)
 {
-	FILE *fp;
+	const struct npy_out *o = arg;
+	FILE *fp = fdopen(fd, "wb");
 	int err;
 
-	/* mkstemp creates mode 0600; give the file its final mode. */
-	if (fchmod(fd, mode) != 0) {
-		err = errno;
-		close(fd);
-		return fail_io(c, "cannot set the temporary file's mode", err);
-	}
-	fp = fdopen(fd, "wb");
 	if (!fp) {
 		err = errno;
 		close(fd);
-		return fail_io(c, "cannot open the temporary file", err);
+		return dp_file_fail_io(c, "cannot open the output stream", err);
 	}
-	if (write_contents(fp, hdr, hdr_len, a, nbytes) != 0 ||
-	    fsync(fileno(fp)) != 0) {
+	if (fwrite(o->hdr, 1, o->hdr_len, fp) != o->hdr_len ||
+	    fwrite(o->a->data, 1, o->nbytes, fp) != o->nbytes ||
+	    fflush(fp) != 0 || (sync && fsync(fileno(fp)) != 0)) {
 		err = errno;
 		fclose(fp);
-		return fail_io(c, "write failed", err);
+		return dp_file_fail_io(c, "write failed", err);
 	}
 	if (fclose(fp) != 0)
-		return fail_io(c, "write failed", errno);
-	return DP_OK;
-}
-
-/* Write to "<path>.tmpXXXXXX" in the same directory (so rename() stays
- * within one file system and is atomic), then rename over path: readers
- * see the old file or the new one, never a partial one. */
-static dp_status write_atomic(const npy_ctx *c, mode_t mode, const char *hdr,
-			      size_t hdr_len, const dp_array *a, size_t nbytes)
-{
-	static const char suffix[] = ".tmpXXXXXX";
-	size_t plen = strlen(c->path);
-	dp_status st;
-	char *tmp;
-	int fd;
-
-	if (plen > SIZE_MAX - sizeof suffix)
-		return fail(c, DP_ERR_ARG, "path is too long");
-	tmp = malloc(plen + sizeof suffix);
-	if (!tmp)
-		return fail_nomem(c, plen + sizeof suffix);
-	memcpy(tmp, c->path, plen);
-	memcpy(tmp + plen, suffix, sizeof suffix);
-	fd = mkstemp(tmp);
-	if (fd < 0) {
-		int err = errno;
-
-		free(tmp);
-		return fail_io(c, "cannot create a temporary file next to it",
-			       err);
-	}
-	st = fill_temp(c, fd, mode, hdr, hdr_len, a, nbytes);
-	if (st == DP_OK && rename(tmp, c->path) != 0)
-		st = fail_io(c, "cannot rename the temporary file into place",
-			     errno);
-	if (st != DP_OK)
-		unlink(tmp);
-	free(tmp);
-	return st;
-}
-
-/* Devices, pipes and the like (/dev/stdout, /dev/full) cannot be replaced
- * by rename() without destroying them, and atomicity means nothing for
- * them: write in place. */
-static dp_status write_direct(const npy_ctx *c, const char *hdr,
-			      size_t hdr_len, const dp_array *a, size_t nbytes)
-{
-	FILE *fp = fopen(c->path, "wb");
-	int err;
-
-	if (!fp)
-		return fail_io(c, "cannot open for writing", errno);
-	if (write_contents(fp, hdr, hdr_len, a, nbytes) != 0) {
-		err = errno;
-		fclose(fp);
-		return fail_io(c, "write failed", err);
-	}
-	if (fclose(fp) != 0)
-		return fail_io(c, "write failed", errno);
+		return dp_file_fail_io(c, "write failed", errno);
 	return DP_OK;
 }
 
 dp_status dp_npy_write(const char *path, const dp_array *a, char *msg,
 		       size_t msg_len)
 {
-	npy_ctx c = { path, msg, msg_len };
+	dp_file_ctx c = { path, msg, msg_len };
 	char hdr[NPY_HEADER_BUF];
-	size_t hdr_len, nbytes;
-	/* New files get the usual 0644; reading the umask would mean
-	 * changing it, which is not safe in a threaded program. */
-	mode_t mode = 0644;
-	struct stat sb;
+	struct npy_out o;
 	dp_status st;
 
 	if (msg && msg_len)
 		msg[0] = '\0';
 	if (!path)
-		return fail(&c, DP_ERR_ARG, "no path given");
+		return dp_file_fail(&c, DP_ERR_ARG, "no path given");
 	st = check_array(&c, a);
 	if (st != DP_OK)
 		return st;
-	hdr_len = format_header(a, hdr, sizeof hdr);
-	if (hdr_len == 0)
-		return fail(&c, DP_ERR_ARG, "shape does not fit in a header");
-	nbytes = (size_t)dp_array_elems(a) * sizeof(float);
-	if (stat(path, &sb) == 0) {
-		if (S_ISDIR(sb.st_mode))
-			return fail(&c, DP_ERR_IO, "is a directory");
-		if (!S_ISREG(sb.st_mode))
-			return write_direct(&c, hdr, hdr_len, a, nbytes);
-		/* Replacing a file should not change who may read it. */
-		mode = sb.st_mode & 0777;
-	}
-	return write_atomic(&c, mode, hdr, hdr_len, a, nbytes);
+	o.hdr = hdr;
+	o.hdr_len = format_header(a, hdr, sizeof hdr);
+	if (o.hdr_len == 0)
+		return dp_file_fail(&c, DP_ERR_ARG, "shape does not fit in a header");
+	o.a = a;
+	o.nbytes = (size_t)dp_array_elems(a) * sizeof(float);
+	return dp_file_write(&c, fill_npy, &o);
 }
