@@ -38,7 +38,8 @@ GEN_OBJ := $(GEN_SRC:%.c=$(B)/%.o) $(B)/generator/templates_embedded.o
 TESTS := $(TEST_SRC:tests/%.c=$(B)/tests/%)
 
 .PHONY: all deps build demo demo-run check check-run check-sanitize regen \
-	install clean bench-matmul bench-conv data data-run fuzz study-mnist
+	install clean bench-matmul bench-conv data data-run fuzz study-mnist \
+	study-svd
 
 all: deps
 	@$(MAKE) --no-print-directory build
@@ -158,6 +159,14 @@ data-run: $(B)/bench/mnist_convert
 $(B)/bench/mnist_convert: bench/mnist_convert.c $(B)/libdpgen.a
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) $< -o $@ $(B)/libdpgen.a $(LIBS)
+
+# The SVD rank study (issue 8): spectra, product error vs rank, svd kernel
+# speed; CSVs under docs/data, plots docs/svd_*.png and .svg.
+study-svd: data
+	@$(MAKE) --no-print-directory build $(B)/bench/study_svd
+	@mkdir -p docs/data
+	$(BENCH_ENV) $(B)/bench/study_svd
+	gnuplot bench/plot_svd.gp
 
 # The MNIST study (issue 8): train the seed's MLP on the digits and on
 # Fashion-MNIST, then SVD-compress it three ways; CSVs under docs/data.
