@@ -215,12 +215,270 @@ local function emit_execute(e, tail)
 	e:line()
 end
 
+-- The thin path (k <= THIN_MAX): both products are too narrow for the
+-- GEMM emitter's blocks (A P is k <= 16 columns wide: one or two vectors,
+-- so at most 6 x 1-2 accumulators, too few to hide the FMA latency), so
+-- they get loops of their own, every size a constant:
+--   A P: RB1 rows of A (12 with one vector of k, 6 with two) in RB1 x KV
+--        accumulators; each step broadcasts A[r][x] straight from the
+--        rows of A (no packing) and multiplies by row x of P (K x KP,
+--        k padded with zeros to KP = 8 KV floats).
+--   T Q: row i of T is k values: C[i][j..] = sum_s t[i][s] Q[s][j..],
+--        an outer-product accumulation over RB2 = 6 rows by 2 vectors of
+--        N, Q (k x NQ, N padded with zeros to NQ) read from L1.
+-- Rows go in blocks of MB (a multiple of 12): T = MB x KP floats.
+local THIN_MAX = 16
+local LANES = 8
+
+local function thin_plan(d)
+	local r = d.rank_b
+	local p = { kv = (r + LANES - 1) // LANES }
+	p.kp = p.kv * LANES
+	p.rb1 = p.kv == 1 and 12 or 6
+	p.rb2, p.nv2 = 6, 2
+	p.nq = (d.n + LANES - 1) // LANES * LANES
+	local mb = math.max(12, math.min(MB_MAX, T_BYTES // (4 * p.kp)) // 12 * 12)
+	p.mb = d.m <= mb and d.m or mb
+	return p
+end
+
+-- ap_h: T (h x KP, row stride KP) = A (h rows, stride K) * P.
+local function emit_thin_ap(e, d, p, h)
+	e:line("static inline void thin_ap_%d(const float *restrict a,", h)
+	e:line("                              const float *restrict p, float *restrict t)")
+	e:open("{")
+	for r = 0, h - 1 do
+		local names = {}
+		for v = 0, p.kv - 1 do
+			names[#names + 1] = string.format("c%d_%d = { 0 }", r, v)
+		end
+		e:line("svd_vec %s;", table.concat(names, ", "))
+	end
+	e:open("for (int x = 0; x < SVD_K; x++) {")
+	for v = 0, p.kv - 1 do
+		e:line("const svd_vec p%d = *(const svd_vec *)(p + x * SVD_KP + %d);",
+			v, v * LANES)
+	end
+	for r = 0, h - 1 do
+		local fmas = {}
+		for v = 0, p.kv - 1 do
+			fmas[#fmas + 1] = string.format("c%d_%d += a%d * p%d;", r, v, r, v)
+		end
+		e:line("const svd_vec a%d = a[%d * SVD_K + x] - (svd_vec){ 0 }; %s",
+			r, r, table.concat(fmas, " "))
+	end
+	e:close("}")
+	for r = 0, h - 1 do
+		for v = 0, p.kv - 1 do
+			e:line("*(svd_vec *)(t + %d) = c%d_%d;", r * p.kp + v * LANES, r, v)
+		end
+	end
+	e:close("}")
+	e:line()
+end
+
+-- tq_h: C (h rows, stride N) = T (h x KP) * Q, all N columns: groups of
+-- nv2 vectors, then single vectors, then the lanes of a partial one.
+local function emit_thin_tq(e, d, p, h)
+	e:line("static inline void thin_tq_%d(const float *restrict t,", h)
+	e:line("                              const float *restrict q, float *restrict c)")
+	e:open("{")
+	local function block(nv, jexpr, lanes)
+		for r = 0, h - 1 do
+			local names = {}
+			for v = 0, nv - 1 do
+				names[#names + 1] = string.format("c%d_%d = { 0 }", r, v)
+			end
+			e:line("svd_vec %s;", table.concat(names, ", "))
+		end
+		e:open("for (int s = 0; s < SVD_R; s++) {")
+		for v = 0, nv - 1 do
+			e:line("const svd_vec q%d = *(const svd_vec *)(q + s * SVD_NQ + %s + %d);",
+				v, jexpr, v * LANES)
+		end
+		for r = 0, h - 1 do
+			local fmas = {}
+			for v = 0, nv - 1 do
+				fmas[#fmas + 1] = string.format("c%d_%d += t%d * q%d;", r, v, r, v)
+			end
+			e:line("const svd_vec t%d = t[%d + s] - (svd_vec){ 0 }; %s", r,
+				r * p.kp, table.concat(fmas, " "))
+		end
+		e:close("}")
+		for r = 0, h - 1 do
+			for v = 0, nv - 1 do
+				if lanes then
+					e:line("for (int l = 0; l < %d; l++)", lanes)
+					e:line("\tc[%d * SVD_N + %s + l] = c%d_%d[l];", r, jexpr, r, v)
+				else
+					e:line("*(svd_uvec *)(c + %d * SVD_N + %s + %d) = c%d_%d;", r,
+						jexpr, v * LANES, r, v)
+				end
+			end
+		end
+	end
+	local nfull = d.n // LANES
+	local groups = nfull // p.nv2
+	if groups > 0 then
+		e:open("for (int j = 0; j < %d; j += %d) {", groups * p.nv2 * LANES,
+			p.nv2 * LANES)
+		block(p.nv2, "j")
+		e:close("}")
+	end
+	for jv = groups * p.nv2, nfull - 1 do
+		e:open("{")
+		block(1, tostring(jv * LANES))
+		e:close("}")
+	end
+	if d.n % LANES > 0 then
+		e:open("{")
+		block(1, tostring(nfull * LANES), d.n % LANES)
+		e:close("}")
+	end
+	e:close("}")
+	e:line()
+end
+
+-- The calls for rows [i0, i0 + rows) of one block: full register blocks
+-- in a loop, then one of the leftover height.
+local function thin_calls(e, p, rows, heights)
+	local rb1, rb2 = p.rb1, p.rb2
+	local f1, f2 = rows // rb1 * rb1, rows // rb2 * rb2
+	if f1 > 0 then
+		heights.ap[rb1] = true
+		e:line("for (int r = 0; r < %d; r += %d)", f1, rb1)
+		e:line("\tthin_ap_%d(a + r * SVD_K, p, t + r * SVD_KP);", rb1)
+	end
+	if rows > f1 then
+		heights.ap[rows - f1] = true
+		e:line("thin_ap_%d(a + %d * SVD_K, p, t + %d * SVD_KP);", rows - f1, f1, f1)
+	end
+	if f2 > 0 then
+		heights.tq[rb2] = true
+		e:line("for (int r = 0; r < %d; r += %d)", f2, rb2)
+		e:line("\tthin_tq_%d(t + r * SVD_KP, q, c + r * SVD_N);", rb2)
+	end
+	if rows > f2 then
+		heights.tq[rows - f2] = true
+		e:line("thin_tq_%d(t + %d * SVD_KP, q, c + %d * SVD_N);", rows - f2, f2, f2)
+	end
+end
+
+local function generate_thin(d, name)
+	local p = thin_plan(d)
+	local tail = d.m % p.mb
+	-- The execute body first (it decides which heights are needed).
+	local heights = { ap = {}, tq = {} }
+	local body = emit.new()
+	body.depth = 1
+	body:open("for (int i = 0; i + SVD_MB <= SVD_M; i += SVD_MB) {")
+	body:line("const float *a = input + i * SVD_K;")
+	body:line("float *c = output + i * SVD_N;")
+	thin_calls(body, p, p.mb, heights)
+	body:close("}")
+	if tail > 0 then
+		body:open("{")
+		body:line("/* The last %d rows. */", tail)
+		body:line("const float *a = input + (SVD_M - %d) * SVD_K;", tail)
+		body:line("float *c = output + (SVD_M - %d) * SVD_N;", tail)
+		thin_calls(body, p, tail, heights)
+		body:close("}")
+	end
+
+	local e = emit.new()
+	kernel.banner(e, d, name, "rank-" .. d.rank_b ..
+		" SVD of B, the two thin products fused")
+	e:line("#include <lapacke.h>")
+	e:line("#include <math.h>")
+	e:line("#include <stdint.h>")
+	e:line("#include <stdlib.h>")
+	e:line()
+	e:line('#include "%s.h"', name)
+	e:line()
+	e:line("/* gcc contracts a * b + c into one FMA only when told to: in ISO C")
+	e:line(" * mode its default is -ffp-contract=off (clang contracts by default). */")
+	e:line("#if defined(__GNUC__) && !defined(__clang__)")
+	e:line('#pragma GCC optimize("fp-contract=fast")')
+	e:line("#endif")
+	e:line("typedef float svd_vec __attribute__((vector_size(%d)));", LANES * 4)
+	e:line("/* C rows need not be aligned. */")
+	e:line("typedef float svd_uvec __attribute__((vector_size(%d), aligned(4)));",
+		LANES * 4)
+	e:line()
+	e:comment({
+		"Rank k <= " .. THIN_MAX .. ": both products are thin, and get loops of",
+		"their own instead of GEMMs. State: P (K x KP, k padded with zeros",
+		"to whole vectors), then Q (k x NQ, N padded likewise). Workspace:",
+		"the block T = A[rows] P, MB x KP floats. Every part is a multiple",
+		"of 16 floats, used from its first 64-byte boundary.",
+	})
+	e:line("enum {")
+	e:line("\tSVD_M = %d, SVD_K = %d, SVD_N = %d,", d.m, d.k, d.n)
+	e:line("\tSVD_R = %d, SVD_KMIN = %d,", d.rank_b, math.min(d.k, d.n))
+	e:line("\t/* Row stride of P and T, of Q. */")
+	e:line("\tSVD_KP = %d, SVD_NQ = %d,", p.kp, p.nq)
+	e:line("\t/* Rows of A per block; register blocks of A P and of T Q. */")
+	e:line("\tSVD_MB = %d, SVD_RB1 = %d, SVD_RB2 = %d,", p.mb, p.rb1, p.rb2)
+	e:line("\tPACKED_P = %d, PACKED_Q = %d, T_FLOATS = %d,",
+		round16(d.k * p.kp), round16(d.rank_b * p.nq), round16(p.mb * p.kp))
+	e:line("\tALIGN = %d", gemm.ALIGN_FLOATS)
+	e:line("};")
+	e:line()
+	kernel.align_up(e)
+	for h = 1, p.rb1 do
+		if heights.ap[h] then emit_thin_ap(e, d, p, h) end
+	end
+	for h = 1, p.rb2 do
+		if heights.tq[h] then emit_thin_tq(e, d, p, h) end
+	end
+	e:line("static void ap_pack_b(const float *restrict p, float *restrict bp)")
+	e:open("{")
+	e:line("for (int x = 0; x < SVD_K; x++)")
+	e:line("\tfor (int s = 0; s < SVD_KP; s++)")
+	e:line("\t\tbp[x * SVD_KP + s] = s < SVD_R ? p[x * SVD_R + s] : 0.0f;")
+	e:close("}")
+	e:line()
+	e:line("static void tq_pack_b(const float *restrict q, float *restrict bp)")
+	e:open("{")
+	e:line("for (int s = 0; s < SVD_R; s++)")
+	e:line("\tfor (int j = 0; j < SVD_NQ; j++)")
+	e:line("\t\tbp[s * SVD_NQ + j] = j < SVD_N ? q[s * SVD_N + j] : 0.0f;")
+	e:close("}")
+	e:line()
+	emit_prepare(e)
+	e:line("static size_t workspace_bytes(const dp_desc *d)")
+	e:open("{")
+	e:line("(void)d;")
+	e:line("return (T_FLOATS + ALIGN) * sizeof(float);")
+	e:close("}")
+	e:line()
+	e:comment({
+		"C = (A P) Q, MB rows at a time: the block of A P goes to t and is",
+		"multiplied by Q at once, while it is still in cache.",
+	})
+	e:line("static dp_status execute(const dp_desc *d, const void *state,")
+	e:line("                         const float *input, float *output,")
+	e:line("                         void *workspace)")
+	e:open("{")
+	e:line("(void)d;")
+	e:line("const float *p = align_up(state);")
+	e:line("const float *q = p + PACKED_P;")
+	e:line("float *t = align_up(workspace);")
+	for _, l in ipairs(body.lines) do e.lines[#e.lines + 1] = l end
+	e:line("return DP_OK;")
+	e:close("}")
+	e:line()
+	kernel.object(e, d, name)
+	return e:text()
+end
+
 function M.generate(d, name)
 	if d.rank_a ~= 0 then
 		error("svd kernels factorize B only (A is the per-call input): " ..
 			"--rank-a is for dpgen run", 0)
 	end
 	assert(d.rank_b >= 1, "svd: rank_b must be at least 1")
+	if d.rank_b <= THIN_MAX then return generate_thin(d, name) end
 	local mb = block_rows(d.m, d.rank_b)
 	local s, tail = specs(d, mb)
 	local e = emit.new()

@@ -199,6 +199,13 @@ static void truncated(void)
 		{ 33, 65, 17, 5, 0 }, { 128, 128, 128, 16, 0 },
 		{ 64, 300, 200, 32, 0 }, { 512, 784, 512, 64, 0 },
 		{ 100, 100, 60, 7, 1 }, { 128, 128, 128, 40, 1 },
+		/* k <= 16: the thin path (loops of its own, not GEMMs), with M
+		 * past one block of 192 rows and not a multiple of the register
+		 * blocks (12 or 6 rows of A P, 6 of T Q), N not a multiple of
+		 * 8 or 16, and k = 12 (two vectors, the second partial). */
+		{ 200, 100, 70, 1, 0 }, { 205, 130, 77, 8, 0 },
+		{ 397, 64, 40, 16, 0 }, { 13, 50, 33, 8, 0 }, { 31, 40, 45, 12, 0 },
+		{ 203, 203, 96, 8, 1 },
 	};
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
 		const int m = cases[i][0], k = cases[i][1], n = cases[i][2];
