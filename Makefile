@@ -39,7 +39,7 @@ TESTS := $(TEST_SRC:tests/%.c=$(B)/tests/%)
 
 .PHONY: all deps build demo demo-run check check-run check-sanitize regen \
 	install clean bench-matmul bench-conv data data-run fuzz study-mnist \
-	study-svd
+	study-svd check-valgrind check-valgrind-run
 
 all: deps
 	@$(MAKE) --no-print-directory build
@@ -100,6 +100,17 @@ check-sanitize: deps
 	@$(MAKE) --no-print-directory check-run B=build-asan \
 		CFLAGS="-O1 -g -fno-omit-frame-pointer" SANITIZE="$(SAN)" \
 		KERNEL_CFLAGS="-O1 -g $(SAN)"
+
+# valgrind memcheck over a representative subset (scripts/valgrind.sh), in
+# its own -O1 build (valgrind cannot run every instruction -march=native
+# may emit).
+VALGRIND_TESTS = $(addprefix $(B)/tests/,t_npy t_idx t_matmul t_find t_wisdom t_run)
+check-valgrind: deps
+	@$(MAKE) --no-print-directory check-valgrind-run B=build-valgrind \
+		OPT="-O1" CFLAGS="-O1 -g"
+
+check-valgrind-run: build $(VALGRIND_TESTS)
+	KERNEL_CFLAGS="$(KERNEL_CFLAGS)" bash scripts/valgrind.sh $(B)
 
 demo: deps
 	@$(MAKE) --no-print-directory demo-run
@@ -200,7 +211,7 @@ install: build
 		runtime/dpgen.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/dpgen.pc
 
 clean:
-	rm -rf $(B) build-asan build-fuzz
+	rm -rf $(B) build-asan build-fuzz build-valgrind
 
 # Fuzzing with libFuzzer (clang): make fuzz [FUZZ_SECONDS=10]
 # [FUZZ_TARGETS="cli npy"]

@@ -11,13 +11,13 @@
 # Fails if any target finds a crash, a leak or a hang (-timeout). Crash
 # inputs land in build-fuzz/artifacts/<target>/; the regression inputs
 # kept from earlier findings are in tests/fuzz/regress/ (t_fuzz_regress).
-# Still to come: a wisdom-file target (fuzz_wisdom.c, corpus/wisdom/),
-# added to FUZZ_TARGETS together with the wisdom parser.
+# The wisdom target (fuzz_wisdom.c, corpus/wisdom/) loads the input as a
+# wisdom file and records a fixed result into a copy of it.
 
 FUZZ_B := build-fuzz
 FUZZ_CC := clang
 FUZZ_SECONDS ?= 10
-FUZZ_TARGETS ?= cli shape npy idx lua
+FUZZ_TARGETS ?= cli shape npy idx lua wisdom
 # Extra libFuzzer options, e.g. FUZZ_FLAGS=-jobs=2.
 FUZZ_FLAGS ?=
 # Where the targets write their per-process input files: tmpfs is several
