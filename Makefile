@@ -126,6 +126,10 @@ demo-run: build
 		-DDEMO_HEADER="\"$$name.h\"" -Ibench bench/demo.c $(B)/demo/$$name.c \
 		-o $(B)/demo/demo $(B)/libdpgen.a $(LIBS) && \
 	$(B)/demo/demo
+	@echo; echo '$$ dpgen tune --op conv --shape 28x28x3'
+	@$(B)/dpgen tune --op conv --shape 28x28x3
+	@echo; echo '$$ dpgen tune --op conv --shape 56x56x64 --filters 64'
+	@$(B)/dpgen tune --op conv --shape 56x56x64 --filters 64
 
 # Benchmarks: they need oneDNN and OpenBLAS as anchors (deps.sh bench).
 # Each prints a table and writes its CSV under docs/data/.
