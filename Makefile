@@ -195,6 +195,7 @@ study-mnist: data
 	$(MNIST) svd-analysis --model $(MNIST_OUT)/digits --csv docs/data/mnist_svd_truncate.csv > /dev/null
 	$(MNIST) finetune --quiet --model $(MNIST_OUT)/digits --csv docs/data/mnist_svd_finetune.csv > /dev/null
 	$(MNIST) svd-train --quiet --csv docs/data/mnist_svd_scratch.csv > /dev/null
+	gnuplot bench/plot_mnist.gp
 
 # Into a fresh directory first, so kernels dropped from the manifest
 # disappear from generated/ and a failure leaves generated/ untouched.
