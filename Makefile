@@ -39,7 +39,7 @@ TESTS := $(TEST_SRC:tests/%.c=$(B)/tests/%)
 
 .PHONY: all deps build demo demo-run check check-run check-sanitize regen \
 	install clean bench-matmul bench-conv data data-run fuzz study-mnist \
-	study-svd check-valgrind check-valgrind-run
+	study-svd check-valgrind check-valgrind-run fuzz-deps
 
 all: deps
 	@$(MAKE) --no-print-directory build
@@ -105,7 +105,8 @@ check-sanitize: deps
 # its own -O1 build (valgrind cannot run every instruction -march=native
 # may emit).
 VALGRIND_TESTS = $(addprefix $(B)/tests/,t_npy t_idx t_matmul t_find t_wisdom t_run)
-check-valgrind: deps
+check-valgrind:
+	@scripts/deps.sh valgrind
 	@$(MAKE) --no-print-directory check-valgrind-run B=build-valgrind \
 		OPT="-O1" CFLAGS="-O1 -g"
 

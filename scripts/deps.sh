@@ -3,6 +3,8 @@
 # Usage: scripts/deps.sh [base|bench]
 #   base  - what `make`, `make demo` and `make check` need
 #   bench - base plus oneDNN, the speed anchor of the benchmarks
+#   fuzz  - base plus clang's sanitizer and libFuzzer runtime
+#   valgrind - base plus valgrind
 # As root it runs apt-get; otherwise it prints the exact command and fails,
 # so a user is never surprised by sudo.
 set -eu
@@ -12,7 +14,10 @@ libopenblas-dev libfftw3-dev zlib1g-dev libpng-dev perl gnuplot-nox"
 case "${1:-base}" in
   base) want=$base ;;
   bench) want="$base libdnnl-dev" ;;
-  *) echo "deps.sh: unknown set '$1' (allowed: base, bench)" >&2; exit 2 ;;
+  fuzz) want="$base libclang-rt-14-dev" ;;
+  valgrind) want="$base valgrind" ;;
+  *) echo "deps.sh: unknown set '$1' (allowed: base, bench, fuzz, valgrind)" >&2
+     exit 2 ;;
 esac
 
 missing=""

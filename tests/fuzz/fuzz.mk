@@ -64,6 +64,12 @@ $(FUZZ_B)/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz_util.h \
 # -timeout: a template that loops must be stopped by the generator's own
 # instruction limit long before this. -rss_limit_mb leaves room for the
 # 1 GiB memory cap of the Lua sandbox under ASan.
+# clang's libFuzzer and sanitizer runtime come from libclang-rt-14-dev.
+fuzz-deps:
+	@scripts/deps.sh fuzz
+
+$(FUZZ_BINS): | fuzz-deps
+
 fuzz: $(FUZZ_BINS)
 	@fail=0; for t in $(FUZZ_TARGETS); do \
 		work=$(FUZZ_B)/corpus/$$t; art=$(FUZZ_B)/artifacts/$$t; \
