@@ -39,7 +39,8 @@ TESTS := $(TEST_SRC:tests/%.c=$(B)/tests/%)
 
 .PHONY: all deps build demo demo-run check check-run check-sanitize regen \
 	install clean bench-matmul bench-conv data data-run fuzz study-mnist \
-	study-svd check-valgrind check-valgrind-run fuzz-deps
+	study-svd check-valgrind check-valgrind-run fuzz-deps \
+	study-precision
 
 all: deps
 	@$(MAKE) --no-print-directory build
@@ -183,6 +184,17 @@ study-svd: data
 	@mkdir -p docs/data
 	$(BENCH_ENV) $(B)/bench/study_svd
 	gnuplot bench/plot_svd.gp
+
+# The precision study (issue 6, docs/PRECISION.md): every algorithm at
+# every precision; CSVs under docs/data, plots docs/precision_*.png.
+study-precision: deps
+	@$(MAKE) --no-print-directory build $(B)/bench/study_precision_conv \
+		$(B)/bench/study_precision_matmul
+	@mkdir -p docs/data
+	$(BENCH_ENV) $(B)/bench/study_precision_conv
+	$(BENCH_ENV) $(B)/bench/study_precision_matmul
+	gnuplot bench/plot_precision_conv.gp
+	gnuplot bench/plot_precision_matmul.gp
 
 # The MNIST study (issue 8): train the seed's MLP on the digits and on
 # Fashion-MNIST, then SVD-compress it three ways; CSVs under docs/data.

@@ -195,6 +195,7 @@ const dp_kernel dp_conv_direct_r3s3_n1c64h56w56k64_s1p1_fp32 = {
 		.op = DP_OP_CONV,
 		.algo = DP_ALGO_DIRECT,
 		.precision = DP_PREC_FP32,
+		.policy = DP_POLICY_ALL,
 		.n = 1,
 		.c = 64,
 		.h = 56,

@@ -181,6 +181,7 @@ const dp_kernel dp_conv_direct_r3s5_n2c2h13w11k3_s2p1x2_fp32 = {
 		.op = DP_OP_CONV,
 		.algo = DP_ALGO_DIRECT,
 		.precision = DP_PREC_FP32,
+		.policy = DP_POLICY_ALL,
 		.n = 2,
 		.c = 2,
 		.h = 13,

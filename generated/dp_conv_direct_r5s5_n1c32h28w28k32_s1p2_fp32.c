@@ -249,6 +249,7 @@ const dp_kernel dp_conv_direct_r5s5_n1c32h28w28k32_s1p2_fp32 = {
 		.op = DP_OP_CONV,
 		.algo = DP_ALGO_DIRECT,
 		.precision = DP_PREC_FP32,
+		.policy = DP_POLICY_ALL,
 		.n = 1,
 		.c = 32,
 		.h = 28,

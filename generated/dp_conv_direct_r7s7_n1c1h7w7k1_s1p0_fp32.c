@@ -151,6 +151,7 @@ const dp_kernel dp_conv_direct_r7s7_n1c1h7w7k1_s1p0_fp32 = {
 		.op = DP_OP_CONV,
 		.algo = DP_ALGO_DIRECT,
 		.precision = DP_PREC_FP32,
+		.policy = DP_POLICY_ALL,
 		.n = 1,
 		.c = 1,
 		.h = 7,

@@ -203,6 +203,7 @@ const dp_kernel dp_conv_direct_r7s7_n1c3h224w224k64_s2p3_fp32 = {
 		.op = DP_OP_CONV,
 		.algo = DP_ALGO_DIRECT,
 		.precision = DP_PREC_FP32,
+		.policy = DP_POLICY_ALL,
 		.n = 1,
 		.c = 3,
 		.h = 224,

@@ -1999,6 +1999,7 @@ const dp_kernel dp_conv_fft_t32r11s11_n1c16h64w64k16_s1p5_fp32 = {
 		.op = DP_OP_CONV,
 		.algo = DP_ALGO_FFT,
 		.precision = DP_PREC_FP32,
+		.policy = DP_POLICY_ALL,
 		.n = 1,
 		.c = 16,
 		.h = 64,

@@ -361,6 +361,7 @@ const dp_kernel dp_conv_im2col_r3s3_n1c3h28w28k16_s1p1_fp32 = {
 		.op = DP_OP_CONV,
 		.algo = DP_ALGO_IM2COL,
 		.precision = DP_PREC_FP32,
+		.policy = DP_POLICY_ALL,
 		.n = 1,
 		.c = 3,
 		.h = 28,

@@ -483,6 +483,7 @@ const dp_kernel dp_conv_winograd_f4r3_n1c128h28w28k128_s1p1_fp32 = {
 		.op = DP_OP_CONV,
 		.algo = DP_ALGO_WINOGRAD,
 		.precision = DP_PREC_FP32,
+		.policy = DP_POLICY_ALL,
 		.n = 1,
 		.c = 128,
 		.h = 28,

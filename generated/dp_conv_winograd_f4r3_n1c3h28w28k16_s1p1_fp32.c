@@ -483,6 +483,7 @@ const dp_kernel dp_conv_winograd_f4r3_n1c3h28w28k16_s1p1_fp32 = {
 		.op = DP_OP_CONV,
 		.algo = DP_ALGO_WINOGRAD,
 		.precision = DP_PREC_FP32,
+		.policy = DP_POLICY_ALL,
 		.n = 1,
 		.c = 3,
 		.h = 28,

@@ -510,6 +510,7 @@ const dp_kernel dp_conv_winograd_f4r3_n1c64h56w56k64_s1p1_fp32 = {
 		.op = DP_OP_CONV,
 		.algo = DP_ALGO_WINOGRAD,
 		.precision = DP_PREC_FP32,
+		.policy = DP_POLICY_ALL,
 		.n = 1,
 		.c = 64,
 		.h = 56,

@@ -303,6 +303,7 @@ const dp_kernel dp_matmul_gemm_m64k784n512_fp32 = {
 		.op = DP_OP_MATMUL,
 		.algo = DP_ALGO_GEMM,
 		.precision = DP_PREC_FP32,
+		.policy = DP_POLICY_ALL,
 		.mm_m = 64, .mm_k = 784, .mm_n = 512,
 	},
 	.generic = 0,

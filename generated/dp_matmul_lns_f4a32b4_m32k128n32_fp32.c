@@ -209,6 +209,7 @@ const dp_kernel dp_matmul_lns_f4a32b4_m32k128n32_fp32 = {
 		.op = DP_OP_MATMUL,
 		.algo = DP_ALGO_LNS,
 		.precision = DP_PREC_FP32,
+		.policy = DP_POLICY_ALL,
 		.mm_m = 32, .mm_k = 128, .mm_n = 32,
 		.frac_bits = 4,
 		.acc_bits = 32,

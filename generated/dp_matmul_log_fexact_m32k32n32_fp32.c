@@ -147,6 +147,7 @@ const dp_kernel dp_matmul_log_fexact_m32k32n32_fp32 = {
 		.op = DP_OP_MATMUL,
 		.algo = DP_ALGO_LOG,
 		.precision = DP_PREC_FP32,
+		.policy = DP_POLICY_ALL,
 		.mm_m = 32, .mm_k = 32, .mm_n = 32,
 		.frac_bits = -1,
 	},

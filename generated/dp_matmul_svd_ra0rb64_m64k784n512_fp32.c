@@ -581,6 +581,7 @@ const dp_kernel dp_matmul_svd_ra0rb64_m64k784n512_fp32 = {
 		.op = DP_OP_MATMUL,
 		.algo = DP_ALGO_SVD,
 		.precision = DP_PREC_FP32,
+		.policy = DP_POLICY_ALL,
 		.mm_m = 64, .mm_k = 784, .mm_n = 512,
 		.rank_b = 64,
 	},

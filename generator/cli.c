@@ -53,6 +53,7 @@ static const struct option {
 	{ "--max-error", NULL, STR, O(max_error), MODE_TUNE },
 	{ "--wisdom", NULL, STR, O(wisdom), MODE_TUNE },
 	{ "--csv", NULL, FLAG, O(csv), MODE_TUNE },
+	{ "--threads", NULL, STR, O(threads), MODE_RUN | MODE_TUNE },
 	{ "--version", NULL, FLAG, O(version), MODE_GEN },
 #undef O
 };
@@ -232,9 +233,13 @@ static int parse_names(const cli_opts *o, dp_desc *d, char *err,
 		           o->algo, o->op, allowed);
 	}
 	d->precision = DP_PREC_FP32;
-	if (o->precision && dp_precision_parse(o->precision, &d->precision))
-		return ERR("--precision '%s' is unknown (allowed: fp32)",
-		           o->precision);
+	d->policy = DP_POLICY_ALL;
+	if (o->precision && dp_precision_spec_parse(o->precision,
+	                                            &d->precision, &d->policy))
+		return ERR("--precision '%s' is unknown (allowed: FORMAT or "
+		           "FORMAT:POLICY; formats fp32, fp64, tf32, bf16, fp16, "
+		           "fp8-e4m3, fp8-e5m2, int16, int8; policies all, acc32, "
+		           "acc32 for tf32/bf16/fp16/fp8 only)", o->precision);
 	return 0;
 }
 
@@ -444,6 +449,8 @@ int cli_gen_desc(const cli_opts *o, dp_desc *d, char *err, size_t err_len)
 
 void cli_command(const dp_desc *d, char *buf, size_t len)
 {
+	char prec[32];
+	dp_precision_spec_name(d->precision, d->policy, prec, sizeof prec);
 	if (d->op == DP_OP_MATMUL) {
 		char variant[160] = "";
 		if (d->algo == DP_ALGO_SVD)
@@ -460,8 +467,7 @@ void cli_command(const dp_desc *d, char *buf, size_t len)
 			         d->acc_bits, d->bin_bits);
 		snprintf(buf, len, "dpgen --op matmul --algo %s --shape %dx%dx%d "
 		         "--precision %s%s", dp_algo_name(d->algo), d->mm_m,
-		         d->mm_k, d->mm_n, dp_precision_name(d->precision),
-		         variant);
+		         d->mm_k, d->mm_n, prec, variant);
 		return;
 	}
 	char pad[32];
@@ -478,8 +484,7 @@ void cli_command(const dp_desc *d, char *buf, size_t len)
 	snprintf(buf, len, "dpgen --op conv --algo %s --shape %dx%dx%d "
 	         "--filters %d --kernel %dx%d --stride %d --pad %s --batch %d "
 	         "--precision %s%s", dp_algo_name(d->algo), d->h, d->w, d->c,
-	         d->k, d->r, d->s, d->stride, pad, d->n,
-	         dp_precision_name(d->precision), variant);
+	         d->k, d->r, d->s, d->stride, pad, d->n, prec, variant);
 }
 
 void cli_help(enum cli_mode mode)
@@ -488,7 +493,7 @@ void cli_help(enum cli_mode mode)
 		printf(
 "usage: dpgen tune --op conv --shape HxWxC [--filters K] [--kernel RxS]\n"
 "                  [--stride S] [--pad P|PHxPW|same|valid] [--batch N]\n"
-"                  [--precision fp32] [--max-error E] [--wisdom FILE] [--csv]\n"
+"                  [--precision P] [--max-error E] [--wisdom FILE] [--csv]\n"
 "       dpgen tune --op matmul --shape MxKxN [...]\n"
 "\n"
 "Measures every algorithm and variant for one problem on random data\n"
@@ -509,7 +514,7 @@ void cli_help(enum cli_mode mode)
 		printf(
 "usage: dpgen run --op conv --algo ALGO --input X.npy --weights W.npy\n"
 "                 [--bias B.npy] [--stride S] [--pad P|PHxPW|same|valid]\n"
-"                 [--precision fp32] --out Y.npy\n"
+"                 [--precision P] --out Y.npy\n"
 "       dpgen run --op matmul --algo ALGO --a A.npy --b B.npy --out C.npy\n"
 "\n"
 "Runs an operator on NumPy .npy files (little-endian float32, C order).\n"
@@ -601,6 +606,14 @@ void cli_list(void)
 "  matmul  lns      log-domain accumulation (US 2021/0056446): bins by the\n"
 "                   F-bit remainder, --acc-bits W, --bin-bits B < F is the\n"
 "                   Mitchell variant. See docs/LNS.md.\n"
-"precisions:\n"
-"  fp32    IEEE single precision, no rounding code emitted\n");
+"precisions (--precision FORMAT[:POLICY], docs/PRECISION.md):\n"
+"  fp32      IEEE single precision, no rounding code emitted\n"
+"  fp64      every operation in double, the output rounded once\n"
+"  tf32 bf16 fp16 fp8-e4m3 fp8-e5m2   emulated: values rounded to the\n"
+"            format (round to nearest even, the format's overflow,\n"
+"            subnormal and NaN rules); policy all (default): every\n"
+"            arithmetic result, transforms included; acc32: operands\n"
+"            and products in the format, sums in fp32\n"
+"  int16 int8  symmetric fixed point, one scale per tensor, exact\n"
+"            integer accumulation\n");
 }

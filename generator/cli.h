@@ -21,6 +21,7 @@ typedef struct cli_opts {
 	const char *positional;   /* manifest: the manifest file */
 	const char *max_error, *wisdom;   /* tune */
 	int csv;                          /* tune */
+	const char *threads;              /* run, tune: --threads N */
 } cli_opts;
 
 #define CLI_ERR_LEN 512

@@ -214,6 +214,7 @@ static void push_desc(lua_State *L, const dp_desc *d, const char *command)
 	set_str(L, "op", dp_op_name(d->op));
 	set_str(L, "algo", dp_algo_name(d->algo));
 	set_str(L, "precision", dp_precision_name(d->precision));
+	set_str(L, "policy", dp_policy_name(d->policy));
 	set_str(L, "command", command ? command : "");
 	set_str(L, "version", DP_VERSION);
 	if (d->op == DP_OP_MATMUL) {

@@ -262,8 +262,12 @@ int cmd_run(int argc, char **argv)
 		         d.op == DP_OP_CONV ? "direct, im2col, im2col-blas, winograd, fft, fft-fftw" : "naive, gemm, svd, log, lns");
 		return usage_fail(err);
 	}
-	if (o.precision && dp_precision_parse(o.precision, &d.precision))
-		return usage_fail("run: --precision is unknown (allowed: fp32)");
+	if (o.precision && dp_precision_spec_parse(o.precision, &d.precision,
+	                                           &d.policy))
+		return usage_fail("run: --precision is unknown (allowed: FORMAT "
+		                  "or FORMAT:POLICY; formats fp32, fp64, tf32, "
+		                  "bf16, fp16, fp8-e4m3, fp8-e5m2, int16, int8; "
+		                  "policy acc32 for tf32/bf16/fp16/fp8)");
 	if (!o.out)
 		return usage_fail("run: missing --out FILE.npy");
 	int rc = d.op == DP_OP_CONV ? run_conv(&o, &d, &out, err, sizeof err)

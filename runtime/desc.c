@@ -21,7 +21,11 @@ static const char *const algo_names[] = {
 	"direct", "naive", "gemm", "winograd", "im2col", "im2col-blas", "fft",
 	"fft-fftw", "svd", "log", "lns"
 };
-static const char *const prec_names[] = { "fp32" };
+static const char *const prec_names[] = {
+	"fp32", "fp64", "tf32", "bf16", "fp16", "fp8-e4m3", "fp8-e5m2", "int16",
+	"int8"
+};
+static const char *const policy_names[] = { "all", "acc32" };
 
 /* Which op each algorithm belongs to. */
 static const dp_op algo_op[] = {
@@ -56,6 +60,60 @@ const char *dp_algo_name(dp_algo a)
 const char *dp_precision_name(dp_precision p)
 {
 	return (unsigned)p < COUNT(prec_names) ? prec_names[p] : NULL;
+}
+
+const char *dp_policy_name(dp_policy p)
+{
+	return (unsigned)p < COUNT(policy_names) ? policy_names[p] : NULL;
+}
+
+int dp_policy_valid(dp_precision prec, dp_policy policy)
+{
+	if (!dp_precision_name(prec) || !dp_policy_name(policy))
+		return 0;
+	if (policy == DP_POLICY_ALL)
+		return 1;
+	/* acc32 means "narrower than fp32 in storage and products": fp32 and
+	 * fp64 have nothing narrower, the integer formats accumulate exactly
+	 * in integers anyway. */
+	return prec != DP_PREC_FP32 && prec != DP_PREC_FP64 &&
+	       prec != DP_PREC_INT16 && prec != DP_PREC_INT8;
+}
+
+dp_status dp_precision_spec_parse(const char *s, dp_precision *prec,
+                                  dp_policy *policy)
+{
+	char fmt[16];
+	if (!s || !prec || !policy)
+		return DP_ERR_ARG;
+	const char *colon = strchr(s, ':');
+	size_t n = colon ? (size_t)(colon - s) : strlen(s);
+	if (n >= sizeof fmt)
+		return DP_ERR_ARG;
+	memcpy(fmt, s, n);
+	fmt[n] = 0;
+	int i = lookup(prec_names, COUNT(prec_names), fmt);
+	int j = colon ? lookup(policy_names, COUNT(policy_names), colon + 1)
+	              : (int)DP_POLICY_ALL;
+	if (i < 0 || j < 0 || !dp_policy_valid((dp_precision)i, (dp_policy)j))
+		return DP_ERR_ARG;
+	*prec = (dp_precision)i;
+	*policy = (dp_policy)j;
+	return DP_OK;
+}
+
+void dp_precision_spec_name(dp_precision prec, dp_policy policy, char *buf,
+                            size_t len)
+{
+	const char *f = dp_precision_name(prec), *p = dp_policy_name(policy);
+	if (!buf || !len)
+		return;
+	if (!f || !p)
+		snprintf(buf, len, "?");
+	else if (policy == DP_POLICY_ALL)
+		snprintf(buf, len, "%s", f);
+	else
+		snprintf(buf, len, "%s:%s", f, p);
 }
 
 dp_status dp_op_parse(const char *s, dp_op *out)
@@ -396,6 +454,10 @@ dp_status dp_desc_check(const dp_desc *d, char *msg, size_t msg_len)
 		FAIL("unknown algorithm %d", (int)d->algo);
 	if (!dp_precision_name(d->precision))
 		FAIL("unknown precision %d", (int)d->precision);
+	if (!dp_policy_valid(d->precision, d->policy))
+		FAIL("precision %s does not take policy %d (acc32 applies to "
+		     "tf32, bf16, fp16, fp8-e4m3, fp8-e5m2)",
+		     dp_precision_name(d->precision), (int)d->policy);
 	if (d->op == DP_OP_MATMUL && (d->tile || d->points[0]))
 		FAIL("a tile and points apply to winograd only");
 	if (d->op == DP_OP_CONV && (d->rank_a || d->rank_b || d->frac_bits ||

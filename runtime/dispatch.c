@@ -9,7 +9,7 @@
 static int same_problem(const dp_desc *a, const dp_desc *b)
 {
 	if (a->op != b->op || a->algo != b->algo ||
-	    a->precision != b->precision)
+	    a->precision != b->precision || a->policy != b->policy)
 		return 0;
 	if (a->op == DP_OP_MATMUL)
 		return a->mm_m == b->mm_m && a->mm_k == b->mm_k &&
@@ -33,8 +33,11 @@ const dp_kernel *dp_registry_find(const dp_desc *d)
 
 const dp_kernel *dp_generic_kernel(const dp_desc *d)
 {
-	if (!d || d->precision != DP_PREC_FP32)
+	if (!d)
 		return NULL;
+	if (d->precision != DP_PREC_FP32)  /* emulated precisions (issue 6) */
+		return d->op == DP_OP_CONV ? dp_emul_conv_kernel(d)
+		                           : dp_emul_matmul_kernel(d);
 	switch (d->algo) {
 	case DP_ALGO_DIRECT: return &dp_conv_direct_generic;
 	case DP_ALGO_NAIVE: return &dp_matmul_naive_generic;

@@ -48,12 +48,39 @@ typedef enum dp_algo {
 	DP_ALGO_COUNT
 } dp_algo;
 
-typedef enum dp_precision { DP_PREC_FP32 = 0, DP_PREC_COUNT } dp_precision;
+/* Number formats (issue 6, docs/PRECISION.md). fp32 is the native
+ * format: its kernels contain no rounding code. The others are emulated:
+ * values are float or double in memory, rounded to the format wherever
+ * the policy says (runtime/precision.h has the rounding rules). */
+typedef enum dp_precision {
+	DP_PREC_FP32 = 0,
+	DP_PREC_FP64,      /* every operation in double, output rounded once */
+	DP_PREC_TF32,
+	DP_PREC_BF16,
+	DP_PREC_FP16,
+	DP_PREC_FP8_E4M3,  /* OCP E4M3FN, saturating */
+	DP_PREC_FP8_E5M2,
+	DP_PREC_INT16,     /* symmetric fixed point, one scale per tensor */
+	DP_PREC_INT8,
+	DP_PREC_COUNT
+} dp_precision;
+
+/* Where a narrow floating-point format rounds:
+ *   all   every arithmetic result (transforms included) is rounded to
+ *         the format;
+ *   acc32 operands (and transformed operands) are stored and multiplied
+ *         in the format, products and sums are kept in fp32, as tensor
+ *         cores do; the output is stored in the format.
+ * fp32, fp64 and the integer formats take "all" only (for the integer
+ * formats: quantized operands, exact integer accumulation). */
+typedef enum dp_policy { DP_POLICY_ALL = 0, DP_POLICY_ACC32,
+                         DP_POLICY_COUNT } dp_policy;
 
 /* Names as used on the command line ("direct", "fp32"); NULL if unknown. */
 const char *dp_op_name(dp_op op);
 const char *dp_algo_name(dp_algo a);
 const char *dp_precision_name(dp_precision p);
+const char *dp_policy_name(dp_policy p);
 /* The operator an algorithm computes. */
 dp_op dp_algo_op(dp_algo a);
 /* 1 if dpgen can generate a specialized kernel for the algorithm, 0 if
@@ -63,6 +90,16 @@ int dp_algo_generated(dp_algo a);
 dp_status dp_op_parse(const char *s, dp_op *out);
 dp_status dp_algo_parse(const char *s, dp_algo *out);
 dp_status dp_precision_parse(const char *s, dp_precision *out);
+/* "FORMAT" or "FORMAT:POLICY" ("fp16", "bf16:acc32", "fp8-e4m3:all").
+ * DP_ERR_ARG for an unknown format or policy, or a policy the format does
+ * not take (see dp_policy). */
+dp_status dp_precision_spec_parse(const char *s, dp_precision *prec,
+                                  dp_policy *policy);
+/* The canonical spelling: "fp16", "bf16:acc32" (":all" is left out). */
+void dp_precision_spec_name(dp_precision prec, dp_policy policy,
+                            char *buf, size_t len);
+/* 1 if the format takes the policy. */
+int dp_policy_valid(dp_precision prec, dp_policy policy);
 
 #define DP_POINTS_LEN 96
 
@@ -72,6 +109,7 @@ typedef struct dp_desc {
 	dp_op op;
 	dp_algo algo;
 	dp_precision precision;
+	dp_policy policy;  /* where a narrow format rounds (default all) */
 	/* convolution */
 	int n, c, h, w;   /* input batch, channels, height, width */
 	int k, r, s;      /* filters, kernel height, kernel width */
@@ -168,6 +206,15 @@ dp_status dp_matmul(const dp_desc *d, const float *a, const float *b,
 dp_status dp_kernel_run(const dp_kernel *kern, const dp_desc *d,
                         const float *in, const float *weights,
                         const float *bias, float *out);
+
+/* ---- threads (issue 7) ----
+ * Kernels that parallelize (generated direct and GEMM-based ones) use up
+ * to this many threads; 0 (the default) means the DP_NUM_THREADS
+ * environment variable, else 1. Small problems run on one thread whatever
+ * the setting (waking a sleeping thread costs more than they take). Direct
+ * and im2col results are bitwise identical for every thread count. */
+dp_status dp_set_num_threads(int n);  /* DP_ERR_ARG: n < 0 or n > 256 */
+int dp_get_num_threads(void);         /* the count in effect, >= 1 */
 
 /* ---- references: fp64 accumulation, the yardstick of every test ---- */
 

@@ -41,4 +41,10 @@ int dp_svd_energy_rank(const double *s, int mn, double energy);
 /* The LNS value with F fractional bits nearest to s (matmul_log.c). */
 double dp_lns_round(double s, int f);
 
+/* Emulated precisions (issue 6, docs/PRECISION.md): the runtime kernel of
+ * a descriptor whose precision is not fp32, or NULL when the algorithm has
+ * no emulation. emul_conv.c and emul_matmul.c. */
+const dp_kernel *dp_emul_conv_kernel(const dp_desc *d);
+const dp_kernel *dp_emul_matmul_kernel(const dp_desc *d);
+
 #endif

@@ -366,7 +366,8 @@ static int parse_line(const char *text, const cpu_sig *cpu, wline *l,
 	if (apply_args(val[F_PROBLEM], d, why, len) ||
 	    apply_args(val[F_CHOICE], d, why, len))
 		return -1;
-	if (dp_precision_parse(val[F_PREC], &d->precision) != DP_OK) {
+	if (dp_precision_spec_parse(val[F_PREC], &d->precision,
+	                            &d->policy) != DP_OK) {
 		snprintf(why, len, "unknown precision '%.20s'", val[F_PREC]);
 		return -1;
 	}
@@ -580,6 +581,7 @@ dp_status dp_wisdom_lookup(const dp_wisdom *w, const dp_desc *d,
 	for (int i = w->n - 1; i >= 0; i--) {
 		const wline *l = &w->lines[i];
 		if (!l->usable || l->e.desc.precision != d->precision ||
+		    l->e.desc.policy != d->policy ||
 		    l->e.desc.op != d->op)
 			continue;
 		dp_wisdom_problem_args(&l->e.desc, have, sizeof have);
@@ -601,7 +603,9 @@ static void format_line(const dp_find_result *r, const char *kernel,
 	dp_wisdom_problem_args(&r->desc, prob, sizeof prob);
 	dp_wisdom_choice_args(&r->desc, choice, sizeof choice);
 	snprintf(flags, sizeof flags, "%016llx", (unsigned long long)cpu->flags);
-	const char *prec = dp_precision_name(r->desc.precision);
+	char prec[32];
+	dp_precision_spec_name(r->desc.precision, r->desc.policy, prec,
+	                       sizeof prec);
 	snprintf(buf, len, "problem=%s" SEP "precision=%s" SEP "cpu=%s" SEP
 	         "cpuflags=%s" SEP "version=%s" SEP "source=%016llx" SEP
 	         "choice=%s" SEP "kernel=%s" SEP "time_us=%.3f" SEP

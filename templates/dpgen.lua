@@ -24,6 +24,11 @@ function M.generate(d)
 		error(string.format("no template generates op '%s' with algorithm '%s'",
 			d.op, d.algo), 0)
 	end
+	if d.precision ~= "fp32" then
+		error(string.format("precision %s is not generated for op '%s' "
+			.. "algorithm '%s' (dpgen run and the runtime emulate it)",
+			d.precision, d.op, d.algo), 0)
+	end
 	local n = name.kernel(d)
 	return { name = n, c = require(mod).generate(d, n), h = kernel.header(d, n) }
 end

@@ -37,7 +37,8 @@ local function desc_init(d)
 	local f = {
 		".op = DP_OP_" .. string.upper(d.op),
 		".algo = DP_ALGO_" .. string.upper(d.algo),
-		".precision = DP_PREC_" .. string.upper(d.precision),
+		".precision = DP_PREC_" .. string.upper(d.precision):gsub("-", "_"),
+		".policy = DP_POLICY_" .. string.upper(d.policy),
 	}
 	if d.op == "conv" then
 		for _, k in ipairs(conv_fields) do

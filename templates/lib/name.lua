@@ -28,12 +28,19 @@ local variant = {
 	end,
 }
 
+-- fp32, bf16, fp8_e4m3, fp16_acc32: a C identifier.
+local function prec_str(d)
+	local p = d.precision:gsub("-", "_")
+	if d.policy and d.policy ~= "all" then p = p .. "_" .. d.policy end
+	return p
+end
+
 function M.conv(d)
 	local v = variant[d.algo]
 	assert(v, "no naming rule for conv algorithm " .. tostring(d.algo))
 	return string.format("dp_conv_%s_%s_n%dc%dh%dw%dk%d_s%dp%s_%s",
 		d.algo, v(d), d.n, d.c, d.h, d.w, d.k, d.stride, pad_str(d),
-		d.precision)
+		prec_str(d))
 end
 
 local matmul_variant = {
@@ -50,7 +57,7 @@ local matmul_variant = {
 function M.matmul(d)
 	local v = matmul_variant[d.algo]
 	return string.format("dp_matmul_%s%s_m%dk%dn%d_%s", d.algo,
-		v and v(d) or "", d.m, d.k, d.n, d.precision)
+		v and v(d) or "", d.m, d.k, d.n, prec_str(d))
 end
 
 function M.kernel(d)
