@@ -15,4 +15,19 @@
 double conv_check(const dp_kernel *kern, const dp_desc *d, uint64_t seed,
                   char *note, size_t note_len);
 
+/* The same run with an algorithm's own per-output bound: bound_fn gets the
+ * data, the fp64 reference and fills bound[] (one per output); 0 or -1. */
+typedef int (*conv_bound_fn)(const dp_desc *d, const float *x,
+                             const float *w, const float *b,
+                             const double *ref, double *bound);
+
+typedef struct conv_result {
+	double worst;      /* largest err/bound; < 0 if the kernel failed */
+	double max_err, mean_err;
+	char note[200];
+} conv_result;
+
+conv_result conv_check_bound(const dp_kernel *kern, const dp_desc *d,
+                             uint64_t seed, conv_bound_fn bound_fn);
+
 #endif

@@ -48,6 +48,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "conv_check.h"
 #include "tap.h"
 #include "util.h"
 
@@ -55,11 +56,7 @@
 
 #define U 0x1p-24
 
-typedef struct {
-	double worst;      /* largest err/bound; < 0 if the kernel failed */
-	double max_err, mean_err;
-	char note[200];
-} result;
+typedef conv_result result;
 
 static dp_desc conv_desc(dp_algo algo, int n, int c, int h, int w, int k,
                          int r, int s, int ph, int pw, int t)
@@ -92,8 +89,8 @@ static int is_pow2(int v)
 }
 
 /* The bound of the header for every output, into bound[]. */
-static void bounds(const dp_desc *d, const float *x, const float *wt,
-                   const float *b, const double *ref, double *bound)
+static int bounds(const dp_desc *d, const float *x, const float *wt,
+                  const float *b, const double *ref, double *bound)
 {
 	const int ho = dp_conv_out_h(d), wo = dp_conv_out_w(d);
 	int th, tw, oy, ox;         /* tile size and outputs per tile */
@@ -119,6 +116,10 @@ static void bounds(const dp_desc *d, const float *x, const float *wt,
 	double *xn = malloc(sizeof(double) * d->c * tyn * txn);
 	double *w1 = malloc(sizeof(double) * d->k * d->c);
 	double *w2 = malloc(sizeof(double) * d->k * d->c);
+	if (!xn || !w1 || !w2) {
+		free(xn); free(w1); free(w2);
+		return -1;
+	}
 	for (int k = 0; k < d->k; k++)
 		for (int c = 0; c < d->c; c++) {
 			const float *w = wt + ((size_t)k * d->c + c) * d->r * d->s;
@@ -164,60 +165,14 @@ static void bounds(const dp_desc *d, const float *x, const float *wt,
 	free(xn);
 	free(w1);
 	free(w2);
+	return 0;
 }
 
 /* Runs kern on N(0,1) data from seed; compares with the reference. */
 static result run_case(const dp_kernel *kern, const dp_desc *d,
                        uint64_t seed)
 {
-	result res = { -1, 0, 0, "" };
-	size_t ni = (size_t)dp_conv_input_elems(d);
-	size_t nw = (size_t)dp_conv_weight_elems(d);
-	size_t no = (size_t)dp_conv_output_elems(d);
-	float *x = malloc(ni * 4), *w = malloc(nw * 4), *b = malloc(d->k * 4u);
-	float *y = malloc(no * 4);
-	double *ref = malloc(no * 8), *bound = malloc(no * 8);
-	rng_t rng;
-	if (!x || !w || !b || !y || !ref || !bound) {
-		snprintf(res.note, sizeof res.note, "out of memory");
-		goto out;
-	}
-	rng_seed(&rng, seed);
-	fill_normal(&rng, x, ni);
-	fill_normal(&rng, w, nw);
-	fill_normal(&rng, b, (size_t)d->k);
-	for (size_t i = 0; i < no; i++)
-		y[i] = NAN;
-	dp_status st = dp_kernel_run(kern, d, x, w, b, y);
-	if (st != DP_OK) {
-		snprintf(res.note, sizeof res.note, "kernel failed: %s",
-		         dp_status_str(st));
-		goto out;
-	}
-	if (dp_ref_conv2d(d, x, w, b, ref) != DP_OK) {
-		snprintf(res.note, sizeof res.note, "reference failed");
-		goto out;
-	}
-	bounds(d, x, w, b, ref, bound);
-	size_t at = 0;
-	res.worst = 0;
-	for (size_t i = 0; i < no; i++) {
-		double e = fabs((double)y[i] - ref[i]);
-		double ratio = e == 0 ? 0 : bound[i] > 0 ? e / bound[i] : INFINITY;
-		if (!(ratio <= res.worst)) {
-			res.worst = isnan(ratio) ? INFINITY : ratio;
-			at = i;
-		}
-	}
-	err_stats es = compare(y, ref, no);
-	res.max_err = es.max_abs_err;
-	res.mean_err = es.mean_abs_err;
-	snprintf(res.note, sizeof res.note, "max err %.3g (mean %.3g), worst "
-	         "err/bound %.3g at output %zu", es.max_abs_err,
-	         es.mean_abs_err, res.worst, at);
-out:
-	free(x); free(w); free(b); free(y); free(ref); free(bound);
-	return res;
+	return conv_check_bound(kern, d, seed, bounds);
 }
 
 static int passes(const result *r)

@@ -33,17 +33,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "conv_check.h"
 #include "kernels.h"
 #include "tap.h"
 #include "util.h"
 
 #define MAXA DP_WINOGRAD_MAX_ALPHA
 
-typedef struct {
-	double worst;      /* largest err/bound; < 0 if the kernel failed */
-	double max_err, mean_err;
-	char note[160];
-} result;
+typedef conv_result result;
 
 static dp_desc conv_desc(int n, int c, int h, int w, int k, int r, int m,
                          int ph, int pw, const char *points)
@@ -154,61 +151,27 @@ static int magnitudes(const dp_desc *d, const float *x, const float *wt,
 	return 0;
 }
 
+/* The bound of one output: a float dot product of C products plus the
+ * transforms' own additions, on the magnitudes above. */
+static int bound_of(const dp_desc *d, const float *x, const float *w,
+                    const float *b, const double *ref, double *bound)
+{
+	(void)ref;
+	if (magnitudes(d, x, w, b, bound) != 0)
+		return -1;
+	const int a = d->tile + d->r - 1;
+	const int terms = d->c + 4 * a + 2 * d->r + 18;
+	size_t no = (size_t)dp_conv_output_elems(d);
+	for (size_t i = 0; i < no; i++)
+		bound[i] = dot_error_bound(terms, bound[i]);
+	return 0;
+}
+
 /* Runs kern on N(0,1) data from seed; compares with the reference. */
 static result run_case(const dp_kernel *kern, const dp_desc *d,
                        uint64_t seed)
 {
-	result res = { -1, 0, 0, "" };
-	size_t ni = (size_t)dp_conv_input_elems(d);
-	size_t nw = (size_t)dp_conv_weight_elems(d);
-	size_t no = (size_t)dp_conv_output_elems(d);
-	float *x = malloc(ni * 4), *w = malloc(nw * 4), *b = malloc(d->k * 4u);
-	float *y = malloc(no * 4);
-	double *ref = malloc(no * 8), *mag = malloc(no * 8);
-	rng_t rng;
-	if (!x || !w || !b || !y || !ref || !mag) {
-		snprintf(res.note, sizeof res.note, "out of memory");
-		goto out;
-	}
-	rng_seed(&rng, seed);
-	fill_normal(&rng, x, ni);
-	fill_normal(&rng, w, nw);
-	fill_normal(&rng, b, (size_t)d->k);
-	for (size_t i = 0; i < no; i++)
-		y[i] = NAN;
-	dp_status st = dp_kernel_run(kern, d, x, w, b, y);
-	if (st != DP_OK) {
-		snprintf(res.note, sizeof res.note, "kernel failed: %s",
-		         dp_status_str(st));
-		goto out;
-	}
-	if (dp_ref_conv2d(d, x, w, b, ref) != DP_OK ||
-	    magnitudes(d, x, w, b, mag) != 0) {
-		snprintf(res.note, sizeof res.note, "reference failed");
-		goto out;
-	}
-	const int a = d->tile + d->r - 1;
-	const int terms = d->c + 4 * a + 2 * d->r + 18;
-	size_t at = 0;
-	res.worst = 0;
-	for (size_t i = 0; i < no; i++) {
-		double e = fabs((double)y[i] - ref[i]);
-		double bound = dot_error_bound(terms, mag[i]);
-		double ratio = e == 0 ? 0 : bound > 0 ? e / bound : INFINITY;
-		if (!(ratio <= res.worst)) {
-			res.worst = isnan(ratio) ? INFINITY : ratio;
-			at = i;
-		}
-	}
-	err_stats es = compare(y, ref, no);
-	res.max_err = es.max_abs_err;
-	res.mean_err = es.mean_abs_err;
-	snprintf(res.note, sizeof res.note, "max err %.3g (mean %.3g), worst "
-	         "err/bound %.3g at output %zu", es.max_abs_err,
-	         es.mean_abs_err, res.worst, at);
-out:
-	free(x); free(w); free(b); free(y); free(ref); free(mag);
-	return res;
+	return conv_check_bound(kern, d, seed, bound_of);
 }
 
 static int passes(const result *r)
