@@ -543,23 +543,6 @@ static void test_damaged(void)
 
 /* ---- writer failures and atomicity ---- */
 
-static int leftover_temps(void)
-{
-	DIR *d = opendir(tmpdir);
-	struct dirent *e;
-	int n = 0;
-
-	if (!d)
-		return -1;
-	while ((e = readdir(d)) != NULL)
-		if (strstr(e->d_name, ".tmp")) {
-			diag("leftover: %s", e->d_name);
-			n++;
-		}
-	closedir(d);
-	return n;
-}
-
 static void test_writer(void)
 {
 	char path[600], dir[512], msg[MSG_LEN];
@@ -639,7 +622,7 @@ static void test_writer(void)
 	dp_idx_write(path, &a, msg, sizeof msg);
 	ok(stat(path, &sb) == 0 && (sb.st_mode & 0777) == 0644,
 	   "writer: a new file gets mode 0644");
-	ok(leftover_temps() == 0, "writer: no temporary files left behind");
+	ok(dir_entries_like(tmpdir, ".tmp") == 0, "writer: no temporary files left behind");
 
 	/* /dev/null is not regular: written in place, not replaced. */
 	st = dp_idx_write("/dev/null", &a, msg, sizeof msg);

@@ -16,6 +16,7 @@
 
 #include "dpgen.h"
 #include "tap.h"
+#include "util.h"
 
 #define MSG_LEN 512
 #define GOOD_DICT "{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), }"
@@ -492,24 +493,6 @@ static void test_bad_dicts(void)
 
 /* ---- writer failures ---- */
 
-/* Names in tmpdir that look like leftover temporary files. */
-static int leftover_temps(void)
-{
-	DIR *d = opendir(tmpdir);
-	struct dirent *e;
-	int n = 0;
-
-	if (!d)
-		return -1;
-	while ((e = readdir(d)) != NULL)
-		if (strstr(e->d_name, ".tmp")) {
-			diag("leftover: %s", e->d_name);
-			n++;
-		}
-	closedir(d);
-	return n;
-}
-
 static void test_write_missing_dir(void)
 {
 	char dir[256], path[300], msg[MSG_LEN];
@@ -652,7 +635,7 @@ static void test_write_fails_midway(void)
 	setrlimit(RLIMIT_FSIZE, &old);
 	signal(SIGXFSZ, SIG_DFL);
 	ok(st == DP_ERR_IO && strstr(msg, path) && strstr(msg, strerror(EFBIG))
-	   && leftover_temps() == 0,
+	   && dir_entries_like(tmpdir, ".tmp") == 0,
 	   "a write failing midway returns DP_ERR_IO and removes its "
 	   "temporary file");
 	diag("message: %s", msg);
@@ -764,26 +747,6 @@ static void test_elems_and_free(void)
 	   msg[0] == '\0', "a 1-byte message buffer gets an empty string");
 }
 
-/* ---- temporary directory ---- */
-
-static int remove_tmpdir(void)
-{
-	DIR *d = opendir(tmpdir);
-	struct dirent *e;
-	char path[512];
-
-	if (!d)
-		return -1;
-	while ((e = readdir(d)) != NULL) {
-		if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-			continue;
-		snprintf(path, sizeof path, "%s/%s", tmpdir, e->d_name);
-		unlink(path);
-	}
-	closedir(d);
-	return rmdir(tmpdir);
-}
-
 int main(void)
 {
 	strcpy(tmpdir, "/tmp/t_npy.XXXXXX");
@@ -803,7 +766,8 @@ int main(void)
 	test_write_bad_arrays();
 	test_overwrite();
 	test_elems_and_free();
-	ok(leftover_temps() == 0, "no temporary files left in %s", tmpdir);
-	ok(remove_tmpdir() == 0, "temporary directory removed");
+	ok(dir_entries_like(tmpdir, ".tmp") == 0, "no temporary files left in %s", tmpdir);
+	remove_tree(tmpdir);
+	ok(access(tmpdir, F_OK) != 0, "temporary directory removed");
 	return done_testing();
 }

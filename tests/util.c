@@ -104,7 +104,7 @@ void remove_tree(const char *dir)
 	rmdir(dir);
 }
 
-int dir_entries(const char *dir)
+int dir_entries_like(const char *dir, const char *part)
 {
 	DIR *d = opendir(dir);
 	struct dirent *e;
@@ -112,10 +112,16 @@ int dir_entries(const char *dir)
 	if (!d)
 		return -1;
 	while ((e = readdir(d)) != NULL)
-		if (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."))
+		if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..") &&
+		    (!part || strstr(e->d_name, part)))
 			n++;
 	closedir(d);
 	return n;
+}
+
+int dir_entries(const char *dir)
+{
+	return dir_entries_like(dir, NULL);
 }
 
 char *slurp(const char *path, size_t *len)

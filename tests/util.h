@@ -25,6 +25,9 @@ char *make_temp_dir(char *buf, size_t len);
 void remove_tree(const char *dir);
 /* Number of entries in a directory (without . and ..), -1 on error. */
 int dir_entries(const char *dir);
+/* The same, counting only names that contain part (".tmp": leftover
+ * temporary files). */
+int dir_entries_like(const char *dir, const char *part);
 
 /* Whole file into a malloc'd buffer (NUL-terminated); NULL on error. */
 char *slurp(const char *path, size_t *len);
