@@ -179,11 +179,27 @@ $(B)/bench/mnist_convert: bench/mnist_convert.c $(B)/libdpgen.a
 
 # The SVD rank study (issue 8): spectra, product error vs rank, svd kernel
 # speed; CSVs under docs/data, plots docs/svd_*.png and .svg.
+# Its model matrices come from the digits model of study-mnist; if that is
+# not there, the same training command makes it first (about 15 s).
 study-svd: data
-	@$(MAKE) --no-print-directory build $(B)/bench/study_svd
-	@mkdir -p docs/data
-	$(BENCH_ENV) $(B)/bench/study_svd
+	@$(MAKE) --no-print-directory build $(B)/bench/study_svd $(MNIST)
+	@mkdir -p docs/data $(MNIST_OUT)
+	@test -f $(MNIST_OUT)/digits/w2.npy || { echo "no model in \
+	$(MNIST_OUT)/digits: training it (mnist_mlp train)"; $(MNIST) train \
+	--quiet --out $(MNIST_OUT)/digits > $(MNIST_OUT)/digits-train.log; }
+	$(BENCH_ENV) $(B)/bench/study_svd --model $(MNIST_OUT)/digits
 	gnuplot bench/plot_svd.gp
+
+# docs/REPORT.md from the committed CSVs, plots and docs/report/*.md
+# (bench/report.c). Reads files only, runs no study; needs only a C
+# compiler.
+.PHONY: report
+report: $(B)/bench/report
+	$(B)/bench/report
+
+$(B)/bench/report: bench/report.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CSTD) $(WARN) $(CFLAGS) $< -o $@ -lm
 
 # The precision study (issue 6, docs/PRECISION.md): every algorithm at
 # every precision; CSVs under docs/data, plots docs/precision_*.png.

@@ -4,13 +4,19 @@
 #   docs/svd_rank_error.png/.svg  ||X B - X_k B||_F / ||X B||_F vs rank k,
 #                                 log-log (lines: exact, every rank;
 #                                 points: measured in float on a log grid)
-# one line per matrix. Run from the source tree: gnuplot bench/plot_svd.gp
+#                                 one line per matrix
+#   docs/svd_speed.png/.svg       measured speedup of the generated fused
+#                                 svd kernel over the generated dense GEMM
+#                                 vs rank, one line per batch M, next to
+#                                 the FLOP speedup K N / (k (K + N))
+#                                 (docs/data/svd_speed.csv) Run from the source tree: gnuplot bench/plot_svd.gp
 # (make study-svd does). Matrices missing from the CSV (the trained
 # model's, when there is none) are left out of the key.
 # pngcairo when gnuplot has it, else the libgd png terminal; also svg.
 
 spec = "docs/data/svd_spectrum.csv"
 err = "docs/data/svd_rank_error.csv"
+speed = "docs/data/svd_speed.csv"
 set datafile separator ","
 
 array names[8] = ["gaussian", "lowrank32+noise", "exp-decay 0.9^i", \
@@ -91,4 +97,35 @@ do for [t = 1:2] {
 	unset output
 	unset xtics
 	set xtics auto
+
+	# ---- speed ----
+	set output "docs/svd_speed" . ext
+	set title "Generated fused rank-k svd kernel vs the generated dense GEMM: activations (M x 512) x layer-2 weights^T (512 x 128)\n" . \
+	          "{/*0.85 measured speedup (median of 5 same-run rounds, one thread) and the FLOP speedup 512·128 / (k (512 + 128)); above 1 the svd kernel is faster}"
+	set logscale xy
+	set format x "%g"
+	set format y "%g"
+	set xlabel "rank k (log scale)"
+	set ylabel "speedup over the dense GEMM (log scale)"
+	set xrange [0.8:160]
+	set yrange [0.5:150]
+	set xtics ("1" 1, "2" 2, "4" 4, "8" 8, "16" 16, "32" 32, "64" 64, \
+	           "96" 96, "128" 128)
+	set ytics ("0.5" 0.5, "1" 1, "2" 2, "4" 4, "8" 8, "16" 16, "32" 32, \
+	           "64" 64, "128" 128)
+	selm(m, c) = column(2) == m ? column(c) : NaN
+	plot speed skip 1 using 5:(selm(1, 6)) with lines lw 2 dt 2 \
+	         lc rgb "#555555" title "FLOP speedup", \
+	     speed skip 1 using 5:(selm(1, 10)) with linespoints lw 2 pt 7 \
+	         lc rgb "#1b6ac9" title "measured, M = 1", \
+	     speed skip 1 using 5:(selm(64, 10)) with linespoints lw 2 pt 5 \
+	         lc rgb "#d9480f" title "measured, M = 64", \
+	     speed skip 1 using 5:(selm(512, 10)) with linespoints lw 2 pt 9 \
+	         lc rgb "#2b8a3e" title "measured, M = 512", \
+	     1 with lines lw 1 lc rgb "#999999" notitle
+	unset output
+	unset xtics
+	set xtics auto
+	unset ytics
+	set ytics auto
 }
