@@ -24,17 +24,23 @@ LUA_LIBS = $(shell pkg-config --libs lua5.4)
 BLAS_CFLAGS = $(shell pkg-config --cflags openblas)
 BLAS_LIBS = $(shell pkg-config --libs openblas)
 # SANITIZE: extra compile and link flags (make check-sanitize sets them).
-LIBS = $(BLAS_LIBS) -llapacke -lfftw3f -lz -lpng -lm -pthread $(SANITIZE)
+# Lua and dlopen: the library generates and loads kernels (runtime/jit.c).
+LIBS = $(LUA_LIBS) $(BLAS_LIBS) -llapacke -lfftw3f -lz -lpng -lm -ldl \
+	-pthread $(SANITIZE)
 
 RUNTIME_SRC := $(sort $(wildcard runtime/*.c))
 KERNEL_SRC := $(sort $(wildcard generated/dp_*.c)) generated/registry.c
 GEN_SRC := $(sort $(wildcard generator/*.c))
-GEN_SRC := $(filter-out generator/embed.c,$(GEN_SRC))
+# The generator's core (the Lua host and the templates) is in libdpgen
+# too, for the JIT; dpgen is the command line on top of it.
+GENLIB_SRC := generator/luahost.c
+GEN_SRC := $(filter-out generator/embed.c $(GENLIB_SRC),$(GEN_SRC))
 TEMPLATES := $(sort $(wildcard templates/*.lua templates/lib/*.lua))
 TEST_SRC := $(sort $(wildcard tests/t_*.c))
 
-LIB_OBJ := $(RUNTIME_SRC:%.c=$(B)/%.o) $(KERNEL_SRC:%.c=$(B)/%.o)
-GEN_OBJ := $(GEN_SRC:%.c=$(B)/%.o) $(B)/generator/templates_embedded.o
+LIB_OBJ := $(RUNTIME_SRC:%.c=$(B)/%.o) $(KERNEL_SRC:%.c=$(B)/%.o) \
+	$(GENLIB_SRC:%.c=$(B)/%.o) $(B)/generator/templates_embedded.o
+GEN_OBJ := $(GEN_SRC:%.c=$(B)/%.o)
 TESTS := $(TEST_SRC:tests/%.c=$(B)/tests/%)
 
 .PHONY: all deps build demo demo-run check check-run check-sanitize regen \
@@ -61,20 +67,22 @@ $(B)/libdpgen.a: $(LIB_OBJ)
 $(B)/libdpgen.so: $(LIB_OBJ)
 	$(CC) -shared -o $@ $^ $(LIBS)
 
-# The templates, compiled into dpgen.
+# The templates, compiled into libdpgen, and dpgen.h as module
+# "runtime.dpgen.h": the header the JIT writes next to the kernels it
+# compiles.
 $(B)/embed: generator/embed.c
 	@mkdir -p $(B)
 	$(CC) $(CSTD) $(WARN) -O1 $< -o $@
 
-$(B)/generator/templates_embedded.c: $(B)/embed $(TEMPLATES)
+$(B)/generator/templates_embedded.c: $(B)/embed $(TEMPLATES) runtime/dpgen.h
 	@mkdir -p $(dir $@)
-	$(B)/embed $@ templates $(TEMPLATES)
+	$(B)/embed $@ templates $(TEMPLATES) runtime/dpgen.h
 
 $(B)/generator/templates_embedded.o: $(B)/generator/templates_embedded.c
 	$(CC) $(ALL_CFLAGS) -Igenerator -c $< -o $@
 
 $(B)/dpgen: $(GEN_OBJ) $(B)/libdpgen.a
-	$(CC) -o $@ $(GEN_OBJ) $(B)/libdpgen.a $(LUA_LIBS) $(LIBS)
+	$(CC) -o $@ $(GEN_OBJ) $(B)/libdpgen.a $(LIBS)
 
 VERSION = $(shell sed -n 's/^\#define DP_VERSION "\(.*\)"/\1/p' runtime/dpgen.h)
 

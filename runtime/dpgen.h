@@ -379,6 +379,57 @@ dp_status dp_wisdom_record(const char *path, const dp_find_result *r,
 void dp_wisdom_problem_args(const dp_desc *d, char *buf, size_t len);
 void dp_wisdom_choice_args(const dp_desc *d, char *buf, size_t len);
 
+/* ---- JIT: kernels for shapes nobody generated (issue 7) ----
+ * When a plan's algorithm can be generated (dp_algo_generated) but no
+ * kernel for the exact shape is built into the library, dp_plan_conv and
+ * dp_plan_matmul generate it in-process (the templates are compiled into
+ * libdpgen), compile it with $CC (default "cc") and $DP_JIT_CFLAGS
+ * (default "-O3 -march=native") into a shared object, dlopen it and keep
+ * it in $XDG_CACHE_HOME/dpgen (default ~/.cache/dpgen) as
+ * NAME-HASH.so, HASH covering the source, dpgen.h, the compiler command
+ * and flags, the CPU and DP_VERSION. The next plan of that shape loads
+ * it from there (a few ms: the source is generated again to compute the
+ * key). Writes are atomic (a private temporary directory, then rename),
+ * so processes compiling the same kernel at once all succeed; a cache
+ * file that does not load or holds the wrong kernel is compiled again.
+ * A missing or failing compiler, or an unusable cache directory, falls
+ * back to the generic kernel; the plan then carries a one-line warning
+ * (dp_plan_warning, also dp_plan_result(p)->message). The plan owns the
+ * loaded object (dlclose in dp_destroy).
+ * The JIT is on unless DP_JIT=0 or dp_set_jit(0). Only plans use it:
+ * dp_find_* measure the built-in or generic kernels (compiling every
+ * candidate would cost 0.5-1 s each), and the one-call dp_conv2d and
+ * dp_matmul never compile. Precisions other than fp32 are not generated
+ * and stay emulated. */
+
+typedef enum dp_kernel_source {
+	DP_SOURCE_BUILTIN = 0,  /* the exact-shape kernel in the library */
+	DP_SOURCE_GENERIC,      /* the runtime's shape-generic kernel */
+	DP_SOURCE_JIT_COMPILED, /* generated and compiled by this plan */
+	DP_SOURCE_JIT_CACHE     /* generated earlier, loaded from the cache */
+} dp_kernel_source;
+
+/* "built-in", "generic", "jit-compiled", "jit-cache"; NULL if unknown. */
+const char *dp_kernel_source_name(dp_kernel_source s);
+/* Where the plan's kernel came from. */
+dp_kernel_source dp_plan_source(const dp_plan *p);
+/* "" or one line: why the JIT was not used (the plan still works, with
+ * the generic kernel). */
+const char *dp_plan_warning(const dp_plan *p);
+/* Seconds the plan spent generating, compiling and loading its kernel
+ * (0 when it did not use the JIT). */
+double dp_plan_jit_seconds(const dp_plan *p);
+/* 1: plans use the JIT, 0: never; -1 (the default): on unless the
+ * environment variable DP_JIT is "0". DP_ERR_ARG for other values. */
+dp_status dp_set_jit(int mode);
+int dp_jit_enabled(void);
+
+/* The generator as a library: the kernel dpgen would write for d (the
+ * same bytes as `dpgen ... -o DIR`), as malloc'd strings the caller frees:
+ * its name, the .c file and the .h file. On failure msg says why. */
+dp_status dp_generate_source(const dp_desc *d, char **name, char **c_src,
+                             char **h_src, char *msg, size_t msg_len);
+
 /* ==== end of find, plan, execute, wisdom =============================== */
 
 #ifdef __cplusplus

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "dpgen.h"
+#include "jit.h"
 #include "wisdom.h"
 
 struct dp_plan {
@@ -13,6 +14,8 @@ struct dp_plan {
 	void *state;
 	void *ws;              /* NULL when the caller supplies workspaces */
 	dp_find_result result;
+	dp_kernel_source source;
+	dp_jit jit;            /* the loaded object of a JIT kernel */
 };
 
 const dp_kernel *dp_kernel_for(const dp_desc *d)
@@ -107,14 +110,34 @@ static dp_status plan(const dp_desc *d, dp_op op, dp_choice choice,
 		if (o.wisdom)
 			(void)dp_wisdom_record(o.wisdom, &res, NULL, 0);
 	}
-	const dp_kernel *kern = dp_kernel_for(&res.desc);
-	if (!kern)
-		return DP_ERR_UNSUPPORTED;
-	snprintf(res.kernel, sizeof res.kernel, "%s", kern->name);
-	res.generated = dp_registry_find(&res.desc) != NULL;
 	dp_plan *p = calloc(1, sizeof *p);
 	if (!p)
 		return DP_ERR_NOMEM;
+	/* The built-in exact-shape kernel, else one compiled for this shape
+	 * (jit.c), else the generic one, with the reason in the message. */
+	const dp_kernel *kern = dp_registry_find(&res.desc);
+	p->source = DP_SOURCE_BUILTIN;
+	res.message[0] = '\0';
+	if (!kern && dp_jit_applies(&res.desc)) {
+		char why[DP_MSG_LEN];
+		if (dp_jit_load(&res.desc, &p->jit, why, sizeof why) == DP_OK) {
+			kern = p->jit.kern;
+			p->source = p->jit.source;
+		} else {
+			snprintf(res.message, sizeof res.message, "jit: %.200s; "
+			         "using the generic kernel", why);
+		}
+	}
+	if (!kern) {
+		kern = dp_generic_kernel(&res.desc);
+		p->source = DP_SOURCE_GENERIC;
+	}
+	if (!kern) {
+		free(p);
+		return DP_ERR_UNSUPPORTED;
+	}
+	snprintf(res.kernel, sizeof res.kernel, "%s", kern->name);
+	res.generated = p->source != DP_SOURCE_GENERIC;
 	p->desc = res.desc;
 	p->kern = kern;
 	p->result = res;
@@ -185,5 +208,21 @@ void dp_destroy(dp_plan *p)
 		return;
 	free(p->state);
 	free(p->ws);
+	dp_jit_unload(&p->jit);
 	free(p);
+}
+
+dp_kernel_source dp_plan_source(const dp_plan *p)
+{
+	return p ? p->source : DP_SOURCE_GENERIC;
+}
+
+const char *dp_plan_warning(const dp_plan *p)
+{
+	return p ? p->result.message : "";
+}
+
+double dp_plan_jit_seconds(const dp_plan *p)
+{
+	return p ? p->jit.seconds : 0;
 }
