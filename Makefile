@@ -96,10 +96,12 @@ $(B)/tests/%: tests/%.c $(TEST_LIB) $(B)/libdpgen.a
 check: deps
 	@$(MAKE) --no-print-directory check-run
 
-# Flags for the kernels tests generate and compile on the fly.
+# Flags for the kernels tests generate and compile on the fly, the JIT's
+# included; its cache stays in the build directory.
 KERNEL_CFLAGS ?= -O2
+JIT_ENV = XDG_CACHE_HOME=$(CURDIR)/$(B)/cache DP_JIT_CFLAGS="$(KERNEL_CFLAGS)"
 check-run: build $(TESTS)
-	DPGEN=$(CURDIR)/$(B)/dpgen DP_SRCDIR=$(CURDIR) \
+	DPGEN=$(CURDIR)/$(B)/dpgen DP_SRCDIR=$(CURDIR) $(JIT_ENV) \
 	DP_KERNEL_CFLAGS="$(KERNEL_CFLAGS)" prove $(TESTS)
 
 # The whole suite under AddressSanitizer, UBSan and LeakSanitizer, in its
@@ -120,7 +122,7 @@ check-valgrind:
 		OPT="-O1" CFLAGS="-O1 -g"
 
 check-valgrind-run: build $(VALGRIND_TESTS)
-	KERNEL_CFLAGS="$(KERNEL_CFLAGS)" bash scripts/valgrind.sh $(B)
+	$(JIT_ENV) KERNEL_CFLAGS="$(KERNEL_CFLAGS)" bash scripts/valgrind.sh $(B)
 
 demo: deps
 	@$(MAKE) --no-print-directory demo-run
