@@ -25,8 +25,10 @@ BLAS_CFLAGS = $(shell pkg-config --cflags openblas)
 BLAS_LIBS = $(shell pkg-config --libs openblas)
 # SANITIZE: extra compile and link flags (make check-sanitize sets them).
 # Lua and dlopen: the library generates and loads kernels (runtime/jit.c).
+# -rdynamic: kernels loaded with dlopen (tests, benchmarks, the JIT) call
+# back into libdpgen (dp_parallel_for, runtime/threads.c).
 LIBS = $(LUA_LIBS) $(BLAS_LIBS) -llapacke -lfftw3f -lz -lpng -lm -ldl \
-	-pthread $(SANITIZE)
+	-pthread -rdynamic $(SANITIZE)
 
 RUNTIME_SRC := $(sort $(wildcard runtime/*.c))
 KERNEL_SRC := $(sort $(wildcard generated/dp_*.c)) generated/registry.c

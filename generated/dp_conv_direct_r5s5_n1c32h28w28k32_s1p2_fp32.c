@@ -17,6 +17,21 @@ typedef float vec __attribute__((vector_size(32)));
 /* For loads and stores at any float position. */
 typedef float uvec __attribute__((vector_size(32), aligned(4)));
 
+/* Threads: dp_parallel_for (dpgen.h), referenced weakly so that the
+ * kernel also loads into a program that does not export libdpgen's
+ * symbols to dlopen'd objects; it then runs on one thread. */
+#ifndef DP_PAR_FOR_DEFINED
+#define DP_PAR_FOR_DEFINED
+#pragma weak dp_parallel_for
+static void par_for(int items, double flops, dp_range_fn fn, void *ctx)
+{
+	if (dp_parallel_for)
+		dp_parallel_for(items, flops, fn, ctx);
+	else
+		fn(ctx, 0, items);
+}
+#endif
+
 /* The problem, as constants. */
 enum {
 	N = 1, C = 32, H = 28, W = 28,
@@ -76,9 +91,15 @@ static size_t workspace_bytes(const dp_desc *d)
  * row r - PAD_H, column q - PAD_W, or 0 outside the input; it is stored
  * in phase row q % STRIDE at position q / STRIDE.
  */
-static void pad_input(const float *restrict img, float *restrict pad)
+struct pad_job { const float *img; float *pad; };
+
+/* Channels [begin, end): copies, shared among threads. */
+static void pad_channels(void *ctx, int begin, int end)
 {
-	for (int c = 0; c < C; c++) {
+	const struct pad_job *job = ctx;
+	const float *restrict img = job->img;
+	float *restrict pad = job->pad;
+	for (int c = begin; c < end; c++) {
 		float *restrict plane = pad + c * PLANE;
 		memset(plane, 0, 2 * ROW * sizeof(float));
 		for (int r = 2; r < 30; r++) {
@@ -90,6 +111,12 @@ static void pad_input(const float *restrict img, float *restrict pad)
 		}
 		memset(plane + 30 * ROW, 0, 2 * ROW * sizeof(float));
 	}
+}
+
+static void pad_input(const float *img, float *pad)
+{
+	struct pad_job job = { img, pad };
+	par_for(C, (double)C * PLANE, pad_channels, &job);
 }
 
 /*
@@ -207,38 +234,59 @@ static inline void block_f8_r1_x0w4(const float *restrict in, const float *restr
 }
 
 /*
- * Per image: pad the input, then for each block of filters (outer, so
- * its weights stay in cache) and each block of output rows, the
- * register blocks across the width.
+ * The outputs of one image as 4 x 28 items: filter block
+ * it / NYB (KB filters) x row block it % NYB (RB rows), each computed
+ * whole by one thread, in the same order whatever the partition.
+ */
+enum { NKB = 4, NYB = 28 };
+
+struct conv_job { const float *pad, *weights, *bias; float *out; };
+
+static void conv_items(void *ctx, int begin, int end)
+{
+	const struct conv_job *job = ctx;
+	const float *pad = job->pad, *weights = job->weights;
+	const float *bias = job->bias;
+	for (int it = begin; it < end; ) {
+		const int k = it / NYB * KB;
+		const int yb0 = it % NYB;
+		const int yb1 = NYB < yb0 + end - it ? NYB : yb0 + end - it;
+		const float *wk = weights + k * C * R * S;
+		float *kout = job->out + k * HO * WO;
+		it += yb1 - yb0;
+		/* Channels in blocks of CB: a block's weights stay in L1
+		 * while they serve every output of the filter block. */
+		for (int c0 = 0; c0 < C; c0 += CB) {
+			const int c1 = c0 + CB < C ? c0 + CB : C;
+			for (int yb = yb0; yb < yb1; yb++) {
+				const int y = yb * RB;
+				const float *in = pad + y * STRIDE * ROW;
+				float *out = kout + y * WO;
+				block_f8_r1_x0(in, wk, bias + k, out, c0, c1);
+				block_f8_r1_x0(in + 8, wk, bias + k, out + 8, c0, c1);
+				block_f8_r1_x0(in + 16, wk, bias + k, out + 16, c0, c1);
+				block_f8_r1_x0w4(in + 24, wk, bias + k, out + 24, c0, c1);
+			}
+		}
+	}
+}
+
+/*
+ * Per image: pad the input, then the filter blocks x row blocks,
+ * shared among threads (dp_parallel_for; small layers stay on the
+ * caller's thread).
  */
 static dp_status execute(const dp_desc *d, const void *state,
                          const float *input, float *output,
                          void *workspace)
 {
 	const float *weights = state;
-	const float *bias = weights + WEIGHTS;
-	float *pad = workspace;
+	struct conv_job job = { workspace, weights, weights + WEIGHTS, output };
 	(void)d;
 	for (int n = 0; n < N; n++) {
-		pad_input(input + n * C * H * W, pad);
-		float *img_out = output + n * K * HO * WO;
-		for (int k = 0; k < 32; k += 8) {
-			const float *wk = weights + k * C * R * S;
-			float *kout = img_out + k * HO * WO;
-			/* Channels in blocks of CB: a block's weights stay in L1
-			 * while they serve every output of the filter block. */
-			for (int c0 = 0; c0 < C; c0 += CB) {
-				const int c1 = c0 + CB < C ? c0 + CB : C;
-				for (int y = 0; y < 28; y++) {
-					const float *in = pad + y * STRIDE * ROW;
-					float *out = kout + y * WO;
-					block_f8_r1_x0(in, wk, bias + k, out, c0, c1);
-					block_f8_r1_x0(in + 8, wk, bias + k, out + 8, c0, c1);
-					block_f8_r1_x0(in + 16, wk, bias + k, out + 16, c0, c1);
-					block_f8_r1_x0w4(in + 24, wk, bias + k, out + 24, c0, c1);
-				}
-			}
-		}
+		pad_input(input + n * C * H * W, workspace);
+		job.out = output + n * K * HO * WO;
+		par_for(NKB * NYB, 2.0 * K * C * R * S * HO * WO, conv_items, &job);
 	}
 	return DP_OK;
 }

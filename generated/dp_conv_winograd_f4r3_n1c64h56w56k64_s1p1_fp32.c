@@ -80,6 +80,21 @@ typedef float vec __attribute__((vector_size(32)));
 /* The GEMM's buffers, in floats. */
 enum { PACKED_B = 4096, PACKED_A = 0, ALIGN = 16 };
 
+/* Threads: dp_parallel_for (dpgen.h), referenced weakly so that the
+ * kernel also loads into a program that does not export libdpgen's
+ * symbols to dlopen'd objects; it then runs on one thread. */
+#ifndef DP_PAR_FOR_DEFINED
+#define DP_PAR_FOR_DEFINED
+#pragma weak dp_parallel_for
+static void par_for(int items, double flops, dp_range_fn fn, void *ctx)
+{
+	if (dp_parallel_for)
+		dp_parallel_for(items, flops, fn, ctx);
+	else
+		fn(ctx, 0, items);
+}
+#endif
+
 /* gemm: C[196 x 64] = A[196 x 64] * B[64 x 64], packed and blocked. */
 /* gcc contracts a * b + c into one FMA only when told to: in ISO C
  * mode its default is -ffp-contract=off (clang contracts by default). */
@@ -115,13 +130,19 @@ static inline int gemm_min(int x, int y)
 /*
  * B (K x N) into panels of NR columns, row by row: block pc of KC
  * rows starts at bp + pc * NP, its panel j at + j * kc. Columns past N
- * are zero, so the micro-kernel never tests for the edge.
+ * are zero, so the micro-kernel never tests for the edge. Panels
+ * [j0, j1) (in units of NR): a copy, shared among threads.
  */
-static void gemm_pack_b(const float *restrict b, float *restrict bp)
+struct gemm_pack_job { const float *b; float *bp; };
+
+static void gemm_pack_b_panels(void *ctx, int j0, int j1)
 {
+	const struct gemm_pack_job *job = ctx;
+	const float *restrict b = job->b;
+	float *restrict bp = job->bp;
 	for (int pc = 0; pc < GEMM_K; pc += GEMM_KC) {
 		const int kc = gemm_min(GEMM_KC, GEMM_K - pc);
-		for (int j = 0; j < GEMM_NP; j += GEMM_NR) {
+		for (int j = j0 * GEMM_NR; j < j1 * GEMM_NR; j += GEMM_NR) {
 			float *restrict dst = bp + pc * GEMM_NP + j * kc;
 			for (int p = 0; p < kc; p++) {
 				const float *restrict src = b + (pc + p) * GEMM_LDB + j;
@@ -131,6 +152,12 @@ static void gemm_pack_b(const float *restrict b, float *restrict bp)
 			}
 		}
 	}
+}
+
+static void gemm_pack_b(const float *b, float *bp)
+{
+	struct gemm_pack_job job = { b, bp };
+	par_for(GEMM_NP / GEMM_NR, (double)GEMM_K * GEMM_NP, gemm_pack_b_panels, &job);
 }
 
 /*
@@ -259,15 +286,46 @@ static inline void gemm_micro_mt(int kc, const float *restrict a,
 	}
 }
 
+struct gemm_job {
+	const float *a, *bp;
+	float *c;
+	int jc, pc, kc, ic, mc, mfull, add, mb;
+};
+
+static void gemm_items(void *ctx, int begin, int end)
+{
+	const struct gemm_job *g = ctx;
+	const float *restrict a = g->a;
+	float *restrict c = g->c;
+	const int kc = g->kc, ic = g->ic, add = g->add;
+	const int pc = g->pc;
+	const int mfull = g->mfull;
+	for (int it = begin; it < end; ) {
+		const int j = g->jc + it / g->mb * GEMM_NR;
+		const int b0 = it % g->mb;
+		const int b1 = gemm_min(g->mb, b0 + end - it);
+		const float *restrict panel = g->bp + g->pc * GEMM_NP + j * kc;
+		const int i0 = b0 * GEMM_MR, i1 = gemm_min(b1 * GEMM_MR, mfull);
+		it += b1 - b0;
+		for (int i = i0; i < i1; i += GEMM_MR)
+			gemm_micro(kc, a + (ic + i) * GEMM_LDA + pc, panel, c + (ic + i) * GEMM_LDC + j, add);
+		if (b1 * GEMM_MR > mfull) {
+			const int i = mfull;
+			gemm_micro_mt(kc, a + (ic + i) * GEMM_LDA + pc, panel, c + (ic + i) * GEMM_LDC + j, add);
+		}
+	}
+}
+
 /*
  * C = A * B with B packed by gemm_pack_b (ws unused: A is read
  * in place). Loops, outer to inner: NC columns of B,
- * KC steps of depth, MC rows of A, NR-column panels of B,
- * MR-row blocks of A.
+ * KC steps of depth, MC rows of A, then the NR-column panels
+ * of B x MR-row blocks of A of the block, shared among threads.
  */
 static void gemm_run(const float *restrict a, const float *restrict bp,
                      float *restrict c, float *restrict ws)
 {
+	struct gemm_job g = { .a = a, .bp = bp, .c = c };
 	(void)ws;
 	for (int jc = 0; jc < GEMM_NP; jc += GEMM_NC) {
 		const int jend = gemm_min(jc + GEMM_NC, GEMM_NP);
@@ -276,16 +334,16 @@ static void gemm_run(const float *restrict a, const float *restrict bp,
 			const int add = pc > 0;   /* the first block sets C */
 			for (int ic = 0; ic < GEMM_M; ic += GEMM_MC) {
 				const int mc = gemm_min(GEMM_MC, GEMM_M - ic);
-				const int mfull = mc / GEMM_MR * GEMM_MR;
-				for (int j = jc; j < jend; j += GEMM_NR) {
-					const float *restrict panel = bp + pc * GEMM_NP + j * kc;
-					for (int i = 0; i < mfull; i += GEMM_MR)
-						gemm_micro(kc, a + (ic + i) * GEMM_LDA + pc, panel, c + (ic + i) * GEMM_LDC + j, add);
-					if (mfull < mc) {
-						const int i = mfull;
-						gemm_micro_mt(kc, a + (ic + i) * GEMM_LDA + pc, panel, c + (ic + i) * GEMM_LDC + j, add);
-					}
-				}
+				g.jc = jc;
+				g.pc = pc;
+				g.kc = kc;
+				g.ic = ic;
+				g.mc = mc;
+				g.mfull = mc / GEMM_MR * GEMM_MR;
+				g.add = add;
+				g.mb = (mc + GEMM_MR - 1) / GEMM_MR;
+				par_for((jend - jc) / GEMM_NR * g.mb, 2.0 * mc * kc * (jend - jc),
+				        gemm_items, &g);
 			}
 		}
 	}

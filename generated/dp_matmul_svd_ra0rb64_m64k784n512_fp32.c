@@ -11,6 +11,21 @@
 
 #include "dp_matmul_svd_ra0rb64_m64k784n512_fp32.h"
 
+/* Threads: dp_parallel_for (dpgen.h), referenced weakly so that the
+ * kernel also loads into a program that does not export libdpgen's
+ * symbols to dlopen'd objects; it then runs on one thread. */
+#ifndef DP_PAR_FOR_DEFINED
+#define DP_PAR_FOR_DEFINED
+#pragma weak dp_parallel_for
+static void par_for(int items, double flops, dp_range_fn fn, void *ctx)
+{
+	if (dp_parallel_for)
+		dp_parallel_for(items, flops, fn, ctx);
+	else
+		fn(ctx, 0, items);
+}
+#endif
+
 /* ap: C[64 x 64] = A[64 x 784] * B[784 x 64], packed and blocked. */
 /* gcc contracts a * b + c into one FMA only when told to: in ISO C
  * mode its default is -ffp-contract=off (clang contracts by default). */
@@ -46,13 +61,19 @@ static inline int ap_min(int x, int y)
 /*
  * B (K x N) into panels of NR columns, row by row: block pc of KC
  * rows starts at bp + pc * NP, its panel j at + j * kc. Columns past N
- * are zero, so the micro-kernel never tests for the edge.
+ * are zero, so the micro-kernel never tests for the edge. Panels
+ * [j0, j1) (in units of NR): a copy, shared among threads.
  */
-static void ap_pack_b(const float *restrict b, float *restrict bp)
+struct ap_pack_job { const float *b; float *bp; };
+
+static void ap_pack_b_panels(void *ctx, int j0, int j1)
 {
+	const struct ap_pack_job *job = ctx;
+	const float *restrict b = job->b;
+	float *restrict bp = job->bp;
 	for (int pc = 0; pc < AP_K; pc += AP_KC) {
 		const int kc = ap_min(AP_KC, AP_K - pc);
-		for (int j = 0; j < AP_NP; j += AP_NR) {
+		for (int j = j0 * AP_NR; j < j1 * AP_NR; j += AP_NR) {
 			float *restrict dst = bp + pc * AP_NP + j * kc;
 			for (int p = 0; p < kc; p++) {
 				const float *restrict src = b + (pc + p) * AP_LDB + j;
@@ -62,6 +83,12 @@ static void ap_pack_b(const float *restrict b, float *restrict bp)
 			}
 		}
 	}
+}
+
+static void ap_pack_b(const float *b, float *bp)
+{
+	struct ap_pack_job job = { b, bp };
+	par_for(AP_NP / AP_NR, (double)AP_K * AP_NP, ap_pack_b_panels, &job);
 }
 
 /*
@@ -190,15 +217,46 @@ static inline void ap_micro_mt(int kc, const float *restrict a,
 	}
 }
 
+struct ap_job {
+	const float *a, *bp;
+	float *c;
+	int jc, pc, kc, ic, mc, mfull, add, mb;
+};
+
+static void ap_items(void *ctx, int begin, int end)
+{
+	const struct ap_job *g = ctx;
+	const float *restrict a = g->a;
+	float *restrict c = g->c;
+	const int kc = g->kc, ic = g->ic, add = g->add;
+	const int pc = g->pc;
+	const int mfull = g->mfull;
+	for (int it = begin; it < end; ) {
+		const int j = g->jc + it / g->mb * AP_NR;
+		const int b0 = it % g->mb;
+		const int b1 = ap_min(g->mb, b0 + end - it);
+		const float *restrict panel = g->bp + g->pc * AP_NP + j * kc;
+		const int i0 = b0 * AP_MR, i1 = ap_min(b1 * AP_MR, mfull);
+		it += b1 - b0;
+		for (int i = i0; i < i1; i += AP_MR)
+			ap_micro(kc, a + (ic + i) * AP_LDA + pc, panel, c + (ic + i) * AP_LDC + j, add);
+		if (b1 * AP_MR > mfull) {
+			const int i = mfull;
+			ap_micro_mt(kc, a + (ic + i) * AP_LDA + pc, panel, c + (ic + i) * AP_LDC + j, add);
+		}
+	}
+}
+
 /*
  * C = A * B with B packed by ap_pack_b (ws unused: A is read
  * in place). Loops, outer to inner: NC columns of B,
- * KC steps of depth, MC rows of A, NR-column panels of B,
- * MR-row blocks of A.
+ * KC steps of depth, MC rows of A, then the NR-column panels
+ * of B x MR-row blocks of A of the block, shared among threads.
  */
 static void ap_run(const float *restrict a, const float *restrict bp,
                    float *restrict c, float *restrict ws)
 {
+	struct ap_job g = { .a = a, .bp = bp, .c = c };
 	(void)ws;
 	for (int jc = 0; jc < AP_NP; jc += AP_NC) {
 		const int jend = ap_min(jc + AP_NC, AP_NP);
@@ -207,16 +265,16 @@ static void ap_run(const float *restrict a, const float *restrict bp,
 			const int add = pc > 0;   /* the first block sets C */
 			for (int ic = 0; ic < AP_M; ic += AP_MC) {
 				const int mc = ap_min(AP_MC, AP_M - ic);
-				const int mfull = mc / AP_MR * AP_MR;
-				for (int j = jc; j < jend; j += AP_NR) {
-					const float *restrict panel = bp + pc * AP_NP + j * kc;
-					for (int i = 0; i < mfull; i += AP_MR)
-						ap_micro(kc, a + (ic + i) * AP_LDA + pc, panel, c + (ic + i) * AP_LDC + j, add);
-					if (mfull < mc) {
-						const int i = mfull;
-						ap_micro_mt(kc, a + (ic + i) * AP_LDA + pc, panel, c + (ic + i) * AP_LDC + j, add);
-					}
-				}
+				g.jc = jc;
+				g.pc = pc;
+				g.kc = kc;
+				g.ic = ic;
+				g.mc = mc;
+				g.mfull = mc / AP_MR * AP_MR;
+				g.add = add;
+				g.mb = (mc + AP_MR - 1) / AP_MR;
+				par_for((jend - jc) / AP_NR * g.mb, 2.0 * mc * kc * (jend - jc),
+				        ap_items, &g);
 			}
 		}
 	}
@@ -257,13 +315,19 @@ static inline int tq_min(int x, int y)
 /*
  * B (K x N) into panels of NR columns, row by row: block pc of KC
  * rows starts at bp + pc * NP, its panel j at + j * kc. Columns past N
- * are zero, so the micro-kernel never tests for the edge.
+ * are zero, so the micro-kernel never tests for the edge. Panels
+ * [j0, j1) (in units of NR): a copy, shared among threads.
  */
-static void tq_pack_b(const float *restrict b, float *restrict bp)
+struct tq_pack_job { const float *b; float *bp; };
+
+static void tq_pack_b_panels(void *ctx, int j0, int j1)
 {
+	const struct tq_pack_job *job = ctx;
+	const float *restrict b = job->b;
+	float *restrict bp = job->bp;
 	for (int pc = 0; pc < TQ_K; pc += TQ_KC) {
 		const int kc = tq_min(TQ_KC, TQ_K - pc);
-		for (int j = 0; j < TQ_NP; j += TQ_NR) {
+		for (int j = j0 * TQ_NR; j < j1 * TQ_NR; j += TQ_NR) {
 			float *restrict dst = bp + pc * TQ_NP + j * kc;
 			for (int p = 0; p < kc; p++) {
 				const float *restrict src = b + (pc + p) * TQ_LDB + j;
@@ -273,6 +337,12 @@ static void tq_pack_b(const float *restrict b, float *restrict bp)
 			}
 		}
 	}
+}
+
+static void tq_pack_b(const float *b, float *bp)
+{
+	struct tq_pack_job job = { b, bp };
+	par_for(TQ_NP / TQ_NR, (double)TQ_K * TQ_NP, tq_pack_b_panels, &job);
 }
 
 /*
@@ -433,16 +503,46 @@ static inline void tq_micro_mt(int kc, const float *restrict a,
 	}
 }
 
+struct tq_job {
+	const float *a, *bp;
+	float *c;
+	int jc, pc, kc, ic, mc, mfull, add, mb;
+};
+
+static void tq_items(void *ctx, int begin, int end)
+{
+	const struct tq_job *g = ctx;
+	const float *restrict ap = g->a;
+	float *restrict c = g->c;
+	const int kc = g->kc, ic = g->ic, add = g->add;
+	const int mfull = g->mfull;
+	for (int it = begin; it < end; ) {
+		const int j = g->jc + it / g->mb * TQ_NR;
+		const int b0 = it % g->mb;
+		const int b1 = tq_min(g->mb, b0 + end - it);
+		const float *restrict panel = g->bp + g->pc * TQ_NP + j * kc;
+		const int i0 = b0 * TQ_MR, i1 = tq_min(b1 * TQ_MR, mfull);
+		it += b1 - b0;
+		for (int i = i0; i < i1; i += TQ_MR)
+			tq_micro(kc, ap + i * kc, panel, c + (ic + i) * TQ_LDC + j, add);
+		if (b1 * TQ_MR > mfull) {
+			const int i = mfull;
+			tq_micro_mt(kc, ap + i * kc, panel, c + (ic + i) * TQ_LDC + j, add);
+		}
+	}
+}
+
 /*
  * C = A * B with B packed by tq_pack_b and ws holding MC x KC
  * floats of packed A. Loops, outer to inner: NC columns of B,
- * KC steps of depth, MC rows of A (packed here), NR-column panels of B,
- * MR-row blocks of A.
+ * KC steps of depth, MC rows of A (packed here), then the NR-column panels
+ * of B x MR-row blocks of A of the block, shared among threads.
  */
 static void tq_run(const float *restrict a, const float *restrict bp,
                    float *restrict c, float *restrict ws)
 {
 	float *restrict ap = ws;
+	struct tq_job g = { .a = ap, .bp = bp, .c = c };
 	for (int jc = 0; jc < TQ_NP; jc += TQ_NC) {
 		const int jend = tq_min(jc + TQ_NC, TQ_NP);
 		for (int pc = 0; pc < TQ_K; pc += TQ_KC) {
@@ -450,17 +550,17 @@ static void tq_run(const float *restrict a, const float *restrict bp,
 			const int add = pc > 0;   /* the first block sets C */
 			for (int ic = 0; ic < TQ_M; ic += TQ_MC) {
 				const int mc = tq_min(TQ_MC, TQ_M - ic);
-				const int mfull = mc / TQ_MR * TQ_MR;
 				tq_pack_a(a, ap, ic, mc, pc, kc);
-				for (int j = jc; j < jend; j += TQ_NR) {
-					const float *restrict panel = bp + pc * TQ_NP + j * kc;
-					for (int i = 0; i < mfull; i += TQ_MR)
-						tq_micro(kc, ap + i * kc, panel, c + (ic + i) * TQ_LDC + j, add);
-					if (mfull < mc) {
-						const int i = mfull;
-						tq_micro_mt(kc, ap + i * kc, panel, c + (ic + i) * TQ_LDC + j, add);
-					}
-				}
+				g.jc = jc;
+				g.pc = pc;
+				g.kc = kc;
+				g.ic = ic;
+				g.mc = mc;
+				g.mfull = mc / TQ_MR * TQ_MR;
+				g.add = add;
+				g.mb = (mc + TQ_MR - 1) / TQ_MR;
+				par_for((jend - jc) / TQ_NR * g.mb, 2.0 * mc * kc * (jend - jc),
+				        tq_items, &g);
 			}
 		}
 	}

@@ -5,7 +5,9 @@
  * Per image, the columns hold every input value each output pixel sees:
  * cols[(c*R + i)*S + j][y*WO + x] = in[c][y*stride + i - pad_h]
  *                                       [x*stride + j - pad_w]  (0 outside)
- * so that out[K x HO*WO] = W[K x C*R*S] * cols + bias. */
+ * so that out[K x HO*WO] = W[K x C*R*S] * cols + bias. The column build
+ * and the generic GEMM share their work among dp_get_num_threads()
+ * threads (OpenBLAS uses its own). */
 #include <string.h>
 
 #include <cblas.h>
@@ -19,16 +21,23 @@ static size_t line_up(size_t bytes)
 	return (bytes + 63) & ~(size_t)63;
 }
 
-void dp_im2col(const dp_desc *d, const float *img, float *cols)
+/* Rows [begin, end) of the column matrix, one per (c, i, j) tap. */
+typedef struct im2col_job {
+	const dp_desc *d;
+	const float *img;
+	float *cols;
+} im2col_job;
+
+static void im2col_rows(void *ctx, int begin, int end)
 {
+	const im2col_job *job = ctx;
+	const dp_desc *d = job->d;
 	const int ho = dp_conv_out_h(d), wo = dp_conv_out_w(d);
 	const int st = d->stride;
-	for (int c = 0; c < d->c; c++)
-	for (int i = 0; i < d->r; i++)
-	for (int j = 0; j < d->s; j++) {
-		float *row = cols + ((size_t)(c * d->r + i) * d->s + j) *
-		             (size_t)ho * wo;
-		const float *plane = img + (size_t)c * d->h * d->w;
+	for (int t = begin; t < end; t++) {
+		const int c = t / (d->r * d->s), i = t / d->s % d->r, j = t % d->s;
+		float *row = job->cols + (size_t)t * (size_t)ho * wo;
+		const float *plane = job->img + (size_t)c * d->h * d->w;
 		for (int y = 0; y < ho; y++) {
 			int iy = y * st + i - d->pad_h;
 			float *dst = row + (size_t)y * wo;
@@ -43,6 +52,15 @@ void dp_im2col(const dp_desc *d, const float *img, float *cols)
 			}
 		}
 	}
+}
+
+/* Copies only, so the rows may go to several threads. */
+void dp_im2col(const dp_desc *d, const float *img, float *cols)
+{
+	im2col_job job = { .d = d, .img = img, .cols = cols };
+	const int rows = d->c * d->r * d->s;
+	dp_parallel_for(rows, (double)rows * dp_conv_out_h(d) * dp_conv_out_w(d),
+	                im2col_rows, &job);
 }
 
 /* The matrix product each image needs: C[K x P] = W[K x CRS] * cols. */

@@ -216,6 +216,32 @@ dp_status dp_kernel_run(const dp_kernel *kern, const dp_desc *d,
 dp_status dp_set_num_threads(int n);  /* DP_ERR_ARG: n < 0 or n > 256 */
 int dp_get_num_threads(void);         /* the count in effect, >= 1 */
 
+/* Settings: n = 0 reads DP_NUM_THREADS again (now); a DP_NUM_THREADS that
+ * is not an integer in 1..DP_MAX_THREADS is ignored (1 thread). */
+#define DP_MAX_THREADS 256
+
+/* The parallel-for of the kernels (runtime/threads.c), public so that
+ * generated kernels compiled on their own can use it. fn(ctx, begin, end)
+ * is called for contiguous, disjoint ranges that cover [0, items): the
+ * items are cut into min(items, 4 p) fixed chunks (chunk c of n is
+ * [items*c/n, items*(c+1)/n)), p = min(dp_get_num_threads(), items), and
+ * the caller's thread and p - 1 workers of a persistent pool claim them in
+ * order (a preempted worker leaves its share to the others). flops is the
+ * call's work (flops, or elements moved for copies): below a threshold
+ * (0.2 MFLOP when enough workers are spinning from a recent job, 5 MFLOP
+ * when they sleep; see threads.c for the derivation) fn(ctx, 0, items)
+ * runs on the caller alone. Also serial when another thread is using the
+ * pool, or when called from inside a job. Returns when every chunk is
+ * done. fn must make each item's result independent of the partition and
+ * of the thread that runs it; then results are bitwise identical for
+ * every thread count. DP_ERR_ARG: items < 0 or fn NULL. */
+typedef void (*dp_range_fn)(void *ctx, int begin, int end);
+dp_status dp_parallel_for(int items, double flops, dp_range_fn fn, void *ctx);
+/* For tests and benchmarks: run in parallel from this many flops on,
+ * whatever the workers are doing (0: always, when threads > 1); -1
+ * restores the default thresholds. DP_ERR_ARG for other negatives. */
+dp_status dp_set_parallel_min_flops(double flops);
+
 /* ---- references: fp64 accumulation, the yardstick of every test ---- */
 
 dp_status dp_ref_conv2d(const dp_desc *d, const float *in,

@@ -1,6 +1,7 @@
-/* matmul_gemm.c - the packed, blocked GEMM for any shape: fp32, one
- * thread. The same design as the generator's (templates/lib/gemm.lua),
- * with the sizes read at run time and a fixed 6 x 16 register block.
+/* matmul_gemm.c - the packed, blocked GEMM for any shape: fp32, on up to
+ * dp_get_num_threads() threads (bitwise identical results for any count).
+ * The same design as the generator's (templates/lib/gemm.lua), with the
+ * sizes read at run time and a fixed 6 x 16 register block.
  *
  * Kernel contract for matmul: "weights" is B (K x N), input is A (M x K),
  * output is C (M x N), all row-major. prepare packs B into the state:
@@ -100,13 +101,23 @@ static size_t state_bytes(const dp_desc *d)
 	return ((size_t)p.k * (size_t)p.np + ALIGN) * sizeof(float);
 }
 
-/* Block pc of KC rows starts at bp + pc * np; its panel j at + j * kc. */
-static void pack_b(const blocking *p, const float *restrict b,
-                   float *restrict bp)
+/* Block pc of KC rows starts at bp + pc * np; its panel j at + j * kc.
+ * Panels [j0, j1) (in units of NR), so that threads can share the work. */
+typedef struct pack_b_job {
+	const blocking *p;
+	const float *b;
+	float *bp;
+} pack_b_job;
+
+static void pack_b_panels(void *ctx, int j0, int j1)
 {
+	const pack_b_job *job = ctx;
+	const blocking *p = job->p;
+	const float *restrict b = job->b;
+	float *restrict bp = job->bp;
 	for (int pc = 0; pc < p->k; pc += p->kc) {
 		const int kc = min_int(p->kc, p->k - pc);
-		for (int j = 0; j < p->np; j += NR) {
+		for (int j = j0 * NR; j < j1 * NR; j += NR) {
 			const int nr = min_int(NR, p->n - j);
 			float *restrict dst = bp + (int64_t)pc * p->np +
 			                      (int64_t)j * kc;
@@ -121,6 +132,12 @@ static void pack_b(const blocking *p, const float *restrict b,
 			}
 		}
 	}
+}
+
+static void pack_b(const blocking *p, const float *b, float *bp)
+{
+	pack_b_job job = { .p = p, .b = b, .bp = bp };
+	dp_parallel_for(p->np / NR, (double)p->k * p->np, pack_b_panels, &job);
 }
 
 static dp_status prepare(const dp_desc *d, const float *b, const float *bias,
@@ -220,19 +237,75 @@ micro(int kc, const float *restrict a, int64_t rs, int step,
 	*(uvec8 *)(c + 5 * ldc) = c50; *(uvec8 *)(c + 5 * ldc + 8) = c51;
 }
 
+/* One block of the loop nest (columns [jc, jend) of packed B, depth
+ * [pc, pc + kc), rows [ic, ic + mc) of A, A packed or not) as a job of
+ * the parallel-for: item it is NR-column panel it / mb of the block and
+ * MR-row block it % mb (mb = MR blocks of the rows), so threads share the
+ * packed A and B and each writes its own blocks of C. Every block of C is
+ * computed by one micro-kernel call with the same operands whatever the
+ * partition: results do not depend on the thread count. */
+typedef struct gemm_job {
+	const blocking *p;
+	const float *a, *bp, *ap;
+	float *c;
+	int jc, pc, kc, ic, mc, mfull, add, mb;
+} gemm_job;
+
+static void block_items(void *ctx, int begin, int end)
+{
+	const gemm_job *g = ctx;
+	const blocking p = *g->p;
+	const int kc = g->kc, ic = g->ic, pc = g->pc, add = g->add;
+	for (int it = begin; it < end; ) {
+		const int j = g->jc + it / g->mb * NR;
+		const int b0 = it % g->mb;
+		const int b1 = min_int(g->mb, b0 + end - it);
+		it += b1 - b0;
+		const float *panel = g->bp + (int64_t)pc * p.np + (int64_t)j * kc;
+		const int cols = min_int(NR, p.n - j);
+		for (int i = b0 * MR; i < b1 * MR; i += MR) {
+			const int rows = min_int(MR, p.m - ic - i);
+			float *cij = g->c + (int64_t)(ic + i) * p.n + j;
+			const int inplace = i < g->mfull && !p.pack_a;
+			const float *ai = inplace ?
+				g->a + (int64_t)(ic + i) * p.k + pc :
+				g->ap + (int64_t)(p.pack_a ? i : 0) * kc;
+			if (rows == MR && cols == NR) {
+				if (inplace)
+					micro(kc, ai, p.k, 1, panel, cij, p.n, add);
+				else
+					micro(kc, ai, 1, MR, panel, cij, p.n, add);
+				continue;
+			}
+			/* The ragged edge: the full block into a scratch tile,
+			 * then only the part in C. */
+			float tile[MR * NR];
+			if (inplace)
+				micro(kc, ai, p.k, 1, panel, tile, NR, 0);
+			else
+				micro(kc, ai, 1, MR, panel, tile, NR, 0);
+			for (int r = 0; r < rows; r++)
+				for (int x = 0; x < cols; x++)
+					cij[(int64_t)r * p.n + x] = tile[r * NR + x] +
+						(add ? cij[(int64_t)r * p.n + x] : 0.0f);
+		}
+	}
+}
+
 /* Loops, outer to inner: NC columns of B, KC steps of depth, MC rows of A
- * (packed here), NR-column panels of B, MR-row panels of A. */
+ * (packed here, on the caller's thread), then the NR-column panels of B x
+ * MR-row panels of A of the block, in parallel (block_items). */
 static dp_status execute(const dp_desc *d, const void *state, const float *a,
                          float *c, void *workspace)
 {
 	const blocking p = plan(d);
 	const float *bp = (const float *)align_up(state);
 	float *ap = (float *)align_up(workspace);
+	gemm_job g = { .p = &p, .a = a, .bp = bp, .ap = ap, .c = c };
 	for (int jc = 0; jc < p.np; jc += p.nc) {
 		const int jend = min_int(jc + p.nc, p.np);
 		for (int pc = 0; pc < p.k; pc += p.kc) {
 			const int kc = min_int(p.kc, p.k - pc);
-			const int add = pc > 0;   /* the first block sets C */
 			for (int ic = 0; ic < p.m; ic += p.mc) {
 				const int mc = min_int(p.mc, p.m - ic);
 				const int mpad = round_up(mc, MR);
@@ -244,40 +317,17 @@ static dp_status execute(const dp_desc *d, const void *state, const float *a,
 					pack_a(&p, a, ap, ic, mpad, pc, kc);
 				else if (mfull < mc)
 					pack_a(&p, a, ap, ic + mfull, MR, pc, kc);
-				for (int j = jc; j < jend; j += NR) {
-					const float *panel = bp + (int64_t)pc * p.np +
-					                     (int64_t)j * kc;
-					const int cols = min_int(NR, p.n - j);
-					for (int i = 0; i < mpad; i += MR) {
-						const int rows = min_int(MR, p.m - ic - i);
-						float *cij = c + (int64_t)(ic + i) * p.n + j;
-						const int inplace = i < mfull && !p.pack_a;
-						const float *ai = inplace ?
-							a + (int64_t)(ic + i) * p.k + pc :
-							ap + (int64_t)(p.pack_a ? i : 0) * kc;
-						if (rows == MR && cols == NR) {
-							if (inplace)
-								micro(kc, ai, p.k, 1, panel, cij,
-								      p.n, add);
-							else
-								micro(kc, ai, 1, MR, panel, cij,
-								      p.n, add);
-							continue;
-						}
-						/* The ragged edge: the full block into a
-						 * scratch tile, then only the part in C. */
-						float tile[MR * NR];
-						if (inplace)
-							micro(kc, ai, p.k, 1, panel, tile, NR, 0);
-						else
-							micro(kc, ai, 1, MR, panel, tile, NR, 0);
-						for (int r = 0; r < rows; r++)
-							for (int x = 0; x < cols; x++)
-								cij[(int64_t)r * p.n + x] =
-									tile[r * NR + x] + (add ?
-									cij[(int64_t)r * p.n + x] : 0.0f);
-					}
-				}
+				g.jc = jc;
+				g.pc = pc;
+				g.kc = kc;
+				g.ic = ic;
+				g.mc = mc;
+				g.mfull = mfull;
+				g.add = pc > 0;   /* the first block sets C */
+				g.mb = mpad / MR;
+				const int panels = (jend - jc) / NR;
+				dp_parallel_for(panels * g.mb, 2.0 * mc * kc * (jend - jc),
+				                block_items, &g);
 			}
 		}
 	}

@@ -19,9 +19,16 @@
 -- zero padding, and only the lanes inside the row are stored (memcpy).
 -- For large C the channels go in blocks whose weights stay in L1; blocks
 -- after the first add to the outputs the previous one stored.
+--
+-- Threads: the padding copy is shared by channels, the outputs by (filter
+-- block, row block) items through dp_parallel_for (dpgen.h), which keeps
+-- small layers on the caller's thread. Each item is computed whole by one
+-- thread in the serial order, so results are bitwise identical for every
+-- thread count; the workspace (the padded image) is shared, read-only.
 local emit = require("lib.emit")
 local cexpr = require("lib.cexpr")
 local kernel = require("lib.kernel")
+local parallel = require("lib.parallel")
 
 local M = {}
 
@@ -396,12 +403,18 @@ local function emit_pad(e, d, p)
 		"row r - PAD_H, column q - PAD_W, or 0 outside the input; it is stored",
 		"in phase row q % STRIDE at position q / STRIDE.",
 	})
-	e:line("static void pad_input(const float *restrict img, float *restrict pad)")
+	e:line("struct pad_job { const float *img; float *pad; };")
+	e:line()
+	e:line("/* Channels [begin, end): copies, shared among threads. */")
+	e:line("static void pad_channels(void *ctx, int begin, int end)")
 	e:open("{")
+	e:line("const struct pad_job *job = ctx;")
+	e:line("const float *restrict img = job->img;")
+	e:line("float *restrict pad = job->pad;")
 	-- Padded rows inside the input.
 	local r0 = math.min(d.pad_h, g.hp)
 	local r1 = math.max(r0, math.min(g.hp, d.pad_h + d.h))
-	e:open("for (int c = 0; c < C; c++) {")
+	e:open("for (int c = begin; c < end; c++) {")
 	e:line("float *restrict plane = pad + c * PLANE;")
 	if r0 > 0 then
 		e:line("memset(plane, 0, %s * sizeof(float));",
@@ -447,66 +460,108 @@ local function emit_pad(e, d, p)
 	e:close("}")
 	e:close("}")
 	e:line()
+	e:line("static void pad_input(const float *img, float *pad)")
+	e:open("{")
+	e:line("struct pad_job job = { img, pad };")
+	e:line("par_for(C, (double)C * PLANE, pad_channels, &job);")
+	e:close("}")
+	e:line()
+end
+
+-- The calls of one filter block of kb filters (k, wk, kout set) over the
+-- row blocks yb0 .. yb1 - 1: the channel blocks outside (so a block's
+-- weights stay in L1 while they serve every row), the row blocks inside.
+local function emit_filter_block(e, d, p, blocks, kb)
+	local args = ""
+	if p.cblocked then
+		e:line("/* Channels in blocks of CB: a block's weights stay in L1")
+		e:line(" * while they serve every output of the filter block. */")
+		e:open("for (int c0 = 0; c0 < C; c0 += CB) {")
+		e:line("const int c1 = c0 + CB < C ? c0 + CB : C;")
+		args = ", c0, c1"
+	end
+	e:open("for (int yb = yb0; yb < yb1; yb++) {")
+	e:line("const int y = yb * RB;")
+	e:line("const float *in = pad + y * STRIDE * ROW;")
+	e:line("float *out = kout + y * WO;")
+	local rr = runs(d.ho, p.rb)
+	local function calls(rb)
+		for _, g in ipairs(p.groups) do
+			local name = blocks[kb .. ":" .. rb .. ":" .. keys(g.offs)]
+			local x = g.x0 == 0 and "" or string.format(" + %d", g.x0)
+			e:line("%s(in%s, wk, bias + k, out%s%s);", name, x, x, args)
+		end
+	end
+	if #rr == 2 then
+		e:open("if (y + RB <= HO) {")
+		calls(rr[1].size)
+		e:close("} else {   /* the last %d row%s */", rr[2].size,
+			rr[2].size == 1 and "" or "s")
+		e.depth = e.depth + 1
+		calls(rr[2].size)
+		e:close("}")
+	else
+		calls(rr[1].size)
+	end
+	e:close("}")
+	if p.cblocked then e:close("}") end
 end
 
 local function emit_execute(e, d, p, blocks)
+	local nkb, nyb = ceil_div(d.k, p.kb), ceil_div(d.ho, p.rb)
 	e:comment({
-		"Per image: pad the input, then for each block of filters (outer, so",
-		"its weights stay in cache) and each block of output rows, the",
-		"register blocks across the width.",
+		string.format("The outputs of one image as %d x %d items: filter block",
+			nkb, nyb),
+		"it / NYB (KB filters) x row block it % NYB (RB rows), each computed",
+		"whole by one thread, in the same order whatever the partition.",
+	})
+	e:line("enum { NKB = %d, NYB = %d };", nkb, nyb)
+	e:line()
+	e:line("struct conv_job { const float *pad, *weights, *bias; float *out; };")
+	e:line()
+	e:line("static void conv_items(void *ctx, int begin, int end)")
+	e:open("{")
+	e:line("const struct conv_job *job = ctx;")
+	e:line("const float *pad = job->pad, *weights = job->weights;")
+	e:line("const float *bias = job->bias;")
+	e:open("for (int it = begin; it < end; ) {")
+	e:line("const int k = it / NYB * KB;")
+	e:line("const int yb0 = it % NYB;")
+	e:line("const int yb1 = NYB < yb0 + end - it ? NYB : yb0 + end - it;")
+	e:line("const float *wk = weights + k * C * R * S;")
+	e:line("float *kout = job->out + k * HO * WO;")
+	e:line("it += yb1 - yb0;")
+	local kr = runs(d.k, p.kb)
+	if #kr == 2 then
+		e:open("if (k + KB <= K) {")
+		emit_filter_block(e, d, p, blocks, kr[1].size)
+		e:close("} else {   /* the last %d filter%s */", kr[2].size,
+			kr[2].size == 1 and "" or "s")
+		e.depth = e.depth + 1
+		emit_filter_block(e, d, p, blocks, kr[2].size)
+		e:close("}")
+	else
+		emit_filter_block(e, d, p, blocks, kr[1].size)
+	end
+	e:close("}")
+	e:close("}")
+	e:line()
+	e:comment({
+		"Per image: pad the input, then the filter blocks x row blocks,",
+		"shared among threads (dp_parallel_for; small layers stay on the",
+		"caller's thread).",
 	})
 	e:line("static dp_status execute(const dp_desc *d, const void *state,")
 	e:line("                         const float *input, float *output,")
 	e:line("                         void *workspace)")
 	e:open("{")
 	e:line("const float *weights = state;")
-	e:line("const float *bias = weights + WEIGHTS;")
-	e:line("float *pad = workspace;")
+	e:line("struct conv_job job = { workspace, weights, weights + WEIGHTS, output };")
 	e:line("(void)d;")
 	e:open("for (int n = 0; n < N; n++) {")
-	e:line("pad_input(input + n * C * H * W, pad);")
-	e:line("float *img_out = output + n * K * HO * WO;")
-	for _, kr in ipairs(runs(d.k, p.kb)) do
-		if kr.count == 1 then
-			e:open("{")
-			e:line("/* The last %d filter%s. */", kr.size, kr.size == 1 and "" or "s")
-			e:line("const int k = %d;", kr.first)
-		else
-			e:open("for (int k = %d; k < %d; k += %d) {", kr.first,
-				kr.first + kr.count * kr.size, kr.size)
-		end
-		e:line("const float *wk = weights + k * C * R * S;")
-		e:line("float *kout = img_out + k * HO * WO;")
-		local args = ""
-		if p.cblocked then
-			e:line("/* Channels in blocks of CB: a block's weights stay in L1")
-			e:line(" * while they serve every output of the filter block. */")
-			e:open("for (int c0 = 0; c0 < C; c0 += CB) {")
-			e:line("const int c1 = c0 + CB < C ? c0 + CB : C;")
-			args = ", c0, c1"
-		end
-		for _, rr in ipairs(runs(d.ho, p.rb)) do
-			if rr.count == 1 then
-				e:open("{")
-				e:line("const int y = %d;", rr.first)
-			else
-				e:open("for (int y = %d; y < %d; %s) {", rr.first,
-					rr.first + rr.count * rr.size, rr.size == 1 and "y++" or
-					string.format("y += %d", rr.size))
-			end
-			e:line("const float *in = pad + y * STRIDE * ROW;")
-			e:line("float *out = kout + y * WO;")
-			for _, g in ipairs(p.groups) do
-				local name = blocks[kr.size .. ":" .. rr.size .. ":" ..
-					keys(g.offs)]
-				local x = g.x0 == 0 and "" or string.format(" + %d", g.x0)
-				e:line("%s(in%s, wk, bias + k, out%s%s);", name, x, x, args)
-			end
-			e:close("}")
-		end
-		if p.cblocked then e:close("}") end
-		e:close("}")
-	end
+	e:line("pad_input(input + n * C * H * W, workspace);")
+	e:line("job.out = output + n * K * HO * WO;")
+	e:line("par_for(NKB * NYB, 2.0 * K * C * R * S * HO * WO, conv_items, &job);")
 	e:close("}")
 	e:line("return DP_OK;")
 	e:close("}")
@@ -523,6 +578,7 @@ function M.generate(d, name)
 	e:line('#include "%s.h"', name)
 	e:line()
 	emit_types(e)
+	parallel.emit(e)
 	emit_constants(e, d, p)
 	emit_state(e)
 	emit_pad(e, d, p)

@@ -7,7 +7,10 @@
 -- copy is a plain loop over exactly those and the zeros around it are
 -- written without a test per element. The product is the generated GEMM
 -- of lib.gemm: the columns are packed as its B per call, the weights are
--- its A, and C starts as the bias (the GEMM accumulates).
+-- its A, and C starts as the bias (the GEMM accumulates). Threads
+-- (dp_parallel_for) share the rows of the column matrix, the panels of
+-- its packing and the blocks of the product; each output is computed by
+-- one thread in the same order, so results do not depend on the count.
 local emit = require("lib.emit")
 local cexpr = require("lib.cexpr")
 local gemm = require("lib.gemm")
@@ -48,16 +51,22 @@ local function emit_im2col(e, d)
 	e:line("};")
 	e:line()
 	e:line("/* The column matrix of one image: row c*R*S + t holds, for every")
-	e:line(" * output pixel, the input value tap t of channel c multiplies. */")
-	e:line("static void im2col(const float *restrict img, float *restrict cols)")
+	e:line(" * output pixel, the input value tap t of channel c multiplies.")
+	e:line(" * Rows [begin, end) of it: copies only, shared among threads. */")
+	e:line("struct im2col_job { const float *img; float *cols; };")
+	e:line()
+	e:line("static void im2col_rows(void *ctx, int begin, int end)")
 	e:open("{")
-	e:open("for (int c = 0; c < C; c++) {")
+	e:line("const struct im2col_job *job = ctx;")
+	e:line("const float *restrict img = job->img;")
+	e:line("float *restrict cols = job->cols;")
+	e:open("for (int ct = begin; ct < end; ct++) {")
+	e:line("const int c = ct / (R * S), t = ct % (R * S);")
 	e:line("const float *plane = img + c * H * W;")
-	e:open("for (int t = 0; t < R * S; t++) {")
 	e:line("const int i = t / S, j = t % S;")
 	e:line("const int y0 = TAPS[t].y0, y1 = TAPS[t].y1;")
 	e:line("const int x0 = TAPS[t].x0, x1 = TAPS[t].x1;")
-	e:line("float *dst = cols + (c * R * S + t) * P;")
+	e:line("float *dst = cols + ct * P;")
 	e:line("memset(dst, 0, (size_t)y0 * WO * sizeof(float));")
 	e:open("for (int y = y0; y < y1; y++) {")
 	e:line("const float *src = plane + (%s) * W;",
@@ -75,6 +84,11 @@ local function emit_im2col(e, d)
 	e:line("memset(dst + y1 * WO, 0, (size_t)(HO - y1) * WO * sizeof(float));")
 	e:close("}")
 	e:close("}")
+	e:line()
+	e:line("static void im2col(const float *img, float *cols)")
+	e:open("{")
+	e:line("struct im2col_job job = { img, cols };")
+	e:line("par_for(C * R * S, (double)COLS, im2col_rows, &job);")
 	e:close("}")
 	e:line()
 end

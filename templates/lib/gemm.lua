@@ -23,7 +23,12 @@
 --     void NAME_run(const float *a, const float *bp, float *c, float *ws)
 --         C (M x N, row stride ldc) (+)= A (M x K, row stride lda) * B,
 --         with bp from NAME_pack_b and ws the packed-A workspace.
---   The emitted code uses GCC/Clang vector extensions (no intrinsics).
+--   The emitted code uses GCC/Clang vector extensions (no intrinsics) and
+--   dp_parallel_for (dpgen.h, through par_for of lib.parallel): NAME_run
+--   shares the panels of C among threads, NAME_pack_b the panels of B; ws
+--   is still one MC x KC block of A, packed by the caller's thread and
+--   read by all (no per-thread buffers, so workspace sizes do not depend
+--   on the thread count).
 --
 -- Design (GotoBLAS/BLIS): B is packed once into NR-column panels, K in
 -- blocks of KC rows; per call, an MC x KC block of A is packed into MR-row
@@ -36,6 +41,8 @@
 -- than PACK_A_MIN_PANELS panels of B per sweep A is not packed: the
 -- micro-kernel broadcasts from its rows in place (ws unused).
 -- The machine class: 32 KiB L1d, 512 KiB L2 per core, AVX2 + FMA.
+local parallel = require("lib.parallel")
+
 local M = {}
 
 M.ALIGN_FLOATS = 16
@@ -197,14 +204,19 @@ local function emit_pack_b(e, pre, P, p)
 	e:comment({
 		"B (K x N) into panels of NR columns, row by row: block pc of KC",
 		"rows starts at bp + pc * NP, its panel j at + j * kc. Columns past N",
-		"are zero, so the micro-kernel never tests for the edge.",
+		"are zero, so the micro-kernel never tests for the edge. Panels",
+		"[j0, j1) (in units of NR): a copy, shared among threads.",
 	})
-	e:line("static void %s_pack_b(const float *restrict b, float *restrict bp)",
-		pre)
+	e:line("struct %s_pack_job { const float *b; float *bp; };", pre)
+	e:line()
+	e:line("static void %s_pack_b_panels(void *ctx, int j0, int j1)", pre)
 	e:open("{")
+	e:line("const struct %s_pack_job *job = ctx;", pre)
+	e:line("const float *restrict b = job->b;")
+	e:line("float *restrict bp = job->bp;")
 	e:open("for (int pc = 0; pc < %s_K; pc += %s_KC) {", P, P)
 	e:line("const int kc = %s_min(%s_KC, %s_K - pc);", pre, P, P)
-	e:open("for (int j = 0; j < %s_NP; j += %s_NR) {", P, P)
+	e:open("for (int j = j0 * %s_NR; j < j1 * %s_NR; j += %s_NR) {", P, P, P)
 	if p.n_ragged then
 		e:line("const int nr = %s_min(%s_NR, %s_N - j);", pre, P, P)
 	end
@@ -223,6 +235,13 @@ local function emit_pack_b(e, pre, P, p)
 	e:close("}")
 	e:close("}")
 	e:close("}")
+	e:close("}")
+	e:line()
+	e:line("static void %s_pack_b(const float *b, float *bp)", pre)
+	e:open("{")
+	e:line("struct %s_pack_job job = { b, bp };", pre)
+	e:line("par_for(%s_NP / %s_NR, (double)%s_K * %s_NP, %s_pack_b_panels, &job);",
+		P, P, P, P, pre)
 	e:close("}")
 	e:line()
 end
@@ -381,22 +400,64 @@ local function emit_micros(e, pre, P, p)
 	end
 end
 
--- The row loop over one NR-column panel: full MR-row blocks, then the
--- leftover rows of the last A block.
+-- The row loop over one NR-column panel: the MR-row blocks [i0, i1) of
+-- full height, then the leftover rows of the last A block if the range
+-- reaches them.
 local function emit_rows(e, pre, P, p, suffix)
 	local a_expr = p.pack_a and "ap + i * kc" or
 		string.format("a + (ic + i) * %s_LDA + pc", P)
 	local c_expr = string.format("c + (ic + i) * %s_LDC + j", P)
-	e:open("for (int i = 0; i < mfull; i += %s_MR)", P)
+	e:open("for (int i = i0; i < i1; i += %s_MR)", P)
 	e:line("%s_micro%s(kc, %s, panel, %s, add);", pre, suffix, a_expr, c_expr)
 	e.depth = e.depth - 1
 	if p.m_ragged then
-		e:open("if (mfull < mc) {")
+		e:open("if (b1 * %s_MR > mfull) {", P)
 		e:line("const int i = mfull;")
 		e:line("%s_micro_mt%s(kc, %s, panel, %s, add);", pre, suffix, a_expr,
 			c_expr)
 		e:close("}")
 	end
+end
+
+-- One block of the loop nest as a job of dp_parallel_for: item it is the
+-- NR-column panel it / mb of the block and its MR-row block it % mb, so
+-- threads share packed A and B and each writes its own blocks of C, each
+-- by the same micro-kernel call whatever the partition (results do not
+-- depend on the thread count).
+local function emit_items(e, pre, P, p)
+	e:line("struct %s_job {", pre)
+	e:line("	const float *a, *bp;")
+	e:line("	float *c;")
+	e:line("	int jc, pc, kc, ic, mc, mfull, add, mb;")
+	e:line("};")
+	e:line()
+	e:line("static void %s_items(void *ctx, int begin, int end)", pre)
+	e:open("{")
+	e:line("const struct %s_job *g = ctx;", pre)
+	e:line("const float *restrict %s = g->a;", p.pack_a and "ap" or "a")
+	e:line("float *restrict c = g->c;")
+	e:line("const int kc = g->kc, ic = g->ic, add = g->add;")
+	if not p.pack_a then e:line("const int pc = g->pc;") end
+	if p.m_ragged then e:line("const int mfull = g->mfull;") end
+	e:open("for (int it = begin; it < end; ) {")
+	e:line("const int j = g->jc + it / g->mb * %s_NR;", P)
+	e:line("const int b0 = it % g->mb;")
+	e:line("const int b1 = %s_min(g->mb, b0 + end - it);", pre)
+	e:line("const float *restrict panel = g->bp + g->pc * %s_NP + j * kc;", P)
+	e:line("const int i0 = b0 * %s_MR, i1 = %s;", P,
+		p.m_ragged and string.format("%s_min(b1 * %s_MR, mfull)", pre, P) or
+		string.format("b1 * %s_MR", P))
+	e:line("it += b1 - b0;")
+	if p.n_ragged then
+		e:open("if (j + %s_NR > %s_N) {   /* the last, partial panel */", P, P)
+		emit_rows(e, pre, P, p, "_nt")
+		e:line("continue;")
+		e:close("}")
+	end
+	emit_rows(e, pre, P, p, "")
+	e:close("}")
+	e:close("}")
+	e:line()
 end
 
 local function emit_run(e, pre, P, p)
@@ -407,8 +468,8 @@ local function emit_run(e, pre, P, p)
 		p.pack_a and "floats of packed A. Loops, outer to inner: NC columns of B,"
 			or "in place). Loops, outer to inner: NC columns of B,",
 		"KC steps of depth, MC rows of A" .. (p.pack_a and " (packed here)" or "") ..
-			", NR-column panels of B,",
-		"MR-row blocks of A.",
+			", then the NR-column panels",
+		"of B x MR-row blocks of A of the block, shared among threads.",
 	}
 	e:comment(lines)
 	head(e, string.format(
@@ -417,7 +478,9 @@ local function emit_run(e, pre, P, p)
 	e:open("{")
 	if p.pack_a then
 		e:line("float *restrict ap = ws;")
+		e:line("struct %s_job g = { .a = ap, .bp = bp, .c = c };", pre)
 	else
+		e:line("struct %s_job g = { .a = a, .bp = bp, .c = c };", pre)
 		e:line("(void)ws;")
 	end
 	e:open("for (int jc = 0; jc < %s_NP; jc += %s_NC) {", P, P)
@@ -431,24 +494,23 @@ local function emit_run(e, pre, P, p)
 	end
 	e:open("for (int ic = 0; ic < %s_M; ic += %s_MC) {", P, P)
 	e:line("const int mc = %s_min(%s_MC, %s_M - ic);", pre, P, P)
-	if p.m_ragged then
-		e:line("const int mfull = mc / %s_MR * %s_MR;", P, P)
-	else
-		e:line("const int mfull = mc;")
-	end
 	if p.pack_a then
 		e:line("%s_pack_a(a, ap, ic, mc, pc, kc);", pre)
 	end
-	e:open("for (int j = jc; j < jend; j += %s_NR) {", P)
-	e:line("const float *restrict panel = bp + pc * %s_NP + j * kc;", P)
-	if p.n_ragged then
-		e:open("if (j + %s_NR > %s_N) {   /* the last, partial panel */", P, P)
-		emit_rows(e, pre, P, p, "_nt")
-		e:line("continue;")
-		e:close("}")
+	e:line("g.jc = jc;")
+	e:line("g.pc = pc;")
+	e:line("g.kc = kc;")
+	e:line("g.ic = ic;")
+	e:line("g.mc = mc;")
+	if p.m_ragged then
+		e:line("g.mfull = mc / %s_MR * %s_MR;", P, P)
+	else
+		e:line("g.mfull = mc;")
 	end
-	emit_rows(e, pre, P, p, "")
-	e:close("}")
+	e:line("g.add = add;")
+	e:line("g.mb = (mc + %s_MR - 1) / %s_MR;", P, P)
+	e:line("par_for((jend - jc) / %s_NR * g.mb, 2.0 * mc * kc * (jend - jc),", P)
+	e:line("        %s_items, &g);", pre)
 	e:close("}")
 	e:close("}")
 	e:close("}")
@@ -462,10 +524,12 @@ function M.emit(e, spec)
 	local p = M.plan(spec)
 	local pre = spec.name
 	local P = string.upper(pre)
+	parallel.emit(e)
 	emit_types(e, pre, P, p)
 	emit_pack_b(e, pre, P, p)
 	emit_pack_a(e, pre, P, p)
 	emit_micros(e, pre, P, p)
+	emit_items(e, pre, P, p)
 	emit_run(e, pre, P, p)
 	return p
 end
