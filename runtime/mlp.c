@@ -991,12 +991,19 @@ static dp_desc mm_desc(dp_algo algo, int M, int K, int N, int rank_b)
 
 /* Set up kernel slot i of L for d, and prepare it with weights b (NULL:
  * prepared at run time). *ws_max grows to its workspace. */
+typedef struct kernel_src {
+	dp_mlp_kernel_fn find;   /* NULL: dp_generic_kernel */
+	void *ctx;
+} kernel_src;
+
 static dp_status slot(plan_layer *L, int i, dp_desc d, const float *b,
-                      size_t *ws_max)
+                      const kernel_src *src, size_t *ws_max)
 {
 	L->d[i] = d;
-	L->k[i] = dp_generic_kernel(&d);
-	if (!L->k[i] || dp_desc_check(&d, NULL, 0) != DP_OK)
+	if (dp_desc_check(&d, NULL, 0) != DP_OK)
+		return DP_ERR_UNSUPPORTED;
+	L->k[i] = src->find ? src->find(&d, src->ctx) : dp_generic_kernel(&d);
+	if (!L->k[i])
 		return DP_ERR_UNSUPPORTED;
 	const size_t sb = L->k[i]->state_bytes(&d);
 	L->state[i] = malloc(sb ? sb : 1);
@@ -1009,7 +1016,8 @@ static dp_status slot(plan_layer *L, int i, dp_desc d, const float *b,
 }
 
 static dp_status plan_layer_init(plan_layer *L, const dp_mlp_layer *ly,
-                                 dp_mlp_mode mode, int M, size_t *ws_max)
+                                 dp_mlp_mode mode, int M,
+                                 const kernel_src *src, size_t *ws_max)
 {
 	const int in = ly->in, out = ly->out;
 	const size_t nw = (size_t)in * (size_t)out;
@@ -1036,7 +1044,7 @@ static dp_status plan_layer_init(plan_layer *L, const dp_mlp_layer *ly,
 	switch (L->kind) {
 	case DP_MLP_DENSE:
 		st = slot(L, K_MAIN, mm_desc(DP_ALGO_GEMM, M, in, out, 0),
-		          bconst, ws_max);
+		          bconst, src, ws_max);
 		break;
 	case DP_MLP_REBUILD:
 		L->p = malloc((size_t)in * (size_t)k * sizeof(float));
@@ -1047,10 +1055,10 @@ static dp_status plan_layer_init(plan_layer *L, const dp_mlp_layer *ly,
 		}
 		memcpy(L->p, ly->p, (size_t)in * (size_t)k * sizeof(float));
 		st = slot(L, K_REBUILD, mm_desc(DP_ALGO_GEMM, in, k, out, 0),
-		          ly->q, ws_max);
+		          ly->q, src, ws_max);
 		if (st == DP_OK)
 			st = slot(L, K_MAIN, mm_desc(DP_ALGO_GEMM, M, in, out, 0),
-			          NULL, ws_max);
+			          NULL, src, ws_max);
 		break;
 	case DP_MLP_FACTORS: {
 		/* B = U S V^T: U (in x k) and V^T (k x out) as two GEMMs, S
@@ -1076,18 +1084,18 @@ static dp_status plan_layer_init(plan_layer *L, const dp_mlp_layer *ly,
 					us[(size_t)i * k + j] *= inv;
 			}
 			st = slot(L, K_MAIN, mm_desc(DP_ALGO_GEMM, M, in, k, 0),
-			          us, ws_max);
+			          us, src, ws_max);
 		}
 		if (st == DP_OK)
 			st = slot(L, K_SECOND, mm_desc(DP_ALGO_GEMM, M, k, out, 0),
-			          vt, ws_max);
+			          vt, src, ws_max);
 		free(us);
 		free(vt);
 		break;
 	}
 	case DP_MLP_FUSED:
 		st = slot(L, K_MAIN, mm_desc(DP_ALGO_SVD, M, in, out, k), bconst,
-		          ws_max);
+		          src, ws_max);
 		break;
 	}
 	free(bw);
@@ -1097,6 +1105,31 @@ static dp_status plan_layer_init(plan_layer *L, const dp_mlp_layer *ly,
 dp_status dp_mlp_plan_new(const dp_mlp *m, dp_mlp_mode mode, int M,
                           dp_mlp_plan **out)
 {
+	return dp_mlp_plan_new_with(m, mode, M, NULL, NULL, out);
+}
+
+void dp_mlp_plan_kernels(const dp_mlp_plan *p, char *names, size_t len)
+{
+	/* in the order they run: REBUILD, MAIN, SECOND */
+	static const int order[K_COUNT] = { K_REBUILD, K_MAIN, K_SECOND };
+	if (!len)
+		return;
+	names[0] = '\0';
+	for (int l = 0; l < p->nlayers; l++)
+		for (int i = 0; i < K_COUNT; i++) {
+			const dp_kernel *k = p->layer[l].k[order[i]];
+			const size_t n = strlen(names);
+			if (k)
+				snprintf(names + n, len - n, "%s%s", n ? "," : "",
+				         k->name);
+		}
+}
+
+dp_status dp_mlp_plan_new_with(const dp_mlp *m, dp_mlp_mode mode, int M,
+                               dp_mlp_kernel_fn find, void *ctx,
+                               dp_mlp_plan **out)
+{
+	const kernel_src src = { find, ctx };
 	*out = NULL;
 	if (M < 1 || m->nlayers < 1 || (int)mode < 0 || mode > DP_MLP_FUSED)
 		return DP_ERR_ARG;
@@ -1111,7 +1144,7 @@ dp_status dp_mlp_plan_new(const dp_mlp *m, dp_mlp_mode mode, int M,
 	dp_status st = DP_OK;
 	for (int l = 0; l < m->nlayers && st == DP_OK; l++) {
 		p->nlayers = l + 1;
-		st = plan_layer_init(&p->layer[l], &m->layer[l], mode, M,
+		st = plan_layer_init(&p->layer[l], &m->layer[l], mode, M, &src,
 		                     &ws_max);
 		if (m->layer[l].out > hmax)
 			hmax = m->layer[l].out;
