@@ -494,6 +494,7 @@ void cli_help(enum cli_mode mode)
 "usage: dpgen tune --op conv --shape HxWxC [--filters K] [--kernel RxS]\n"
 "                  [--stride S] [--pad P|PHxPW|same|valid] [--batch N]\n"
 "                  [--precision P] [--max-error E] [--wisdom FILE] [--csv]\n"
+"                  [--threads N]\n"
 "       dpgen tune --op matmul --shape MxKxN [...]\n"
 "\n"
 "Measures every algorithm and variant for one problem on random data\n"
@@ -506,6 +507,9 @@ void cli_help(enum cli_mode mode)
 "  --wisdom FILE       record the winner in FILE (one line per problem,\n"
 "                      stale lines of other machines and builds kept)\n"
 "  --csv               comma-separated output for machines\n"
+"  --threads N         run the kernels on up to N threads, 1..256 (default:\n"
+"                      $DP_NUM_THREADS, else 1); small problems stay on one\n"
+"                      thread\n"
 "Exit status: 0 done; 1 no algorithm meets --max-error or FILE could not\n"
 "be written; 2 bad arguments.\n");
 		return;
@@ -514,14 +518,16 @@ void cli_help(enum cli_mode mode)
 		printf(
 "usage: dpgen run --op conv --algo ALGO --input X.npy --weights W.npy\n"
 "                 [--bias B.npy] [--stride S] [--pad P|PHxPW|same|valid]\n"
-"                 [--precision P] --out Y.npy\n"
+"                 [--precision P] [--threads N] --out Y.npy\n"
 "       dpgen run --op matmul --algo ALGO --a A.npy --b B.npy --out C.npy\n"
 "\n"
 "Runs an operator on NumPy .npy files (little-endian float32, C order).\n"
 "conv: X is NCHW, W is KCRS, B has K values; defaults: stride 1, pad 0.\n"
 "matmul: C[MxN] = A[MxK] * B[KxN].\n"
 "Uses the exact-shape generated kernel when one is built in, the generic\n"
-"implementation otherwise.\n");
+"implementation otherwise.\n"
+"--threads N: up to N threads, 1..256 (default $DP_NUM_THREADS, else 1);\n"
+"the result is bitwise the same for every N.\n");
 		return;
 	}
 	if (mode == MODE_MANIFEST) {

@@ -249,6 +249,18 @@ int cmd_run(int argc, char **argv)
 		cli_help(MODE_RUN);
 		return 0;
 	}
+	/* --threads N: the kernels' thread count (else DP_NUM_THREADS, else
+	 * 1); results are the same for every count. */
+	if (o.threads) {
+		int n;
+		if (cli_int("--threads", o.threads, 1, DP_MAX_THREADS, &n, err,
+		            sizeof err)) {
+			char line[sizeof err + 8];
+			snprintf(line, sizeof line, "run: %s", err);
+			return usage_fail(line);
+		}
+		dp_set_num_threads(n);
+	}
 	memset(&d, 0, sizeof d);
 	if (!o.op)
 		return usage_fail("run: missing --op (allowed: conv, matmul)");

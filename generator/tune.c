@@ -179,6 +179,18 @@ int cmd_tune(int argc, char **argv)
 			return usage_fail(err);
 		}
 	}
+	/* --threads N: every candidate is measured on up to N threads (else
+	 * DP_NUM_THREADS, else 1). */
+	if (o.threads) {
+		int nt;
+		if (cli_int("--threads", o.threads, 1, DP_MAX_THREADS, &nt, err,
+		            sizeof err)) {
+			char line[sizeof err + 8];
+			snprintf(line, sizeof line, "tune: %s", err);
+			return usage_fail(line);
+		}
+		dp_set_num_threads(nt);
+	}
 	if (o.wisdom && check_wisdom_path(o.wisdom, err, sizeof err)) {
 		char line[sizeof err + 8];
 		snprintf(line, sizeof line, "tune: %s", err);

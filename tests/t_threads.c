@@ -320,6 +320,71 @@ static void test_gemm(const char *dir)
 	}
 }
 
+/* ---- dpgen run / tune --threads ---- */
+
+static int write_npy(const char *path, int ndim, const int64_t *shape,
+                     float *data)
+{
+	dp_array a = { .ndim = ndim, .data = data };
+	for (int i = 0; i < ndim; i++)
+		a.shape[i] = shape[i];
+	char msg[256];
+	return dp_npy_write(path, &a, msg, sizeof msg) == DP_OK ? 0 : -1;
+}
+
+static void test_cli(const char *dir)
+{
+	char x[300], w[300], y1[300], y2[300], cmd[2048], out[4096];
+	snprintf(x, sizeof x, "%s/x.npy", dir);
+	snprintf(w, sizeof w, "%s/w.npy", dir);
+	snprintf(y1, sizeof y1, "%s/y1.npy", dir);
+	snprintf(y2, sizeof y2, "%s/y2.npy", dir);
+	/* 1 x 32 x 40 x 40 input, 48 filters 3x3: 53 MFLOP, above the
+	 * thresholds, so two threads really run. */
+	const int64_t xs[4] = { 1, 32, 40, 40 }, ws[4] = { 48, 32, 3, 3 };
+	size_t nx = 32 * 40 * 40, nw = 48 * 32 * 9;
+	float *xd = malloc(nx * 4), *wd = malloc(nw * 4);
+	rng_t rng;
+	rng_seed(&rng, 99);
+	fill_normal(&rng, xd, nx);
+	fill_normal(&rng, wd, nw);
+	int good = write_npy(x, 4, xs, xd) == 0 && write_npy(w, 4, ws, wd) == 0;
+	free(xd);
+	free(wd);
+	for (int i = 0; good && i < 2; i++) {
+		snprintf(cmd, sizeof cmd, "%s run --op conv --algo %s --input %s "
+		         "--weights %s --pad 1 --threads 1 --out %s && %s run --op "
+		         "conv --algo %s --input %s --weights %s --pad 1 --threads 2 "
+		         "--out %s", dpgen_path(), i ? "im2col" : "direct", x, w, y1,
+		         dpgen_path(), i ? "im2col" : "direct", x, w, y2);
+		int rc = sh_capture(cmd, out, sizeof out);
+		size_t l1 = 0, l2 = 0;
+		char *a = slurp(y1, &l1), *b = slurp(y2, &l2);
+		ok(rc == 0 && a && b && l1 == l2 && memcmp(a, b, l1) == 0,
+		   "dpgen run --algo %s: the same file with --threads 1 and 2",
+		   i ? "im2col" : "direct");
+		if (rc)
+			diag("%s", out);
+		free(a);
+		free(b);
+	}
+	static const char bad[][8] = { "0", "257", "x", "-3", "2.5" };
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		snprintf(cmd, sizeof cmd, "%s run --op conv --algo direct --input "
+		         "%s --weights %s --threads '%s' --out %s 2>&1", dpgen_path(),
+		         x, w, bad[i], y1);
+		int rc1 = sh_capture(cmd, out, sizeof out);
+		int named = strstr(out, "--threads") != NULL;
+		snprintf(cmd, sizeof cmd, "%s tune --op conv --shape 8x8x3 "
+		         "--threads '%s' 2>&1", dpgen_path(), bad[i]);
+		int rc2 = sh_capture(cmd, out, sizeof out);
+		named &= strstr(out, "--threads") != NULL &&
+		         strstr(out, "1..256") != NULL;
+		ok(rc1 == 2 && rc2 == 2 && named, "dpgen run and tune --threads "
+		   "'%s': exit 2, the message names --threads and 1..256", bad[i]);
+	}
+}
+
 /* ---- two user threads planning and executing at once ---- */
 
 typedef struct user_job {
@@ -484,6 +549,7 @@ int main(void)
 	}
 	test_conv(dir);
 	test_gemm(dir);
+	test_cli(dir);
 	test_two_users();
 	/* With the default thresholds too: the same result as one thread. */
 	dp_set_parallel_min_flops(-1);
