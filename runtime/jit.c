@@ -4,6 +4,7 @@
  * it into $XDG_CACHE_HOME/dpgen under a name that holds a hash of
  * everything that went into it, dlopen it. Never prints: failures come
  * back as one-line messages. */
+#include <dirent.h>
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -399,6 +400,33 @@ static void remove_build_dir(const char *dir, const char *name)
 	rmdir(dir);
 }
 
+/* Build directories a crashed or killed process left behind: those
+ * (".build-NAME-XXXXXX") untouched for STALE_BUILD seconds. */
+#define STALE_BUILD 3600
+static void remove_stale_builds(const char *cache)
+{
+	DIR *dir = opendir(cache);
+	if (!dir)
+		return;
+	struct dirent *e;
+	time_t now = time(NULL);
+	while ((e = readdir(dir)) != NULL) {
+		size_t n = strlen(e->d_name);
+		char path[PATH_LEN], name[256];
+		struct stat st;
+		if (strncmp(e->d_name, ".build-", 7) != 0 || n < 7 + 8 ||
+		    n - 14 >= sizeof name ||
+		    cat3(path, sizeof path, cache, "/", e->d_name) != 0 ||
+		    lstat(path, &st) != 0 || !S_ISDIR(st.st_mode) ||
+		    now - st.st_mtime < STALE_BUILD)
+			continue;
+		memcpy(name, e->d_name + 7, n - 14);
+		name[n - 14] = '\0';
+		remove_build_dir(path, name);
+	}
+	closedir(dir);
+}
+
 /* ---- compiling ---- */
 
 typedef struct compiler {
@@ -712,6 +740,7 @@ dp_status dp_jit_load(const dp_desc *desc, dp_jit *j, char *msg,
 		 * path only ever removes a name, never a file in use. */
 		unlink(path);
 	}
+	remove_stale_builds(cache);
 	if (compile_into(c, &d, cache, name, c_src, h_src, hdr, hdr_len, path,
 	                 msg, msg_len) != 0)
 		goto out;

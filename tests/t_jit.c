@@ -7,12 +7,14 @@
  * same kernel at once both succeed. */
 #include <dirent.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include <utime.h>
 
 #include "tap.h"
 #include "util.h"
@@ -199,6 +201,21 @@ static void test_compile_and_cache(void)
 	char warn[256], path[8300], path2[8300];
 	double rel, rel2;
 	fresh_cache();
+	/* Build directories of crashed processes: an old one (removed by
+	 * the next compilation) and a recent one (kept: it may be in use). */
+	char old_dir[4300], new_dir[4300], file[4400];
+	mkdir(cache, 0755);
+	snprintf(old_dir, sizeof old_dir, "%s/.build-dp_old-abcdef", cache);
+	snprintf(new_dir, sizeof new_dir, "%s/.build-dp_new-abcdef", cache);
+	mkdir(old_dir, 0700);
+	mkdir(new_dir, 0700);
+	snprintf(file, sizeof file, "%s/dp_old.c", old_dir);
+	FILE *f = fopen(file, "w");
+	if (f)
+		fclose(f);
+	struct utimbuf day_ago = { time(NULL) - 86400, time(NULL) - 86400 };
+	utime(old_dir, &day_ago);
+
 	dp_desc d = conv(DP_ALGO_DIRECT, 5, 13, 11, 7, 3, 0);
 	ok(dp_registry_find(&d) == NULL, "direct C5 13x11 K7 is not built in");
 	data x;
@@ -209,6 +226,10 @@ static void test_compile_and_cache(void)
 	ok(rel < 1e-5, "compiled kernel: rel err %.2e < 1e-5", rel);
 	ok(cached_object("dp_conv_direct_r3s3_n1c5h13w11k7", path, sizeof path),
 	   "the object is in the cache: %s", path);
+	ok(count_files(".build-dp_old") == 0 &&
+	   count_files(".build-dp_new") == 1, "a day-old build directory is "
+	   "removed, a recent one kept");
+	rmdir(new_dir);
 	ok(count_files(".build-") == 0, "no build directory left behind");
 	float *first = malloc(x.nout * sizeof(float));
 	memcpy(first, x.out, x.nout * sizeof(float));
@@ -227,7 +248,7 @@ static void test_compile_and_cache(void)
 	dp_destroy(keep);
 
 	/* Damaged cache file: garbage of the right name. */
-	FILE *f = fopen(path, "wb");
+	f = fopen(path, "wb");
 	if (f) {
 		fputs("this is not an ELF object\n", f);
 		fclose(f);
@@ -411,6 +432,37 @@ static void test_two_processes(void)
 	   count_files(NULL));
 }
 
+/* Two threads of one process plan the same fresh shape at once. */
+static void *thread_plan(void *arg)
+{
+	data *x = arg;
+	char warn[256];
+	double rel;
+	int src = plan_run(x, &rel, warn, sizeof warn, NULL);
+	return (void *)(intptr_t)((src == DP_SOURCE_JIT_COMPILED ||
+	                           src == DP_SOURCE_JIT_CACHE) && rel < 1e-5);
+}
+
+static void test_two_threads(void)
+{
+	dp_desc d = conv(DP_ALGO_DIRECT, 6, 11, 9, 5, 3, 0);
+	data x[2];
+	pthread_t t[2];
+	int started[2] = { 0, 0 }, good = 0;
+	for (int i = 0; i < 2; i++) {
+		data_init(&x[i], &d, 17);
+		started[i] = pthread_create(&t[i], NULL, thread_plan, &x[i]) == 0;
+	}
+	for (int i = 0; i < 2; i++) {
+		void *r = NULL;
+		if (started[i] && pthread_join(t[i], &r) == 0 && r)
+			good++;
+		data_free(&x[i]);
+	}
+	ok(good == 2, "two threads planning the same fresh shape at once: both "
+	   "get the compiled kernel and correct results");
+}
+
 int main(void)
 {
 	/* The kernels compile with the test suite's flags (the sanitizers
@@ -424,6 +476,7 @@ int main(void)
 	test_matmul();
 	test_fallbacks();
 	test_two_processes();
+	test_two_threads();
 	if (cache_root[0])
 		remove_tree(cache_root);
 	return done_testing();
