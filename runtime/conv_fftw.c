@@ -17,12 +17,15 @@
  * max|x| and the products within the output's own bound.
  *
  * Plans: FFTW's planner is not thread-safe, so plans are created under a
- * process-wide mutex, once per (LH, LW), with FFTW_MEASURE on scratch
- * arrays (measuring overwrites them), and kept in a small cache for the
- * life of the process (a plan is immutable once made; the new-array
- * execute functions, which are thread-safe, run it on the workspace).
- * FFTW keeps its wisdom across plans in the process, so a size measured
- * once is never measured again. Planning happens in prepare, never in
+ * process-wide mutex, once per (LH, LW), with FFTW_ESTIMATE, and kept in
+ * a small cache for the life of the process (a plan is immutable once
+ * made; the new-array execute functions, which are thread-safe, run it on
+ * the workspace). ESTIMATE, not MEASURE: a measured plan depends on the
+ * timings of the moment, so two processes could pick different
+ * algorithms and round differently; dpgen promises bitwise-identical
+ * results across runs (t_determinism), and the planner's choice cost no
+ * measurable speed on the benchmark layers (both within the machine's
+ * noise, 2x run to run). Planning happens in prepare, never in
  * execute. All arrays given to the plans are 64-byte aligned, like the
  * planner's (fftwf_malloc), as the new-array interface requires. */
 #include <pthread.h>
@@ -100,8 +103,8 @@ static const plan_entry *get_plans(int lh, int lw)
 		if (r && c && e) {
 			e->lh = lh;
 			e->lw = lw;
-			e->fwd = fftwf_plan_dft_r2c_2d(lh, lw, r, c, FFTW_MEASURE);
-			e->inv = fftwf_plan_dft_c2r_2d(lh, lw, c, r, FFTW_MEASURE);
+			e->fwd = fftwf_plan_dft_r2c_2d(lh, lw, r, c, FFTW_ESTIMATE);
+			e->inv = fftwf_plan_dft_c2r_2d(lh, lw, c, r, FFTW_ESTIMATE);
 			if (e->fwd && e->inv) {
 				e->next = plans;
 				plans = e;
