@@ -17,21 +17,6 @@ local emul = require("lib.emul")
 
 local M = {}
 
--- The kernel rows (or columns) inside the input for output y: [lo, hi).
-local function tap_range(y, stride, pad, size, taps)
-	local iy = y * stride - pad
-	return math.max(0, -iy), math.min(taps, size - iy)
-end
-
--- Whether some output's window lies in the padding only, in one dimension.
-local function has_empty(nout, stride, pad, size, taps)
-	for y = 0, nout - 1 do
-		local lo, hi = tap_range(y, stride, pad, size, taps)
-		if lo >= hi then return true end
-	end
-	return false
-end
-
 local function emit_constants(e, d, a)
 	e:line("/* The problem, as constants. */")
 	e:line("enum {")
@@ -109,7 +94,7 @@ end
 -- output_at: one output from the window whose top-left input element is
 -- at offset o of the image, kernel rows [i0, i1) and columns [j0, j1)
 -- inside the input.
-local function emit_output_at(e, d, a, empty)
+local function emit_output_at(e, d, a)
 	local xty = a.kind == "fixed" and a.qty or "float"
 	local wty = a.kind == "fixed" and a.qty or "float"
 	if a.kind == "fixed" then
@@ -119,7 +104,8 @@ local function emit_output_at(e, d, a, empty)
 			"i0 .. i1 - 1, columns j0 .. j1 - 1), scaled back, plus the bias.",
 		})
 		e:line("static float output_at(const %s *restrict x, const %s *restrict w, int o,", xty, wty)
-		e:line("                       int i0, int i1, int j0, int j1, double scale, float bias)")
+		e:line("                       int i0, int i1, int j0, int j1, float sx, float sw,")
+		e:line("                       float bias)")
 		e:open("{")
 		e:line("int64_t acc = 0;")
 		e:single("for (int c = 0; c < C; c++)", "for (int i = i0; i < i1; i++)")
@@ -127,7 +113,7 @@ local function emit_output_at(e, d, a, empty)
 		e:single("for (int j = j0; j < j1; j++)",
 			"acc += (int32_t)x[o + (c * H + i) * W + j] * w[(c * R + i) * S + j];")
 		e.depth = e.depth - 2
-		e:line("return (float)((double)acc * scale) + bias;")
+		e:line("return (float)((double)acc * sx * sw) + bias;")
 		e:close("}")
 		e:line()
 		return
@@ -136,23 +122,15 @@ local function emit_output_at(e, d, a, empty)
 	e:comment({
 		"One output (window at offset o of the image, kernel rows i0 .. i1 - 1",
 		"and columns j0 .. j1 - 1 inside the input): the taps of each channel",
-		"summed in (i, j) order, padding taps skipped; the channels pairwise;",
-		"then the bias.",
+		"summed in (i, j) order from +0, padding taps skipped; the channels",
+		"pairwise; then the bias.",
 	})
 	e:line("static float output_at(const float *restrict x, const float *restrict w, int o,")
 	e:line("                       int i0, int i1, int j0, int j1, %s bias)", ty)
 	e:open("{")
 	e:line("%s t[C];", ty)
 	e:open("for (int c = 0; c < C; c++) {")
-	local zero = a.kind == "float" and "0.0f" or "0.0"
-	if empty then
-		e:line("/* -0 + p = p for every p: the first product starts the sum as")
-		e:line(" * it is. A window entirely in the padding sums to +0. */")
-		e:line("%s acc = i0 < i1 && j0 < j1 ? -%s : %s;", ty, zero, zero)
-	else
-		e:line("%s acc = -%s;   /* -0 + p = p: the first product starts the sum */",
-			ty, zero)
-	end
+	e:line("%s acc = 0.0%s;", ty, a.lit)
 	local xv, wv = "x[o + (c * H + i) * W + j]", "w[(c * R + i) * S + j]"
 	if a.kind == "double" then
 		xv, wv = "(double)" .. xv, "(double)" .. wv
@@ -193,7 +171,6 @@ local function emit_execute(e, d, a)
 		e:line("%s *x = workspace;", a.qty)
 		e:line("/* One scale for the whole input tensor, every image. */")
 		e:line("const float sx = fixed_scale(input, (size_t)N * IMAGE);")
-		e:line("const double scale = (double)sx * st->scale;   /* exact */")
 	else
 		e:line("const float *w = state, *b = w + WEIGHTS;")
 		if a.kind == "float" then e:line("float *x = workspace;") end
@@ -222,7 +199,7 @@ local function emit_execute(e, d, a)
 	e:line("const int o = %s * W + %s;", oy, ox)
 	local call
 	if a.kind == "fixed" then
-		call = "output_at(x, st->q + k * C * R * S, o, i0, i1, j0, j1, scale, st->bias[k])"
+		call = "output_at(x, st->q + k * C * R * S, o, i0, i1, j0, j1, sx, st->scale, st->bias[k])"
 	elseif a.kind == "double" then
 		call = "output_at(x, w + k * C * R * S, o, i0, i1, j0, j1, (double)b[k])"
 	else
@@ -253,9 +230,7 @@ function M.generate(d, name)
 	emit_constants(e, d, a)
 	emul.emit_prelude(e, a)
 	if a.kind ~= "fixed" then emul.emit_pairwise(e, a, d.c) end
-	local empty = has_empty(d.ho, d.stride, d.pad_h, d.h, d.r) or
-		has_empty(d.wo, d.stride, d.pad_w, d.w, d.s)
-	emit_output_at(e, d, a, empty)
+	emit_output_at(e, d, a)
 	emit_state(e, a)
 	emit_execute(e, d, a)
 	kernel.object(e, d, name)

@@ -21,6 +21,7 @@
 local emit = require("lib.emit")
 local kernel = require("lib.kernel")
 local emul = require("lib.emul")
+local round = require("lib.round")
 local Q = require("lib.rational")
 local CT = require("lib.cooktoom")
 
@@ -35,8 +36,11 @@ local function points_of(d, alpha)
 	return pts
 end
 
--- A C literal of a rational coefficient in the transforms' type.
-local function literal(c, ty)
+-- A C literal of a rational coefficient in the transforms' type; under
+-- policy all (fmt given) the nearest float rounded to the format, as a
+-- format's transform stores its constants.
+local function literal(c, ty, fmt)
+	if fmt then return round.literal(fmt, Q.to_number(c)) end
 	if ty == "float" then return Q.to_c_literal(c) end
 	if Q.isinteger(c) then return string.format("%d.0", Q.to_number(c)) end
 	local s = string.format("%.17g", Q.to_number(c))
@@ -89,7 +93,9 @@ local function emit_linear(e, fname, A, what, a, ty, rounded)
 			if not Q.iszero(row[k]) then
 				local mag = Q.abs(row[k])
 				local v = "x" .. (k - 1)
-				if not Q.isone(mag) then v = a.mul(literal(mag, ty), v) end
+				if not Q.isone(mag) then
+					v = a.mul(literal(mag, ty, rounded and a.fmt), v)
+				end
 				terms[#terms + 1] = { neg = Q.sign(row[k]) < 0, v = v }
 			end
 		end
@@ -411,11 +417,13 @@ function M.generate(d, name)
 	local desc = emul.describe(a)
 	desc[#desc + 1] = ""
 	if a.kind == "float" and a.policy == "all" then
-		desc[#desc + 1] = "Every add and multiply of the transforms is rounded too; their"
-		desc[#desc + 1] = "constants are the nearest floats to the exact coefficients."
+		desc[#desc + 1] = "Every add and multiply of the transforms is rounded too, and their"
+		desc[#desc + 1] = string.format("constants are stored in %s (the exact coefficient rounded).",
+			a.precision)
 	elseif a.kind == "float" then
-		desc[#desc + 1] = "The filter and input transforms compute in fp32 and round each"
-		desc[#desc + 1] = "element of U and V once; M and the output transform are fp32."
+		desc[#desc + 1] = "The filter and input transforms compute in fp32 (fp32 constants) and"
+		desc[#desc + 1] = "round each element of U and V once; M and the output transform are"
+		desc[#desc + 1] = "fp32."
 	elseif a.kind == "fixed" then
 		desc[#desc + 1] = "U and V are quantized again, each with its own per-tensor scale"
 		desc[#desc + 1] = "(V: per image); the transforms compute in double."

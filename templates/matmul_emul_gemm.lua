@@ -1,21 +1,27 @@
 -- matmul_emul_gemm.lua - C = A * B at an emulated precision (every
 -- precision but fp32), for one M x K x N.
 --
--- Summation order: each C[i][j] sums its K products sequentially in k
--- order, as the naive triple loop does:
---   c = p_0; c = c + p_1; ...; c = c + p_(K-1),   p_k = A[i][k] B[k][j],
--- products and sums rounded to the format under policy all, fp32 under
--- acc32 (then C rounded once); double at fp64 (C rounded to float once);
--- exact int64 at int8/int16 with one scale per tensor (A per call, B per
--- weights), C = acc * s_A * s_B in double, rounded to float.
--- (The packing and blocking of the fp32 GEMM change no result there, but
--- at a narrow format they would change the order, so this kernel keeps
--- the plain one.)
+-- Summation order (the runtime emulation's contract, runtime/emul_matmul.c,
+-- so the two agree bit for bit): the fp32 GEMM's blocking of K, one block
+-- when K <= 384, else ceil(K / 256) blocks of equal depth KC (the last one
+-- shorter). Each block sums its products in k order from +0; the first
+-- block's sum is C, each later one is added to C in order. Products and
+-- sums are rounded to the format under policy all; fp32 under acc32 (C
+-- rounded once); double at fp64 (C rounded to float once); exact int64 at
+-- int8/int16 with one scale per tensor (A per call, B per weights),
+-- C = acc * (s_A * s_B) in double, rounded to float.
 local emit = require("lib.emit")
 local kernel = require("lib.kernel")
 local emul = require("lib.emul")
 
 local TM = {}
+
+-- The K depth of the fp32 GEMM's blocks (runtime/matmul_gemm.c's plan).
+local function gemm_kc(k)
+	if k <= 384 then return k end
+	local blocks = (k + 255) // 256
+	return (k + blocks - 1) // blocks
+end
 
 function TM.generate(d, name)
 	local a = emul.arith(d)
@@ -30,13 +36,19 @@ function TM.generate(d, name)
 	e:line('#include "%s.h"', name)
 	e:line()
 	local desc = emul.describe(a)
-	desc[#desc + 1] = ""
-	desc[#desc + 1] = "C[i][j] sums its K products sequentially in k order, as the naive"
-	desc[#desc + 1] = "triple loop does: c = p0; c = c + p1; ... (docs/PRECISION.md, Matmul)."
+	if not q then
+		desc[#desc + 1] = ""
+		desc[#desc + 1] = "C[i][j] sums its K products in k order from +0, in the fp32 GEMM's"
+		desc[#desc + 1] = "blocks of K when K > 384 (the order of runtime/emul_matmul.c)."
+	end
 	e:comment(desc)
 	e:line()
 	e:line("/* The problem, as constants: C (M x N) = A (M x K) * B (K x N). */")
-	e:line("enum { M = %d, K = %d, N = %d };", d.m, d.k, d.n)
+	if not q and gemm_kc(d.k) < d.k then
+		e:line("enum { M = %d, K = %d, N = %d, KC = %d };", d.m, d.k, d.n, gemm_kc(d.k))
+	else
+		e:line("enum { M = %d, K = %d, N = %d };", d.m, d.k, d.n)
+	end
 	e:line()
 	if q then
 		e:line("/* State: B's scale and B quantized, transposed (each output reads a row). */")
@@ -65,17 +77,40 @@ function TM.generate(d, name)
 		e:line("return acc;")
 		e:close("}")
 	else
-		local ty, zero = a.ty, a.kind == "float" and "-0.0f" or "-0.0"
-		e:line("/* One output: the products summed in k order; -0 + p = p, so the")
-		e:line(" * first product starts the sum as it is. */")
-		e:line("static %s dot(const float *restrict x, const float *restrict y)", ty)
-		e:open("{")
-		e:line("%s c = %s;", ty, zero)
+		local ty = a.ty
 		local xv, yv = "x[k]", "y[k]"
 		if a.kind == "double" then xv, yv = "(double)x[k]", "(double)y[k]" end
-		e:single("for (int k = 0; k < K; k++)", string.format("c = %s;", a.add("c", a.mul(xv, yv))))
-		e:line("return c;")
-		e:close("}")
+		local prod = a.mul(xv, yv)
+		local kc = gemm_kc(d.k)
+		if kc >= d.k then
+			e:line("/* One output: the products summed in k order from +0. */")
+			e:line("static %s dot(const float *restrict x, const float *restrict y)", ty)
+			e:open("{")
+			e:line("%s c = 0.0%s;", ty, a.lit)
+			e:single("for (int k = 0; k < K; k++)", string.format("c = %s;", a.add("c", prod)))
+			e:line("return c;")
+			e:close("}")
+		else
+			e:line("/* The products of one block of n, summed in k order from +0. */")
+			e:line("static %s block(const float *restrict x, const float *restrict y, int n)", ty)
+			e:open("{")
+			e:line("%s c = 0.0%s;", ty, a.lit)
+			e:single("for (int k = 0; k < n; k++)", string.format("c = %s;", a.add("c", prod)))
+			e:line("return c;")
+			e:close("}")
+			e:line()
+			e:comment({
+				string.format("One output: K in blocks of KC = %d, as the fp32 GEMM blocks it;", kc),
+				"the block sums added in order.",
+			})
+			e:line("static %s dot(const float *restrict x, const float *restrict y)", ty)
+			e:open("{")
+			e:line("%s c = block(x, y, KC);", ty)
+			e:single("for (int k0 = KC; k0 < K; k0 += KC)",
+				string.format("c = %s;", a.add("c", "block(x + k0, y + k0, K - k0 < KC ? K - k0 : KC)")))
+			e:line("return c;")
+			e:close("}")
+		end
 	end
 	e:line()
 

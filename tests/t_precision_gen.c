@@ -6,7 +6,9 @@
  *   - an emulated direct convolution is bitwise equal to an independent
  *     implementation of the contract's order written here with dp_round,
  *     dp_fixed_scale and dp_fixed_quantize_value, for every format and
- *     policy; so is the emulated GEMM, summing sequentially over k;
+ *     policy, and to the runtime's emulation; so is the emulated GEMM
+ *     (the order of runtime/emul_matmul.c: sequential over k in the fp32
+ *     GEMM's blocks of K);
  *   - emulated Winograd stays within a bound of the fp64 reference;
  *   - fp32 kernels (all of generated/ and fresh ones of every template)
  *     contain no rounding code, and emulated kernels do;
@@ -293,8 +295,7 @@ static void ref_direct(const dp_desc *d, const float *in, const float *wt,
 				for (int x = 0; x < wo; x++) {
 					int64_t acc = 0;
 					for (int c = 0; c < C; c++) {
-						int have = 0;
-						float t = 0;
+						float t = 0;      /* each channel's sum from +0 */
 						double td_c = 0;
 						for (int i = 0; i < R; i++)
 							for (int j = 0; j < S; j++) {
@@ -309,27 +310,22 @@ static void ref_direct(const dp_desc *d, const float *in, const float *wt,
 									       dp_fixed_quantize_value(wv, sw, bits, NULL);
 								} else if (d->precision == DP_PREC_FP64) {
 									double p = (double)xv * wv;
-									td_c = have ? td_c + p : p;
+									td_c = td_c + p;
 								} else {
 									float p = rnd(f, xv) * rnd(f, wv);
 									if (all)
 										p = rnd(f, p);
-									if (!have) {
-										t = p;
-									} else {
-										t = t + p;
-										if (all)
-											t = rnd(f, t);
-									}
+									t = t + p;
+									if (all)
+										t = rnd(f, t);
 								}
-								have = 1;
 							}
-						tf[c] = have ? t : 0.0f;
-						td[c] = have ? td_c : 0.0;
+						tf[c] = t;
+						td[c] = td_c;
 					}
 					float v;
 					if (bits)
-						v = (float)((double)acc * ((double)sx * sw)) + bias[k];
+						v = (float)((double)acc * sx * sw) + bias[k];
 					else if (d->precision == DP_PREC_FP64)
 						v = (float)(pair_double(td, C) + (double)bias[k]);
 					else
@@ -366,6 +362,27 @@ static void fill(rng_t *r, float *x, size_t n, float scale)
 	}
 }
 
+/* The generated kernel against the runtime's emulation of the same
+ * descriptor (dp_generic_kernel): the same order, so the same bits. */
+static void cross_check(const dp_desc *d, const float *in, const float *wt,
+                        const float *bias, const float *got, size_t n,
+                        const char *algo, const char *p, const char *what)
+{
+	const dp_kernel *rt = dp_generic_kernel(d);
+	float *y = malloc(n * sizeof *y);
+	dp_status st = rt ? dp_kernel_run(rt, d, in, wt, bias, y) : DP_ERR_UNSUPPORTED;
+	size_t bad = 0, first = 0;
+	for (size_t i = 0; i < n; i++)
+		if (f2u(got[i]) != f2u(y[i]) && bad++ == 0)
+			first = i;
+	if (!ok(st == DP_OK && bad == 0, "%s %s %s: bitwise equal to the "
+	        "runtime emulation %s (%zu of %zu differ)", algo, p, what,
+	        rt ? rt->name : "(none)", bad, n) && bad)
+		diag("first at %zu: kernel %a, runtime %a", first,
+		     (double)got[first], (double)y[first]);
+	free(y);
+}
+
 static void check_direct(const dp_desc *d, float scale, const char *what)
 {
 	char args[1024], p[32];
@@ -396,6 +413,7 @@ static void check_direct(const dp_desc *d, float scale, const char *what)
 	    && bad)
 		diag("first at %zu: kernel %a, reference %a", first,
 		     (double)got[first], (double)want[first]);
+	cross_check(d, in, wt, b, got, no, "direct", p, what);
 	free(in);
 	free(wt);
 	free(b);
@@ -403,12 +421,16 @@ static void check_direct(const dp_desc *d, float scale, const char *what)
 	free(want);
 }
 
-/* ---- GEMM: sequential over k, independently ---- */
+/* ---- GEMM: the runtime emulation's order, independently ---- */
 
+/* The order of runtime/emul_matmul.c's contract: K in the fp32 GEMM's
+ * blocks (one when K <= 384, else ceil(K / 256) of equal depth), each
+ * summed from +0 in k order, the block sums added in order. */
 static void ref_gemm(const dp_desc *d, const float *a, const float *b,
                      float *c)
 {
 	const int M = d->mm_m, K = d->mm_k, N = d->mm_n;
+	const int kc = K <= 384 ? K : (K + (K + 255) / 256 - 1) / ((K + 255) / 256);
 	const dp_format f = fmt_of(d->precision);
 	const int all = d->policy == DP_POLICY_ALL, bits = fixed_bits(d->precision);
 	float sa = 0, sb = 0;
@@ -419,29 +441,33 @@ static void ref_gemm(const dp_desc *d, const float *a, const float *b,
 	for (int i = 0; i < M; i++)
 		for (int j = 0; j < N; j++) {
 			int64_t acc = 0;
-			double sd = 0;
-			float sf = 0;
+			double sd = 0, bd = 0;
+			float sf = 0, bf = 0;
 			for (int k = 0; k < K; k++) {
+				if (k > 0 && k % kc == 0) {   /* a block ends */
+					sd = k == kc ? bd : sd + bd;
+					sf = k == kc ? bf : all ? rnd(f, sf + bf) : sf + bf;
+					bd = 0;
+					bf = 0;
+				}
 				float x = a[(size_t)i * K + k], y = b[(size_t)k * N + j];
 				if (bits) {
 					acc += (int64_t)dp_fixed_quantize_value(x, sa, bits, NULL) *
 					       dp_fixed_quantize_value(y, sb, bits, NULL);
 				} else if (d->precision == DP_PREC_FP64) {
-					double p = (double)x * y;
-					sd = k ? sd + p : p;
+					bd = bd + (double)x * y;
 				} else {
 					float p = rnd(f, x) * rnd(f, y);
 					if (all)
 						p = rnd(f, p);
-					if (k == 0) {
-						sf = p;
-					} else {
-						sf = sf + p;
-						if (all)
-							sf = rnd(f, sf);
-					}
+					bf = bf + p;
+					if (all)
+						bf = rnd(f, bf);
 				}
 			}
+			/* The last block. */
+			sd = K <= kc ? bd : sd + bd;
+			sf = K <= kc ? bf : all ? rnd(f, sf + bf) : sf + bf;
 			float v;
 			if (bits)
 				v = (float)((double)acc * ((double)sa * sb));
@@ -476,10 +502,11 @@ static void check_gemm(const dp_desc *d, float scale, const char *what)
 		if (f2u(got[i]) != f2u(want[i]) && bad++ == 0)
 			first = i;
 	if (!ok(st == DP_OK && bad == 0, "gemm %s %s: bitwise equal to the "
-	        "sequential order over k (%zu of %zu outputs differ)", p, what,
+	        "blocked order over k (%zu of %zu outputs differ)", p, what,
 	        bad, nc) && bad)
 		diag("first at %zu: kernel %a, reference %a", first,
 		     (double)got[first], (double)want[first]);
+	cross_check(d, a, b, NULL, got, nc, "gemm", p, what);
 	free(a);
 	free(b);
 	free(got);
@@ -708,6 +735,8 @@ int main(void)
 		check_gemm(&d, 1.0f, "9x37x11");
 		d.mm_m = 3, d.mm_k = 1, d.mm_n = 5;
 		check_gemm(&d, 40.0f, "3x1x5, large values");
+		d.mm_m = 2, d.mm_k = 1000, d.mm_n = 3;
+		check_gemm(&d, 1.0f, "2x1000x3 (4 blocks of K)");
 	}
 
 	for (size_t i = 0; i < sizeof specs / sizeof *specs; i++) {

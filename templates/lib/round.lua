@@ -77,6 +77,41 @@ local function bits_value(b)
 	return string.format("%.5g", x)
 end
 
+-- The value of x (a Lua number) rounded to float, then to format f: the
+-- emitted round_<suffix> computed here, on the same bits, so constants
+-- can be folded at generation time.
+function M.round_number(f, x)
+	local a = string.unpack("<I4", string.pack("<f", x))
+	local sign = a & 0x80000000
+	a = a & 0x7FFFFFFF
+	local r
+	if a >= 0x7F800000 then
+		r = a == 0x7F800000 and not f.fn and a or 0x7FC00000
+	else
+		local ef = a >> 23
+		if ef >= f.fast_lo or f.fast_lo <= 1 then
+			local s = f.drop
+			r = (a + (1 << (s - 1)) - 1 + ((a >> s) & 1)) & ~((1 << s) - 1)
+		elseif ef >= f.fast_lo - f.m then
+			local s = f.drop + f.fast_lo - ef
+			r = (a + (1 << (s - 1)) - 1 + (((a | 0x800000) >> s) & 1)) & ~((1 << s) - 1)
+		else
+			local z = f.fast_lo - f.m - 1
+			r = (ef == z and a > (z << 23)) and ((z + 1) << 23) or 0
+		end
+		if r > f.max_bits then r = f.fn and f.max_bits or 0x7F800000 end
+	end
+	return (string.unpack("<f", string.pack("<I4", sign | r)))
+end
+
+-- A C float literal of x rounded to format f: "0.166992188f".
+function M.literal(f, x)
+	local v = M.round_number(f, x)
+	local s = string.format("%.9g", v)
+	if not s:find("[%.en]") then s = s .. ".0" end
+	return s .. "f"
+end
+
 -- float_bits / bits_float: the float's representation through memcpy
 -- (no aliasing questions; compiles to a register move). Needs <stdint.h>
 -- and <string.h>.
