@@ -16,12 +16,14 @@
  * (it keeps different garbage in each run) or a read of uninitialized
  * state or workspace (different garbage each time) shows up.
  *
- * Not covered: thread counts (the kernels are single-threaded; OpenBLAS,
- * behind im2col-blas, runs its own threads and is deterministic for a
- * fixed thread count), and FFTW across processes: conv_fftw.c plans with
- * FFTW_MEASURE, whose choice of algorithm can differ from one process to
- * the next, so fft-fftw is bitwise reproducible within a process (plans
- * are cached) but only within its error bound across processes. */
+ *
+ * Across processes: every algorithm runs twice through `dpgen run` (two
+ * processes, each planning afresh: FFTW plans, OpenBLAS, the JIT) on the
+ * same .npy files, and the two output files must be byte-identical.
+ * (conv_fftw.c plans with FFTW_ESTIMATE for this reason: FFTW_MEASURE's
+ * choice depends on timings and differed between processes.)
+ *
+ * Thread counts are t_threads' subject. */
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -67,6 +69,83 @@ static dp_status run_at(const subject *s, const float *x, const float *w,
 	return r;
 }
 
+/* dpgen run with args (NULL-terminated) writing out; 0 on success. */
+static int dpgen_run(const char *const *args, const char *out)
+{
+	char *argv[32], err[1024];
+	int n = 0;
+	argv[n++] = (char *)dpgen_path();
+	argv[n++] = "run";
+	for (int i = 0; args[i] && n < 28; i++)
+		argv[n++] = (char *)args[i];
+	argv[n++] = "--out";
+	argv[n++] = (char *)out;
+	argv[n] = NULL;
+	int rc = run_capture(argv, err, sizeof err);
+	if (rc != 0)
+		diag("dpgen run: %s", err);
+	return rc;
+}
+
+static int write_npy(const char *path, const float *x, int d0, int d1,
+                     int d2, int d3)
+{
+	dp_array a = { .ndim = d2 ? 4 : 2, .data = (float *)x,
+	               .shape = { d0, d1, d2, d3 } };
+	char msg[256];
+	return dp_npy_write(path, &a, msg, sizeof msg) == DP_OK ? 0 : -1;
+}
+
+/* Every algorithm through two dpgen processes: byte-identical outputs. */
+static void across_processes(const char *dir)
+{
+	static const char *const conv[] = { "direct", "im2col", "im2col-blas",
+		"winograd", "fft", "fft-fftw" };
+	static const char *const mm[][3] = { { "naive", NULL, NULL },
+		{ "gemm", NULL, NULL }, { "svd", "--rank-b", "3" },
+		{ "log", "--log-frac-bits", "8" }, { "lns", "--log-frac-bits", "8" } };
+	char xp[300], wp[300], ap[300], bp[300], o1[300], o2[300];
+	float x[2 * 3 * 11 * 9], w[5 * 3 * 3 * 3], a[6 * 7], b[7 * 5];
+	rng_t r;
+	rng_seed(&r, 4242);
+	fill_normal(&r, x, sizeof x / sizeof *x);
+	fill_normal(&r, w, sizeof w / sizeof *w);
+	fill_normal(&r, a, sizeof a / sizeof *a);
+	fill_normal(&r, b, sizeof b / sizeof *b);
+	snprintf(xp, sizeof xp, "%s/x.npy", dir);
+	snprintf(wp, sizeof wp, "%s/w.npy", dir);
+	snprintf(ap, sizeof ap, "%s/a.npy", dir);
+	snprintf(bp, sizeof bp, "%s/b.npy", dir);
+	snprintf(o1, sizeof o1, "%s/y1.npy", dir);
+	snprintf(o2, sizeof o2, "%s/y2.npy", dir);
+	if (!ok(!write_npy(xp, x, 2, 3, 11, 9) && !write_npy(wp, w, 5, 3, 3, 3) &&
+	        !write_npy(ap, a, 6, 7, 0, 0) && !write_npy(bp, b, 7, 5, 0, 0),
+	        "across processes: input files written"))
+		return;
+	for (size_t i = 0; i < sizeof conv / sizeof *conv + sizeof mm / sizeof *mm;
+	     i++) {
+		const int is_conv = i < sizeof conv / sizeof *conv;
+		const char *algo = is_conv ? conv[i] : mm[i - 6][0];
+		const char *cargs[] = { "--op", "conv", "--algo", algo, "--input",
+			xp, "--weights", wp, "--pad", "1", NULL };
+		const char *margs[] = { "--op", "matmul", "--algo", algo, "--a", ap,
+			"--b", bp, is_conv ? NULL : mm[i - 6][1],
+			is_conv ? NULL : mm[i - 6][2], NULL };
+		const char *const *args = is_conv ? cargs : margs;
+		size_t n1 = 0, n2 = 0;
+		char *y1 = NULL, *y2 = NULL;
+		if (!dpgen_run(args, o1) && !dpgen_run(args, o2)) {
+			y1 = slurp(o1, &n1);
+			y2 = slurp(o2, &n2);
+		}
+		ok(y1 && y2 && n1 == n2 && n1 > 128 && !memcmp(y1, y2, n1),
+		   "%s %s: two dpgen processes write byte-identical outputs",
+		   is_conv ? "conv" : "matmul", algo);
+		free(y1);
+		free(y2);
+	}
+}
+
 int main(void)
 {
 	char dir[256];
@@ -110,6 +189,7 @@ int main(void)
 		free(x); free(w); free(b); free(y1); free(y2); free(y3);
 	}
 	free(subj);
+	across_processes(dir);
 	remove_tree(dir);
 	return done_testing();
 }
