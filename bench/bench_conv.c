@@ -21,7 +21,17 @@
  * (default cc), BENCH_BUDGET seconds per measurement (default 0.3),
  * BENCH_REBUILD=1 to rebuild cached kernels, BENCH_PLOT=0 to skip gnuplot,
  * BENCH_LAYERS=0,5 to run some layers only (numbers in the order of
- * layers[] below), ONEDNN_THREADS (default 1; for checking the setting). */
+ * layers[] below), ONEDNN_THREADS (default 1; for checking the setting),
+ * BENCH_GENDIR (default build/bench/gen) for the kernel cache and
+ * BENCH_DATA (default docs/data) for the CSVs, so that a quick subset
+ * run need not touch the committed ones.
+ *
+ * Threads (issue 7): every table is one thread. Then, per layer, the
+ * fastest generated kernel and the fastest oneDNN algorithm are measured
+ * again on 1 and 2 threads, alternating (the machine has 2 cores and is
+ * shared, so the 2-thread numbers depend on the other jobs); the 2-thread
+ * output must be bitwise the 1-thread one. Printed after each table and
+ * as a summary, written to docs/data/bench_conv_threads.csv. */
 #include <dlfcn.h>
 #include <errno.h>
 #include <math.h>
@@ -422,6 +432,102 @@ static double onednn_time_threads(int n, double budget)
 	return t;
 }
 
+/* ---- two threads against one ----
+ * The machine class has 2 cores, and it is shared: the 2-thread times
+ * depend on what else runs. Each side is measured three times, 1 thread
+ * and 2 threads alternating, and the best median of each is kept. */
+
+typedef struct thr_row {
+	char dp_impl[128], dnn_impl[64];
+	double dp_us1, dp_us2, dnn_us1, dnn_us2;   /* < 0: not measured */
+	int identical;     /* dpgen's 2-thread output == its 1-thread output */
+} thr_row;
+static thr_row thr_rows[NLAYERS];
+
+static void bench_dpgen_threads(thr_row *t, const dp_kernel *kern,
+                                const dp_desc *d, const problem *p)
+{
+	dp_ctx c = { .kern = kern, .d = d, .p = p, .st = DP_OK };
+	c.state = malloc(kern->state_bytes(d) + 1);
+	c.ws = malloc(kern->workspace_bytes(d) + 1);
+	float *y1 = malloc(p->ny * sizeof *y1);
+	t->dp_us1 = t->dp_us2 = -1;
+	if (c.state && c.ws && y1 && kern->prepare(d, p->w, p->b, c.state) ==
+	    DP_OK) {
+		dp_set_num_threads(1);
+		dp_execute_fn(&c);
+		memcpy(y1, p->y, p->ny * sizeof *y1);
+		dp_set_num_threads(2);
+		fill_nan(p->y, p->ny);
+		dp_execute_fn(&c);
+		t->identical = c.st == DP_OK &&
+		               memcmp(y1, p->y, p->ny * sizeof *y1) == 0;
+		double b1 = INFINITY, b2 = INFINITY;
+		for (int r = 0; r < 3 && c.st == DP_OK; r++) {
+			dp_set_num_threads(1);
+			double x = measure(dp_execute_fn, &c, p->budget / 2);
+			b1 = x < b1 ? x : b1;
+			dp_set_num_threads(2);
+			x = measure(dp_execute_fn, &c, p->budget / 2);
+			b2 = x < b2 ? x : b2;
+		}
+		if (c.st == DP_OK) {
+			t->dp_us1 = 1e6 * b1;
+			t->dp_us2 = 1e6 * b2;
+		}
+	}
+	dp_set_num_threads(1);
+	free(c.state);
+	free(c.ws);
+	free(y1);
+}
+
+/* oneDNN's algorithm with a fresh primitive on n threads (it may choose
+ * its blocking by the thread count when it is created): median seconds,
+ * or -1. */
+static double onednn_time_at(onednn_conv_algo algo, int n, const problem *p)
+{
+	char msg[256];
+	double t = -1;
+	if (onednn_set_threads(n) != n)
+		return -1;
+	dnn_ctx c = { .p = p };
+	c.conv = onednn_conv_create(&p->d, algo, msg, sizeof msg);
+	if (c.conv) {
+		dnn_weights_fn(&c);
+		dnn_input_fn(&c);
+		t = measure(dnn_execute_fn, &c, p->budget / 2);
+		if (c.st)
+			t = -1;
+		onednn_conv_destroy(c.conv);
+	}
+	return t;
+}
+
+static void bench_onednn_threads(thr_row *t, onednn_conv_algo algo,
+                                 const problem *p, int dnn_threads)
+{
+	double b1 = INFINITY, b2 = INFINITY;
+	t->dnn_us1 = t->dnn_us2 = -1;
+	snprintf(t->dnn_impl, sizeof t->dnn_impl, "onednn %s",
+	         onednn_conv_algo_name(algo));
+	for (int r = 0; r < 3; r++) {
+		double x = onednn_time_at(algo, 1, p);
+		if (x < 0)
+			break;
+		b1 = x < b1 ? x : b1;
+		x = onednn_time_at(algo, 2, p);
+		if (x < 0)
+			break;
+		b2 = x < b2 ? x : b2;
+	}
+	onednn_set_threads(dnn_threads);
+	if (isfinite(b1) && isfinite(b2)) {
+		t->dnn_us1 = 1e6 * b1;
+		t->dnn_us2 = 1e6 * b2;
+	}
+}
+
 /* ---- one layer ---- */
 
 /* The variants of algorithm a measured on layer d, as values of
@@ -525,6 +631,10 @@ static void print_notes(const notes *ns, const char *prefix)
 static notes missing;
 
 static double t_origin;
+/* oneDNN's thread count for the tables (ONEDNN_THREADS, default 1). */
+static int dnn_threads_default = 1;
+/* Threads of this process after the first layer's 1-thread tables. */
+static int threads_one_thread = -1;
 
 /* Progress on stderr: the table on stdout stays clean. */
 static void progress(const char *layer, const char *what)
@@ -579,6 +689,12 @@ static void bench_layer(int li, const char *gendir, double budget)
 	int first_row = nrows;
 	static notes skipped;
 	skipped.n = 0;
+	/* The fastest generated kernel, measured again on 2 threads. */
+	const dp_kernel *best_gen = NULL;
+	double best_gen_us = 0;
+	dp_desc best_gen_desc = *d;
+	thr_row *tr = &thr_rows[li];
+	tr->dp_us1 = tr->dp_us2 = tr->dnn_us1 = tr->dnn_us2 = -1;
 
 	/* Every convolution algorithm the library knows, with its variants;
 	 * im2col-blas (once the runtime has it) is the baseline family. */
@@ -604,9 +720,19 @@ static void bench_layer(int li, const char *gendir, double budget)
 			const dp_kernel *gen = generated_kernel(&dd, gendir, msg,
 			                                        sizeof msg);
 			snprintf(full, sizeof full, "%s generated", name);
-			if (gen)
-				bench_dpgen(new_row(li, is_blas ? FAM_IM2COL_BLAS :
-				                    FAM_GENERATED, full), gen, &dd, &p);
+			if (gen) {
+				row *r = new_row(li, is_blas ? FAM_IM2COL_BLAS :
+				                 FAM_GENERATED, full);
+				bench_dpgen(r, gen, &dd, &p);
+				if (r->fam == FAM_GENERATED && r->us > 0 &&
+				    (!best_gen || r->us < best_gen_us)) {
+					best_gen = gen;
+					best_gen_us = r->us;
+					best_gen_desc = dd;
+					snprintf(thr_rows[li].dp_impl,
+					         sizeof thr_rows[li].dp_impl, "%s", name);
+				}
+			}
 			else
 				add_note(&missing, NULL, algo_kind(&dd, "generated",
 				         full, sizeof full), msg);
@@ -622,8 +748,24 @@ static void bench_layer(int li, const char *gendir, double budget)
 		}
 	}
 	progress(label, "oneDNN");
-	for (int a = 0; a < ONEDNN_CONV_ALGO_COUNT; a++)
+	double dnn_best_us = -1;
+	onednn_conv_algo dnn_best = ONEDNN_CONV_AUTO;
+	for (int a = 0; a < ONEDNN_CONV_ALGO_COUNT; a++) {
 		bench_onednn(li, (onednn_conv_algo)a, &p);
+		const row *r = &rows[nrows - 1];
+		if (r->us > 0 && (dnn_best_us < 0 || r->us < dnn_best_us)) {
+			dnn_best_us = r->us;
+			dnn_best = (onednn_conv_algo)a;
+		}
+	}
+	if (threads_one_thread < 0)
+		threads_one_thread = dir_entries("/proc/self/task");
+	if (best_gen) {
+		progress(label, "2 threads vs 1");
+		bench_dpgen_threads(tr, best_gen, &best_gen_desc, &p);
+	}
+	if (dnn_best_us > 0)
+		bench_onednn_threads(tr, dnn_best, &p, dnn_threads_default);
 
 	/* Ratios against the best im2col-blas and the best oneDNN time. */
 	double t_blas = -1, t_dnn = -1;
@@ -681,6 +823,16 @@ static void bench_layer(int li, const char *gendir, double budget)
 	}
 	if (t_blas < 0)
 		printf("  (no im2col-blas result: 'vs blas' is empty)\n");
+	if (tr->dp_us1 > 0)
+		printf("  2 threads (2-core machine, shared): %s %.1f us -> %.1f us "
+		       "(x%.2f, %s)", tr->dp_impl, tr->dp_us1, tr->dp_us2,
+		       tr->dp_us1 / tr->dp_us2, tr->identical ?
+		       "bitwise identical" : "OUTPUT DIFFERS");
+	if (tr->dp_us1 > 0 && tr->dnn_us1 > 0)
+		printf("; %s %.1f us -> %.1f us (x%.2f)", tr->dnn_impl,
+		       tr->dnn_us1, tr->dnn_us2, tr->dnn_us1 / tr->dnn_us2);
+	if (tr->dp_us1 > 0)
+		printf("\n");
 	print_notes(&skipped, "  not applicable: ");
 	fflush(stdout);
 	free(p.x); free(p.w); free(p.b); free(p.y); free(p.ref);
@@ -847,6 +999,61 @@ static int layer_selected(int li, const char *list)
 	return 0;
 }
 
+/* Per layer: the best generated kernel and the best oneDNN algorithm on 1
+ * and 2 threads; speedup = 1-thread time / 2-thread time. */
+static void print_threads_table(void)
+{
+	printf("\n2 threads / 1 thread, same run (the machine has 2 cores and "
+	       "is shared with other jobs: a 2-thread time is only as good as "
+	       "the second core was free; speedup = 1-thread time / 2-thread "
+	       "time, > 1 = faster)\n");
+	printf("  %-22s %-24s %10s %10s %7s  %-16s %10s %10s %7s\n", "layer",
+	       "best generated", "1t us", "2t us", "speedup", "oneDNN",
+	       "1t us", "2t us", "speedup");
+	for (int li = 0; li < NLAYERS; li++) {
+		const thr_row *t = &thr_rows[li];
+		if (!layer_ran[li] || !(t->dp_us1 > 0))
+			continue;
+		char label[64], d1[32] = "-", d2[32] = "-", ds[32] = "-";
+		layer_label(li, label, sizeof label);
+		if (t->dnn_us1 > 0) {
+			snprintf(d1, sizeof d1, "%.1f", t->dnn_us1);
+			snprintf(d2, sizeof d2, "%.1f", t->dnn_us2);
+			snprintf(ds, sizeof ds, "%.2f", t->dnn_us1 / t->dnn_us2);
+		}
+		printf("  %-22s %-24s %10.1f %10.1f %7.2f  %-16s %10s %10s %7s%s\n",
+		       label, t->dp_impl + (strncmp(t->dp_impl, "dpgen ", 6) ? 0 :
+		       6), t->dp_us1, t->dp_us2, t->dp_us1 / t->dp_us2,
+		       t->dnn_us1 > 0 ? t->dnn_impl : "-", d1, d2, ds,
+		       t->identical ? "" : "  OUTPUT DIFFERS");
+	}
+}
+
+static void write_threads(FILE *f)
+{
+	fprintf(f, "layer,best_generated,dpgen_1t_us,dpgen_2t_us,dpgen_speedup,"
+	        "bitwise_identical,onednn,onednn_1t_us,onednn_2t_us,"
+	        "onednn_speedup\n");
+	for (int li = 0; li < NLAYERS; li++) {
+		const thr_row *t = &thr_rows[li];
+		if (!layer_ran[li] || !(t->dp_us1 > 0))
+			continue;
+		char label[64];
+		layer_label(li, label, sizeof label);
+		csv_str(f, label);
+		fputc(',', f);
+		csv_str(f, t->dp_impl);
+		fprintf(f, ",%.2f,%.2f,%.3f,%d,", t->dp_us1, t->dp_us2,
+		        t->dp_us1 / t->dp_us2, t->identical);
+		csv_str(f, t->dnn_us1 > 0 ? t->dnn_impl : "");
+		csv_num(f, "%.2f", t->dnn_us1, t->dnn_us1 > 0);
+		csv_num(f, "%.2f", t->dnn_us2, t->dnn_us1 > 0);
+		csv_num(f, "%.3f", t->dnn_us1 > 0 ? t->dnn_us1 / t->dnn_us2 : 0,
+		        t->dnn_us1 > 0);
+		fputc('\n', f);
+	}
+}
+
 int main(void)
 {
 	/* One thread everywhere, before the first OpenBLAS or oneDNN call.
@@ -858,6 +1065,10 @@ int main(void)
 	openblas_set_num_threads(1);
 	const char *env = getenv("ONEDNN_THREADS");
 	int dnn_threads = env && *env ? atoi(env) : 1;
+	dnn_threads_default = dnn_threads;
+	/* dpgen's tables on one thread too, whatever DP_NUM_THREADS says;
+	 * the 2-thread runs set their count themselves. */
+	dp_set_num_threads(1);
 	if (onednn_set_threads(dnn_threads) != dnn_threads)
 		fprintf(stderr, "bench_conv: warning: could not set oneDNN's "
 		        "thread count to %d (it uses %d)\n", dnn_threads,
@@ -869,7 +1080,11 @@ int main(void)
 		budget = 0.3;
 
 	char gendir[1024], path[1100], info[256];
-	snprintf(gendir, sizeof gendir, "%s/build/bench/gen", src_dir());
+	env = getenv("BENCH_GENDIR");
+	if (env && *env)
+		snprintf(gendir, sizeof gendir, "%s", env);
+	else
+		snprintf(gendir, sizeof gendir, "%s/build/bench/gen", src_dir());
 	mkdir_p(gendir);
 	onednn_describe(info, sizeof info);
 	const char *flags = getenv("DP_KERNEL_CFLAGS");
@@ -893,9 +1108,14 @@ int main(void)
 		if ((layer_ran[li] = layer_selected(li, only)))
 			bench_layer(li, gendir, budget);
 
+	print_threads_table();
+
 	/* Is oneDNN really on one thread? With one, libgomp never starts a
-	 * worker; with two it does. And the time with 1 and with 2. */
-	int threads_run = dir_entries("/proc/self/task");
+	 * worker; with two it does (counted before the first 2-thread run,
+	 * which starts oneDNN's and dpgen's workers). And the time with 1
+	 * and with 2. */
+	int threads_run = threads_one_thread > 0 ? threads_one_thread :
+	                  dir_entries("/proc/self/task");
 	double t1 = onednn_time_threads(1, budget);
 	double t2 = onednn_time_threads(2, budget);
 	int threads_two = dir_entries("/proc/self/task");
@@ -905,7 +1125,7 @@ int main(void)
 		print_notes(&missing, "  ");
 	}
 	printf("\noneDNN threads: omp_get_max_threads() = %d during the run; "
-	       "threads in this process after the layers: %d, after a "
+	       "threads in this process after the 1-thread tables: %d, after a "
 	       "2-thread oneDNN run: %d\n", dnn_threads, threads_run,
 	       threads_two);
 	printf("  oneDNN direct, C128 H28 K128 3x3: 1 thread %.1f us, 2 "
@@ -913,13 +1133,26 @@ int main(void)
 	       "is busy)\n", t1 * 1e6, t2 * 1e6, t2 > 0 ? t1 / t2 : 0.0);
 	onednn_shutdown();
 
-	snprintf(path, sizeof path, "%s/docs/data", src_dir());
-	mkdir_p(path);
-	snprintf(path, sizeof path, "%s/docs/data/bench_conv.csv", src_dir());
+	char data[1024];
+	env = getenv("BENCH_DATA");
+	if (env && *env)
+		snprintf(data, sizeof data, "%s", env);
+	else
+		snprintf(data, sizeof data, "%s/docs/data", src_dir());
+	mkdir_p(data);
+	snprintf(path, sizeof path, "%s/bench_conv.csv", data);
 	int failed = write_atomic(path, write_rows) != 0;
-	snprintf(path, sizeof path, "%s/docs/data/bench_conv_summary.dat",
-	         src_dir());
+	snprintf(path, sizeof path, "%s/bench_conv_summary.dat", data);
 	failed |= write_atomic(path, write_summary) != 0;
+	snprintf(path, sizeof path, "%s/bench_conv_threads.csv", data);
+	failed |= write_atomic(path, write_threads) != 0;
+	for (int li = 0; li < NLAYERS; li++)
+		if (layer_ran[li] && thr_rows[li].dp_us1 > 0 &&
+		    !thr_rows[li].identical) {
+			fprintf(stderr, "bench_conv: layer %d: %s gives a different "
+			        "output on 2 threads\n", li, thr_rows[li].dp_impl);
+			failed = 1;
+		}
 
 	/* An error of a percent of the largest output means a broken
 	 * implementation, not rounding (fp32 Winograd F(6,3) stays far

@@ -34,6 +34,17 @@
  * 2 cores: a fixed half per thread made a GEMM 3.5x slower on two threads
  * than on one).
  *
+ * Oversubscription: on a machine busier than its cores (shared build
+ * hosts) a worker may get no core for milliseconds, and a parallel job
+ * can take longer than the serial one would have. The owner of each job
+ * compares the job's time with the serial time its own chunks imply
+ * (its time per chunk x all chunks); a job that gained less than 10% makes
+ * the following calls serial for a back-off time (1 ms, doubled on every
+ * such job in a row up to 100 ms, reset by a job that paid). So when the
+ * cores are taken, dpgen falls back to one thread instead of waiting for
+ * workers that do not run; dp_set_parallel_min_flops (tests) turns this
+ * off.
+ *
  * Concurrency: one job at a time. A caller takes the pool with a
  * compare-and-swap; if another user thread holds it (or a worker calls
  * dp_parallel_for from inside a job), that caller runs its job serially.
@@ -62,6 +73,8 @@
 #define SPIN_MIN_FLOPS (2 * SPIN_HANDOFF_US * 1e-6 * RATE_FLOPS)
 #define SPIN_US 200.0
 #define CHUNKS_PER_PART 4
+#define BACKOFF_MIN_US 1000.0
+#define BACKOFF_MAX_US 100000.0
 
 /* The job word: generation << 16 | parts; workers 1 .. parts - 1 take
  * part. The claim word: generation (low 32 bits) << 32 | chunks << 16 |
@@ -99,6 +112,9 @@ static struct pool {
 static atomic_int requested;        /* dp_set_num_threads; 0: environment */
 static atomic_int from_env;         /* DP_NUM_THREADS, read once (0: not yet) */
 static _Atomic double min_flops_override = -1;
+/* Oversubscription back-off: serial until this time (now_us). */
+static _Atomic double serial_until;
+static double backoff_us = BACKOFF_MIN_US;   /* the pool owner's */
 
 static int parse_env(void)
 {
@@ -161,15 +177,17 @@ static inline void cpu_relax(void)
 #endif
 }
 
-/* Claim and run chunks of job generation gen until none is left. */
-static void run_chunks(uint64_t gen)
+/* Claim and run chunks of job generation gen until none is left; how
+ * many this thread ran. */
+static int run_chunks(uint64_t gen)
 {
 	uint64_t w = atomic_load(&pool.claim);
+	int ran = 0;
 	for (;;) {
 		const int64_t chunks = (int64_t)(w >> 16 & 0xffff);
 		const int64_t c = (int64_t)(w & 0xffff);
 		if ((w >> 32) != (gen & 0xffffffffu) || c >= chunks)
-			return;
+			return ran;
 		if (!atomic_compare_exchange_weak(&pool.claim, &w, w + 1))
 			continue;
 		const int64_t n = pool.items;
@@ -177,6 +195,7 @@ static void run_chunks(uint64_t gen)
 		if (e > b)
 			pool.fn(pool.ctx, b, e);
 		atomic_fetch_add_explicit(&pool.finished, 1, memory_order_release);
+		ran++;
 		w = atomic_load(&pool.claim);
 	}
 }
@@ -271,14 +290,17 @@ dp_status dp_parallel_for(int items, double flops, dp_range_fn fn, void *ctx)
 	int parts = dp_get_num_threads();
 	if (parts > items)
 		parts = items;
+	int adapt = 0;
 	if (parts > 1) {
 		double min = atomic_load_explicit(&min_flops_override,
 		                                  memory_order_relaxed);
-		if (min < 0)
+		adapt = min < 0;
+		if (adapt)
 			min = atomic_load_explicit(&pool.spinners,
 			                           memory_order_relaxed) >= parts - 1 ?
 			      SPIN_MIN_FLOPS : WAKE_MIN_FLOPS;
-		if (!(flops >= min))
+		if (!(flops >= min) || (adapt && now_us() <
+		    atomic_load_explicit(&serial_until, memory_order_relaxed)))
 			parts = 1;
 	}
 	int expect = 0;
@@ -308,7 +330,9 @@ dp_status dp_parallel_for(int items, double flops, dp_range_fn fn, void *ctx)
 		pthread_cond_broadcast(&pool.wake);
 		pthread_mutex_unlock(&pool.lock);
 	}
-	run_chunks(gen);
+	const double t0 = adapt ? now_us() : 0;
+	const int mine = run_chunks(gen);
+	const double t1 = adapt ? now_us() : 0;
 	/* Chunks a worker claimed may still be running: spin (they are
 	 * about as far along as we are), and yield the core after a while
 	 * in case the worker was preempted. */
@@ -319,6 +343,18 @@ dp_status dp_parallel_for(int items, double flops, dp_range_fn fn, void *ctx)
 			cpu_relax();
 		else
 			sched_yield();
+	}
+	if (adapt) {
+		/* Did the job pay? Serial, it would have taken about our time
+		 * per chunk times all chunks. */
+		const double t2 = now_us();
+		if (t2 - t0 > 0.9 * (t1 - t0) * chunks / (mine > 0 ? mine : 1)) {
+			atomic_store(&serial_until, t2 + backoff_us);
+			backoff_us = backoff_us * 2 < BACKOFF_MAX_US ?
+			             backoff_us * 2 : BACKOFF_MAX_US;
+		} else {
+			backoff_us = BACKOFF_MIN_US;
+		}
 	}
 	atomic_store(&pool.busy, 0);
 	return DP_OK;
