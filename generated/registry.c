@@ -4,6 +4,7 @@
  */
 #include "dpgen.h"
 
+extern const dp_kernel dp_conv_direct_r3s3_n1c3h28w28k16_s1p1_bf16;
 extern const dp_kernel dp_conv_direct_r3s3_n1c3h28w28k16_s1p1_fp32;
 extern const dp_kernel dp_conv_direct_r3s3_n1c64h56w56k64_s1p1_fp32;
 extern const dp_kernel dp_conv_direct_r3s5_n2c2h13w11k3_s2p1x2_fp32;
@@ -17,12 +18,15 @@ extern const dp_kernel dp_conv_im2col_r3s3_n1c64h56w56k64_s1p1_fp32;
 extern const dp_kernel dp_conv_winograd_f4r3_n1c128h28w28k128_s1p1_fp32;
 extern const dp_kernel dp_conv_winograd_f4r3_n1c3h28w28k16_s1p1_fp32;
 extern const dp_kernel dp_conv_winograd_f4r3_n1c64h56w56k64_s1p1_fp32;
+extern const dp_kernel dp_conv_winograd_f4r3_n1c8h12w12k8_s1p1_fp16;
+extern const dp_kernel dp_matmul_gemm_m16k64n16_fp16;
 extern const dp_kernel dp_matmul_gemm_m64k784n512_fp32;
 extern const dp_kernel dp_matmul_lns_f4a32b4_m32k128n32_fp32;
 extern const dp_kernel dp_matmul_log_fexact_m32k32n32_fp32;
 extern const dp_kernel dp_matmul_svd_ra0rb64_m64k784n512_fp32;
 
 const dp_kernel *const dp_registry[] = {
+	&dp_conv_direct_r3s3_n1c3h28w28k16_s1p1_bf16,
 	&dp_conv_direct_r3s3_n1c3h28w28k16_s1p1_fp32,
 	&dp_conv_direct_r3s3_n1c64h56w56k64_s1p1_fp32,
 	&dp_conv_direct_r3s5_n2c2h13w11k3_s2p1x2_fp32,
@@ -36,6 +40,8 @@ const dp_kernel *const dp_registry[] = {
 	&dp_conv_winograd_f4r3_n1c128h28w28k128_s1p1_fp32,
 	&dp_conv_winograd_f4r3_n1c3h28w28k16_s1p1_fp32,
 	&dp_conv_winograd_f4r3_n1c64h56w56k64_s1p1_fp32,
+	&dp_conv_winograd_f4r3_n1c8h12w12k8_s1p1_fp16,
+	&dp_matmul_gemm_m16k64n16_fp16,
 	&dp_matmul_gemm_m64k784n512_fp32,
 	&dp_matmul_lns_f4a32b4_m32k128n32_fp32,
 	&dp_matmul_log_fexact_m32k32n32_fp32,
@@ -43,4 +49,4 @@ const dp_kernel *const dp_registry[] = {
 	NULL
 };
 
-const size_t dp_registry_count = 17;
+const size_t dp_registry_count = 20;

@@ -574,6 +574,59 @@ static void check_winograd(const dp_desc *d, const char *what)
 	free(ref);
 }
 
+/* ---- the emulated kernels built into the library ---- */
+
+/* Dispatch picks them, and they give what the runtime emulation gives:
+ * the same bits (direct, gemm) or an error within the bound (Winograd). */
+static void check_registered(void)
+{
+	int n = 0;
+	for (size_t i = 0; i < dp_registry_count; i++) {
+		const dp_kernel *kern = dp_registry[i];
+		const dp_desc *d = &kern->desc;
+		if (d->precision == DP_PREC_FP32)
+			continue;
+		n++;
+		ok(dp_registry_find(d) == kern, "dispatch finds %s", kern->name);
+		const int conv = d->op == DP_OP_CONV;
+		size_t ni = conv ? (size_t)dp_conv_input_elems(d) :
+		                   (size_t)d->mm_m * d->mm_k;
+		size_t nw = conv ? (size_t)dp_conv_weight_elems(d) :
+		                   (size_t)d->mm_k * d->mm_n;
+		size_t no = conv ? (size_t)dp_conv_output_elems(d) :
+		                   (size_t)d->mm_m * d->mm_n;
+		float *in = malloc(ni * sizeof *in), *wt = malloc(nw * sizeof *wt);
+		float *b = malloc((size_t)(conv ? d->k : 1) * sizeof *b);
+		float *got = malloc(no * sizeof *got);
+		rng_t r;
+		rng_seed(&r, 11 + i);
+		fill_normal(&r, in, ni);
+		fill_normal(&r, wt, nw);
+		fill_normal(&r, b, (size_t)(conv ? d->k : 1));
+		dp_status st = dp_kernel_run(kern, d, in, wt, conv ? b : NULL, got);
+		ok(st == DP_OK, "registered %s runs", kern->name);
+		char p[32];
+		dp_precision_spec_name(d->precision, d->policy, p, sizeof p);
+		if (d->algo == DP_ALGO_WINOGRAD) {
+			double *ref = malloc(no * sizeof *ref);
+			dp_ref_conv2d(d, in, wt, b, ref);
+			err_stats e = compare(got, ref, no);
+			double rel = e.max_abs_err / e.max_ref;
+			ok(rel <= winograd_bound(d), "registered %s: relative error "
+			   "%.3g <= %.3g", kern->name, rel, winograd_bound(d));
+			free(ref);
+		} else {
+			cross_check(d, in, wt, conv ? b : NULL, got, no,
+			            conv ? "direct" : "gemm", p, "(registered)");
+		}
+		free(in);
+		free(wt);
+		free(b);
+		free(got);
+	}
+	ok(n >= 3, "the library has %d emulated kernels built in", n);
+}
+
 /* ---- rounding code only where the precision needs it ---- */
 
 /* Identifiers and patterns of the rounding code the emulated templates
@@ -752,6 +805,7 @@ int main(void)
 		check_winograd(&e, "F(2,3) 13x11x20 n2");
 	}
 
+	check_registered();
 	check_fp32_clean();
 	check_unsupported();
 	remove_tree(tmp);
