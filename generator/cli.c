@@ -621,5 +621,9 @@ void cli_list(void)
 "            arithmetic result, transforms included; acc32: operands\n"
 "            and products in the format, sums in fp32\n"
 "  int16 int8  symmetric fixed point, one scale per tensor, exact\n"
-"            integer accumulation\n");
+"            integer accumulation\n"
+"  Every precision is generated for conv direct and winograd and matmul\n"
+"  gemm (emulated kernels compute in the runtime emulation's order); the\n"
+"  other algorithms are generated at fp32 only, and dpgen run and the\n"
+"  API emulate them at every precision.\n");
 }
