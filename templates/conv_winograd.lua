@@ -272,7 +272,41 @@ local LANES = 8   -- floats per vector (AVX2); see lib/gemm.lua
 
 local function round_up(x, m) return (x + m - 1) // m * m end
 
-local function emit_constants(e, d, w)
+-- How stage 2 runs. Two layouts of the alpha^2 products:
+--   tile-major (lib/gemm.lua): M_xi^T (T x KP) = V_xi^T U_xi^T, tiles as
+--     the GEMM's rows (broadcast), filters as its vector columns, U^T
+--     packed as its B. Each NR-column panel of U is read once from memory
+--     and then again from L1 for every further MR rows of tiles.
+--   filter-major (below): M_xi (KP x TP) = U_xi V_xi, filters as the rows
+--     (broadcast from U, packed at prepare time in exactly the order the
+--     register block reads it) and tiles as the vector columns (T rounded
+--     up to TP, a multiple of 8). U is then read once per panel of NR
+--     tiles, in one sequential stream, with a software prefetch ahead of
+--     it: what matters at batch 1 when there are few tiles and U is
+--     large (C512 H7: U is 16 MiB, T = 16).
+-- Filter-major is used for small images, at most 32 tiles (two panels),
+-- when the tiles fill the vectors well (at most 1/8 of the lanes are
+-- padding). With more tiles the tile-major GEMM reuses each panel of U
+-- from L1 often enough to hide its first read (measured with
+-- bench/bench_winograd: C256 H14 F(4,3), T = 16: filter-major 2.7x
+-- im2col-blas against 1.8x; C64 H56 F(4,3), T = 196: 2.1x against 2.4x).
+local FM_MR = 6            -- filters per register block (12 accumulators)
+local FM_PREFETCH = 1024   -- floats of U prefetched ahead of the block
+
+local function plan_products(tiles, kp)
+	local tp = round_up(tiles, LANES)
+	return {
+		fm = tp <= 4 * LANES and (tp - tiles) * 8 <= tp,
+		tiles = tiles,
+		tp = tp,
+		mr = FM_MR,
+		nr = 2 * LANES,            -- tiles per register block
+		kf = kp - kp % FM_MR,      -- filters in whole blocks of MR
+		tpf = tp - tp % (2 * LANES), -- tiles in whole blocks of NR
+	}
+end
+
+local function emit_constants(e, d, w, pp)
 	local m, alpha = w.m, w.alpha
 	local tiles_y = (d.ho + m - 1) // m
 	local tiles_x = (d.wo + m - 1) // m
@@ -293,9 +327,37 @@ local function emit_constants(e, d, w)
 		round_up(d.k, LANES))
 	e:line("\t/* The input, zero-padded and channels-last: every tile, the")
 	e:line("\t * ragged last ones included, reads it without a bounds test. */")
-	e:line("\tHP = TILES_Y * TILE + R - 1, WP = TILES_X * TILE + R - 1")
+	e:line("\tHP = TILES_Y * TILE + R - 1, WP = TILES_X * TILE + R - 1%s",
+		pp.fm and "," or "")
+	if pp.fm then
+		e:line("\t/* Stage 2, filter-major: M_xi (KP x TP) = U_xi (KP x CP) V_xi")
+		e:line("\t * (CP x TP), the tiles rounded up to TP (the extra ones are zero")
+		e:line("\t * and never stored). Register blocks of MR filters by NR tiles;")
+		e:line("\t * KF filters and TPF tiles are in whole blocks. */")
+		e:line("\tTP = %d, MR = %d, NR = %d, KF = %d, TPF = %d,", pp.tp, pp.mr,
+			pp.nr, pp.kf, pp.tpf)
+		e:line("\t/* Floats of U prefetched ahead of the register block: U is read")
+		e:line("\t * once per call, as one stream from memory. */")
+		e:line("\tU_PREFETCH = %d", FM_PREFETCH)
+	end
 	e:line("};")
 	e:line()
+	if pp.fm then
+		e:line("/* Sizes of the transformed tensors, which can exceed int: U is XI")
+		e:line(" * matrices of KP x CP, packed once per weights in blocks of MR")
+		e:line(" * filters, channel by channel; V is XI matrices of CP x TP, M of")
+		e:line(" * KP x TP. */")
+		e:line("static const ptrdiff_t KC = (ptrdiff_t)KP * CP;")
+		e:line("static const ptrdiff_t CTP = (ptrdiff_t)CP * TP;")
+		e:line("static const ptrdiff_t KTP = (ptrdiff_t)KP * TP;")
+		e:line("static const ptrdiff_t PADDED = (ptrdiff_t)HP * WP * CP;")
+		e:line()
+		e:line("/* %d floats; loads and stores of it are aligned (every offset is a", LANES)
+		e:line(" * multiple of %d floats from a 64-byte boundary). */", LANES)
+		e:line("typedef float vec __attribute__((vector_size(%d)));", LANES * 4)
+		e:line()
+		return
+	end
 	e:line("/* Sizes of the transformed tensors, which can exceed int. Stage 2")
 	e:line(" * computes M_xi^T (T x KP) = V_xi^T (T x CP) * U_xi^T (CP x KP) with")
 	e:line(" * the generated GEMM, so U^T is its B, packed once per weights:")
@@ -311,7 +373,41 @@ local function emit_constants(e, d, w)
 	e:line()
 end
 
-local function emit_transforms(e, w)
+-- An 8 x 8 transpose in registers, the usual AVX one (interleave pairs
+-- of rows, then pairs of pairs, then swap 128-bit halves), written with
+-- the compilers' vector shuffles.
+local function emit_transpose(e)
+	e:line("/* Shuffles of two vecs: clang and gcc spell them differently. */")
+	e:line("typedef int ivec __attribute__((vector_size(%d)));", LANES * 4)
+	e:line("#if defined(__clang__)")
+	e:line("#define SHUFFLE(a, b, ...) __builtin_shufflevector(a, b, __VA_ARGS__)")
+	e:line("#else")
+	e:line("#define SHUFFLE(a, b, ...) __builtin_shuffle(a, b, (ivec){ __VA_ARGS__ })")
+	e:line("#endif")
+	e:line()
+	e:line("/* r[i][j] <-> r[j][i]. */")
+	e:line("static inline void transpose(vec r[LANES])")
+	e:open("{")
+	e:line("vec a[LANES], b[LANES];")
+	e:open("for (int i = 0; i < LANES; i += 2) {")
+	e:line("a[i] = SHUFFLE(r[i], r[i + 1], 0, 8, 1, 9, 4, 12, 5, 13);")
+	e:line("a[i + 1] = SHUFFLE(r[i], r[i + 1], 2, 10, 3, 11, 6, 14, 7, 15);")
+	e:close("}")
+	e:open("for (int i = 0; i < LANES; i += 4) {")
+	e:line("b[i] = SHUFFLE(a[i], a[i + 2], 0, 1, 8, 9, 4, 5, 12, 13);")
+	e:line("b[i + 1] = SHUFFLE(a[i], a[i + 2], 2, 3, 10, 11, 6, 7, 14, 15);")
+	e:line("b[i + 2] = SHUFFLE(a[i + 1], a[i + 3], 0, 1, 8, 9, 4, 5, 12, 13);")
+	e:line("b[i + 3] = SHUFFLE(a[i + 1], a[i + 3], 2, 3, 10, 11, 6, 7, 14, 15);")
+	e:close("}")
+	e:open("for (int i = 0; i < 4; i++) {")
+	e:line("r[i] = SHUFFLE(b[i], b[i + 4], 0, 1, 2, 3, 8, 9, 10, 11);")
+	e:line("r[i + 4] = SHUFFLE(b[i], b[i + 4], 4, 5, 6, 7, 12, 13, 14, 15);")
+	e:close("}")
+	e:close("}")
+	e:line()
+end
+
+local function emit_transforms(e, w, pp)
 	emit_linear(e, "filter_1d", w.G,
 		string.format("y = G x: %d filter taps to %d values.", w.r, w.alpha))
 	emit_linear(e, "input_1d", w.BT,
@@ -332,10 +428,15 @@ local function emit_transforms(e, w)
 	e:close("}")
 	e:line()
 
-	e:line("/* V = BT d BT^T for the tile at (y0, x0) of the padded input, for")
-	e:line(" * channels c0 .. c0 + LANES - 1; element xi goes to v[xi * CT]. */")
+	if pp.fm then
+		e:line("/* V = BT d BT^T for the tile at (y0, x0) of the padded input, for")
+		e:line(" * channels c0 .. c0 + LANES - 1, into v[xi]. */")
+	else
+		e:line("/* V = BT d BT^T for the tile at (y0, x0) of the padded input, for")
+		e:line(" * channels c0 .. c0 + LANES - 1; element xi goes to v[xi * CT]. */")
+	end
 	e:line("static void input_tile(const float *restrict p, int y0, int x0, int c0,")
-	e:line("                       float *restrict v)")
+	e:line("                       %s *restrict v)", pp.fm and "vec" or "float")
 	e:open("{")
 	e:line("vec d[ALPHA][ALPHA], t[ALPHA][ALPHA];   /* d, then BT d */")
 	e:single("for (int i = 0; i < ALPHA; i++)", "for (int j = 0; j < ALPHA; j++)")
@@ -344,33 +445,96 @@ local function emit_transforms(e, w)
 	e.depth = e.depth - 2
 	e:single("for (int j = 0; j < ALPHA; j++)",
 		"input_1d(&d[0][j], ALPHA, &t[0][j], ALPHA);")
-	e:single("for (int i = 0; i < ALPHA; i++)",
-		"input_1d(&t[i][0], 1, (vec *)v + i * ALPHA * (CT / LANES), CT / LANES);")
+	if pp.fm then
+		e:single("for (int i = 0; i < ALPHA; i++)",
+			"input_1d(&t[i][0], 1, v + i * ALPHA, 1);")
+	else
+		e:single("for (int i = 0; i < ALPHA; i++)",
+			"input_1d(&t[i][0], 1, (vec *)v + i * ALPHA * (CT / LANES), CT / LANES);")
+	end
 	e:close("}")
 	e:line()
+	if pp.fm then
+		emit_transpose(e)
+		e:line("/* V for the tiles t0 .. t0 + LANES - 1 and channels c0 .. c0 +")
+		e:line(" * LANES - 1: the tiles transformed 8 channels at a time, then each")
+		e:line(" * element xi transposed to 8 rows of V (one per channel) of 8 tiles")
+		e:line(" * each. Tiles past T are zero. */")
+		e:line("static void input_tiles(const float *restrict p, int t0, int c0,")
+		e:line("                        float *restrict v)")
+		e:open("{")
+		e:line("vec u[LANES][XI];")
+		e:open("for (int l = 0; l < LANES; l++) {")
+		e:line("const int t = t0 + l;")
+		if pp.tp > pp.tiles then
+			e:open("if (t >= T) {")
+			e:single("for (int xi = 0; xi < XI; xi++)", "u[l][xi] = (vec){ 0 };")
+			e:line("continue;")
+			e:close("}")
+		end
+		e:line("input_tile(p, t / TILES_X * TILE, t % TILES_X * TILE, c0, u[l]);")
+		e:close("}")
+		e:open("for (int xi = 0; xi < XI; xi++) {")
+		e:line("vec r[LANES];")
+		e:single("for (int l = 0; l < LANES; l++)", "r[l] = u[l][xi];")
+		e:line("transpose(r);")
+		e:single("for (int l = 0; l < LANES; l++)",
+			"*(vec *)(v + xi * CTP + (ptrdiff_t)(c0 + l) * TP + t0) = r[l];")
+		e:close("}")
+		e:close("}")
+		e:line()
+	end
 
-	e:line("/* Y = AT m AT^T for one tile and filters k0 .. k0 + LANES - 1")
-	e:line(" * (element xi of m at m[xi * KT]), plus the bias; only the rows x")
-	e:line(" * cols inside the output are stored, each filter to its plane. */")
-	e:line("static void output_tile(const float *restrict m, const float *restrict bias,")
-	e:line("                        int k0, float *restrict out, int rows, int cols)")
-	e:open("{")
-	e:line("vec t[TILE][ALPHA], y[TILE][TILE];   /* AT m, then AT m AT^T */")
-	e:line("const vec b = *(const vec *)(bias + k0);")
-	e:single("for (int j = 0; j < ALPHA; j++)",
-		"output_1d((const vec *)m + j * (KT / LANES), ALPHA * (KT / LANES), &t[0][j], ALPHA);")
-	e:single("for (int i = 0; i < TILE; i++)",
-		"output_1d(&t[i][0], 1, &y[i][0], 1);")
-	e:line("const int lanes = K - k0 < LANES ? K - k0 : LANES;")
-	e:open("for (int l = 0; l < lanes; l++) {")
-	e:line("float *plane = out + (ptrdiff_t)(k0 + l) * HO * WO;")
-	e:single("for (int i = 0; i < rows; i++)", "for (int j = 0; j < cols; j++)")
-	e.depth = e.depth + 2
-	e:line("plane[i * WO + j] = y[i][j][l] + b[l];")
-	e.depth = e.depth - 2
-	e:close("}")
-	e:close("}")
-	e:line()
+	if pp.fm then
+		e:line("/* Y = AT m AT^T for the tiles t0 .. t0 + LANES - 1 of one filter")
+		e:line(" * (element xi of m at m[xi * KTP]), plus the filter's bias; only")
+		e:line(" * the tiles below T, and of them the rows x cols inside the output,")
+		e:line(" * are stored into the filter's plane. */")
+		e:line("static void output_tile(const float *restrict m, float bias, int t0,")
+		e:line("                        float *restrict plane)")
+		e:open("{")
+		e:line("vec t[TILE][ALPHA], y[TILE][TILE];   /* AT m, then AT m AT^T */")
+		e:single("for (int j = 0; j < ALPHA; j++)",
+			"output_1d((const vec *)m + j * (KTP / LANES), ALPHA * (KTP / LANES), &t[0][j], ALPHA);")
+		e:single("for (int i = 0; i < TILE; i++)",
+			"output_1d(&t[i][0], 1, &y[i][0], 1);")
+		e:line("const int lanes = T - t0 < LANES ? T - t0 : LANES;")
+		e:open("for (int l = 0; l < lanes; l++) {")
+		e:line("const int ty = (t0 + l) / TILES_X, tx = (t0 + l) % TILES_X;")
+		e:line("const int rows = HO - ty * TILE < TILE ? HO - ty * TILE : TILE;")
+		e:line("const int cols = WO - tx * TILE < TILE ? WO - tx * TILE : TILE;")
+		e:line("float *o = plane + ty * TILE * WO + tx * TILE;")
+		e:single("for (int i = 0; i < rows; i++)", "for (int j = 0; j < cols; j++)")
+		e.depth = e.depth + 2
+		e:line("o[i * WO + j] = y[i][j][l] + bias;")
+		e.depth = e.depth - 2
+		e:close("}")
+		e:close("}")
+		e:line()
+	else
+		e:line("/* Y = AT m AT^T for one tile and filters k0 .. k0 + LANES - 1")
+		e:line(" * (element xi of m at m[xi * KT]), plus the bias; only the rows x")
+		e:line(" * cols inside the output are stored, each filter to its plane. */")
+		e:line("static void output_tile(const float *restrict m, const float *restrict bias,")
+		e:line("                        int k0, float *restrict out, int rows, int cols)")
+		e:open("{")
+		e:line("vec t[TILE][ALPHA], y[TILE][TILE];   /* AT m, then AT m AT^T */")
+		e:line("const vec b = *(const vec *)(bias + k0);")
+		e:single("for (int j = 0; j < ALPHA; j++)",
+			"output_1d((const vec *)m + j * (KT / LANES), ALPHA * (KT / LANES), &t[0][j], ALPHA);")
+		e:single("for (int i = 0; i < TILE; i++)",
+			"output_1d(&t[i][0], 1, &y[i][0], 1);")
+		e:line("const int lanes = K - k0 < LANES ? K - k0 : LANES;")
+		e:open("for (int l = 0; l < lanes; l++) {")
+		e:line("float *plane = out + (ptrdiff_t)(k0 + l) * HO * WO;")
+		e:single("for (int i = 0; i < rows; i++)", "for (int j = 0; j < cols; j++)")
+		e.depth = e.depth + 2
+		e:line("plane[i * WO + j] = y[i][j][l] + b[l];")
+		e.depth = e.depth - 2
+		e:close("}")
+		e:close("}")
+		e:line()
+	end
 
 	e:line("/* The image into the padded channels-last buffer (zeros around it")
 	e:line(" * and in the channels past C). */")
@@ -473,6 +637,179 @@ local function emit_execute(e)
 	e:line()
 end
 
+-- Stage 2, filter-major ----------------------------------------------
+
+-- The register block fname: m (rows x 8 nv, row stride TP) = u (CP steps
+-- of `rows` packed floats) times v (CP rows of 8 nv floats, row stride
+-- TP), over all CP channels.
+local function emit_fm_micro(e, fname, rows, nv)
+	e:line("static inline void %s(const float *restrict u, const float *restrict v,", fname)
+	e:line("%sfloat *restrict m)", string.rep(" ", #("static inline void " .. fname .. "(")))
+	e:open("{")
+	for r = 0, rows - 1 do
+		local names = {}
+		for j = 0, nv - 1 do names[#names + 1] = string.format("m%d_%d = { 0 }", r, j) end
+		e:line("vec %s;", table.concat(names, ", "))
+	end
+	e:open("for (int c = 0; c < CP; c++) {")
+	e:line("__builtin_prefetch(u + U_PREFETCH);")
+	for j = 0, nv - 1 do
+		e:line("const vec v%d = *(const vec *)(v + %d);", j, j * LANES)
+	end
+	for r = 0, rows - 1 do
+		local fmas = {}
+		for j = 0, nv - 1 do
+			fmas[#fmas + 1] = string.format("m%d_%d += u%d * v%d;", r, j, r, j)
+		end
+		e:line("const vec u%d = u[%d] - (vec){ 0 };   %s", r, r, table.concat(fmas, " "))
+	end
+	e:line("u += %d;", rows)
+	e:line("v += TP;")
+	e:close("}")
+	for r = 0, rows - 1 do
+		for j = 0, nv - 1 do
+			e:line("*(vec *)(m + %s%d) = m%d_%d;",
+				r == 0 and "" or string.format("%d * TP + ", r), j * LANES, r, j)
+		end
+	end
+	e:close("}")
+	e:line()
+end
+
+local function emit_fm_products(e, pp, kp)
+	local mt, nt = kp - pp.kf, pp.tp - pp.tpf
+	e:comment({
+		string.format("The register blocks of stage 2: %d filters by %d tiles in %d",
+			pp.mr, pp.nr, pp.mr * pp.nr // LANES),
+		"accumulators, over all CP channels. Per channel: NR / 8 loads of V",
+		"(a row of the panel, from L1), one broadcast of U per filter (x -",
+		"(vec){0}: one broadcast from memory under gcc and clang) and a",
+		"prefetch of U a few KiB ahead: U streams from memory once per",
+		"panel of tiles, and the hardware prefetcher alone falls behind.",
+	})
+	emit_fm_micro(e, "block", pp.mr, pp.nr // LANES)
+	if mt > 0 then emit_fm_micro(e, "block_mt", mt, pp.nr // LANES) end
+	if nt > 0 then emit_fm_micro(e, "block_nt", pp.mr, nt // LANES) end
+	if mt > 0 and nt > 0 then emit_fm_micro(e, "block_mt_nt", mt, nt // LANES) end
+
+	e:line("/* M_xi = U_xi V_xi: panels of NR tiles, then blocks of MR filters,")
+	e:line(" * so that the panel of V stays in L1 while U streams past it. */")
+	e:line("static void products(const float *restrict u, const float *restrict v,")
+	e:line("                     float *restrict m)")
+	e:open("{")
+	e:open("for (int xi = 0; xi < XI; xi++) {")
+	e:line("const float *ux = u + xi * KC;")
+	e:line("const float *vx = v + xi * CTP;")
+	e:line("float *mx = m + xi * KTP;")
+	local function rows(suffix, j)
+		e:single("for (int k = 0; k < KF; k += MR)",
+			string.format("block%s(ux + k * CP, vx + %s, mx + k * TP + %s);", suffix, j, j))
+		if mt > 0 then
+			e:line("block_mt%s(ux + KF * CP, vx + %s, mx + KF * TP + %s);", suffix, j, j)
+		end
+	end
+	e:open("for (int j = 0; j < TPF; j += NR) {")
+	rows("", "j")
+	e:close("}")
+	if nt > 0 then
+		e:line("/* The last %d tiles (and padding up to TP). */", nt)
+		rows("_nt", "TPF")
+	end
+	e:close("}")
+	e:close("}")
+	e:line()
+end
+
+local function emit_fm_state(e)
+	kernel.align_up(e)
+	e:line("/* State: the bias (KP values), then U packed for stage 2, XI")
+	e:line(" * matrices of KC floats, and U_PREFETCH floats that the prefetch")
+	e:line(" * past the end of U may touch. */")
+	e:line("static size_t state_bytes(const dp_desc *d)")
+	e:open("{")
+	e:line("(void)d;")
+	e:line("return ((size_t)XI * KC + U_PREFETCH + KP + 2 * ALIGN) * sizeof(float);")
+	e:close("}")
+	e:line()
+	e:line("/* The filter transform, once per weights: U into a temporary (XI")
+	e:line(" * matrices of CP x KP), then each U_xi (KP x CP) packed in blocks")
+	e:line(" * of MR filters (fewer in the last), channel by channel: the order")
+	e:line(" * in which the register blocks read it. */")
+	e:line("static dp_status prepare(const dp_desc *d, const float *weights,")
+	e:line("                         const float *bias, void *state)")
+	e:open("{")
+	e:line("float *b = align_up(state);")
+	e:line("float *packed = align_up(b + KP);")
+	e:line("float *u = calloc((size_t)XI * KC, sizeof(float));")
+	e:line("(void)d;")
+	e:single("if (!u)", "return DP_ERR_NOMEM;")
+	e:open("for (int k = 0; k < K; k++) {")
+	e:single("for (int c = 0; c < C; c++)",
+		"filter_tile(weights + ((ptrdiff_t)k * C + c) * R * R, u + (ptrdiff_t)c * KP + k);")
+	e:close("}")
+	e:open("for (int xi = 0; xi < XI; xi++) {")
+	e:open("for (int k0 = 0; k0 < KP; k0 += MR) {")
+	e:line("const int rows = KP - k0 < MR ? KP - k0 : MR;")
+	e:line("float *dst = packed + xi * KC + (ptrdiff_t)k0 * CP;")
+	e:single("for (int c = 0; c < CP; c++)", "for (int r = 0; r < rows; r++)")
+	e.depth = e.depth + 2
+	e:line("dst[c * rows + r] = u[xi * KC + (ptrdiff_t)c * KP + k0 + r];")
+	e.depth = e.depth - 2
+	e:close("}")
+	e:close("}")
+	e:line("free(u);")
+	e:line("memset(b, 0, KP * sizeof(float));")
+	e:single("if (bias)", "memcpy(b, bias, K * sizeof(float));")
+	e:line("return DP_OK;")
+	e:close("}")
+	e:line()
+	e:line("/* Workspace, each part from a 64-byte boundary: the padded input,")
+	e:line(" * V and M. */")
+	e:line("static size_t workspace_bytes(const dp_desc *d)")
+	e:open("{")
+	e:line("(void)d;")
+	e:line("return ((size_t)PADDED + XI * (CTP + KTP) + 3 * ALIGN) * sizeof(float);")
+	e:close("}")
+	e:line()
+end
+
+local function emit_fm_execute(e, pp, tiles)
+	e:line("static dp_status execute(const dp_desc *d, const void *state,")
+	e:line("                         const float *input, float *output,")
+	e:line("                         void *workspace)")
+	e:open("{")
+	e:line("const float *bias = align_up(state);")
+	e:line("const float *packed_u = align_up(bias + KP);")
+	e:line("float *p = align_up(workspace);")
+	e:line("float *v = align_up(p + PADDED);")
+	e:line("float *mm = align_up(v + XI * CTP);")
+	e:line("(void)d;")
+	e:open("for (int n = 0; n < N; n++) {")
+	e:line("float *out = output + (ptrdiff_t)n * K * HO * WO;")
+	e:line("pad_input(input + (ptrdiff_t)n * C * H * W, p);")
+	e:line()
+	e:line("/* 1. Input transform of every tile, LANES tiles and LANES")
+	e:line(" *    channels at a time (the padding tiles up to TP are zero). */")
+	e:single("for (int t0 = 0; t0 < TP; t0 += LANES)",
+		"for (int c0 = 0; c0 < CP; c0 += LANES)")
+	e.depth = e.depth + 2
+	e:line("input_tiles(p, t0, c0, v);")
+	e.depth = e.depth - 2
+	e:line()
+	e:line("/* 2. XI independent products M_xi = U_xi V_xi, (KP x CP)(CP x TP). */")
+	e:line("products(packed_u, v, mm);")
+	e:line()
+	e:line("/* 3. Output transform, bias, and the crop of ragged edge tiles. */")
+	e:single("for (int k = 0; k < K; k++)", "for (int t0 = 0; t0 < T; t0 += LANES)")
+	e.depth = e.depth + 2
+	e:line("output_tile(mm + (ptrdiff_t)k * TP + t0, bias[k], t0, out + (ptrdiff_t)k * HO * WO);")
+	e.depth = e.depth - 2
+	e:close("}")
+	e:line("return DP_OK;")
+	e:close("}")
+	e:line()
+end
+
 function M.generate(d, name)
 	local alpha = d.tile + d.r - 1
 	local w = CT.derive(d.tile, d.r, points_of(d, alpha))
@@ -488,18 +825,34 @@ function M.generate(d, name)
 	e:line()
 	e:comment(matrix_comment(w))
 	e:line()
-	emit_constants(e, d, w)
 	local tiles = ((d.ho + d.tile - 1) // d.tile) * ((d.wo + d.tile - 1) // d.tile)
-	local spec = { name = "gemm", m = tiles, n = round_up(d.k, LANES),
-		k = round_up(d.c, LANES) }
-	e:line("/* The GEMM's buffers, in floats. */")
-	e:line("enum { PACKED_B = %d, PACKED_A = %d, ALIGN = %d };",
-		gemm.packed_b_floats(spec), gemm.workspace_floats(spec), gemm.ALIGN_FLOATS)
-	e:line()
-	gemm.emit(e, spec)
-	emit_transforms(e, w)
-	emit_state(e)
-	emit_execute(e)
+	local kp = round_up(d.k, LANES)
+	local pp = plan_products(tiles, kp)
+	emit_constants(e, d, w, pp)
+	if pp.fm then
+		e:line("enum { ALIGN = 16 };   /* 64 bytes, in floats */")
+		e:line()
+		e:line("/* gcc contracts a * b + c into one FMA only when told to: in ISO C")
+		e:line(" * mode its default is -ffp-contract=off (clang contracts by default). */")
+		e:line("#if defined(__GNUC__) && !defined(__clang__)")
+		e:line('#pragma GCC optimize("fp-contract=fast")')
+		e:line("#endif")
+		e:line()
+		emit_fm_products(e, pp, kp)
+		emit_transforms(e, w, pp)
+		emit_fm_state(e)
+		emit_fm_execute(e, pp, tiles)
+	else
+		local spec = { name = "gemm", m = tiles, n = kp, k = round_up(d.c, LANES) }
+		e:line("/* The GEMM's buffers, in floats. */")
+		e:line("enum { PACKED_B = %d, PACKED_A = %d, ALIGN = %d };",
+			gemm.packed_b_floats(spec), gemm.workspace_floats(spec), gemm.ALIGN_FLOATS)
+		e:line()
+		gemm.emit(e, spec)
+		emit_transforms(e, w, pp)
+		emit_state(e)
+		emit_execute(e)
+	end
 	kernel.object(e, d, name)
 	return e:text()
 end
