@@ -849,6 +849,34 @@ static void check_overflow(void)
 	   "fp16 gemm: a NaN input gives NaN");
 }
 
+/* Every emulated matmul kernel built into the library (generated, in
+ * generated/MANIFEST) computes what the runtime emulation computes, bit
+ * for bit: the documented order is the contract between the two. */
+static void check_registry(void)
+{
+	int seen = 0;
+	for (size_t r = 0; r < dp_registry_count; r++) {
+		const dp_kernel *g = dp_registry[r];
+		const dp_desc *d = &g->desc;
+		if (d->op != DP_OP_MATMUL || d->precision == DP_PREC_FP32)
+			continue;
+		const dp_kernel *e = dp_emul_matmul_kernel(d);
+		if (!ok(e != NULL, "%s: the runtime emulates it", g->name))
+			continue;
+		prob q = prob_new(d->mm_m, d->mm_k, d->mm_n, 31 + r);
+		float *ye = malloc((size_t)d->mm_m * d->mm_n * 4);
+		size_t at = 0;
+		int okg = dp_kernel_run(g, d, q.a, q.b, NULL, q.y) == DP_OK;
+		int oke = dp_kernel_run(e, d, q.a, q.b, NULL, ye) == DP_OK;
+		ok(okg && oke && same_bits(q.y, ye, (size_t)d->mm_m * d->mm_n,
+		   &at), "generated %s equals %s bit for bit", g->name, e->name);
+		free(ye);
+		prob_free(&q);
+		seen++;
+	}
+	diag("%d generated emulated matmul kernels in the registry", seen);
+}
+
 int main(void)
 {
 	static const int shapes[][3] = {
@@ -856,6 +884,7 @@ int main(void)
 		{ 33, 65, 17 }, { 64, 300, 33 }, { 3, 800, 5 },
 	};
 	check_dispatch();
+	check_registry();
 	for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
 		const int m = shapes[s][0], k = shapes[s][1], n = shapes[s][2];
 		prob q = prob_new(m, k, n, 1000 + s);
