@@ -25,10 +25,12 @@ BLAS_CFLAGS = $(shell pkg-config --cflags openblas)
 BLAS_LIBS = $(shell pkg-config --libs openblas)
 # SANITIZE: extra compile and link flags (make check-sanitize sets them).
 # Lua and dlopen: the library generates and loads kernels (runtime/jit.c).
-# -rdynamic: kernels loaded with dlopen (tests, benchmarks, the JIT) call
-# back into libdpgen (dp_parallel_for, runtime/threads.c).
+# Kernels loaded with dlopen (tests, benchmarks, the JIT) call back into
+# libdpgen for dp_parallel_for (runtime/threads.c): the programs export that
+# symbol alone (all of them, -rdynamic, would clash with the kernels a test
+# builds again under their registered names: AddressSanitizer's ODR check).
 LIBS = $(LUA_LIBS) $(BLAS_LIBS) -llapacke -lfftw3f -lz -lpng -lm -ldl \
-	-pthread -rdynamic $(SANITIZE)
+	-pthread -Wl,--export-dynamic-symbol=dp_parallel_for $(SANITIZE)
 
 RUNTIME_SRC := $(sort $(wildcard runtime/*.c))
 KERNEL_SRC := $(sort $(wildcard generated/dp_*.c)) generated/registry.c
