@@ -536,6 +536,45 @@ local function emit_transforms(e, w, pp)
 		e:line()
 	end
 
+	if pp.fm then
+		e:line("/* The image into the padded channels-last buffer (zeros around it")
+		e:line(" * and in the channels past C): blocks of 8 channels x 8 pixels")
+		e:line(" * of a row transposed in registers, the last W %% 8 pixels one by")
+		e:line(" * one; only the border is cleared. */")
+		e:line("static void pad_input(const float *restrict img, float *restrict p)")
+		e:open("{")
+		e:line("typedef float uvec __attribute__((vector_size(%d), aligned(4)));",
+			LANES * 4)
+		e:line("memset(p, 0, (size_t)PAD_H * WP * CP * sizeof(float));")
+		e:line("memset(p + (ptrdiff_t)(PAD_H + H) * WP * CP, 0,")
+		e:line("       (size_t)(HP - PAD_H - H) * WP * CP * sizeof(float));")
+		e:open("for (int y = 0; y < H; y++) {")
+		e:line("float *row = p + (ptrdiff_t)(y + PAD_H) * WP * CP;")
+		e:line("memset(row, 0, (size_t)PAD_W * CP * sizeof(float));")
+		e:line("memset(row + (ptrdiff_t)(PAD_W + W) * CP, 0,")
+		e:line("       (size_t)(WP - PAD_W - W) * CP * sizeof(float));")
+		e:line("row += (ptrdiff_t)PAD_W * CP;")
+		e:open("for (int c0 = 0; c0 < CP; c0 += LANES) {")
+		e:line("const float *src = img + ((ptrdiff_t)c0 * H + y) * W;")
+		e:line("int x = 0;")
+		e:open("for (; x + LANES <= W; x += LANES) {")
+		e:line("vec r[LANES];")
+		e:single("for (int l = 0; l < LANES; l++)",
+			"r[l] = c0 + l < C ? *(const uvec *)(src + (ptrdiff_t)l * H * W + x) : (vec){ 0 };")
+		e:line("transpose(r);")
+		e:single("for (int l = 0; l < LANES; l++)",
+			"*(vec *)(row + (ptrdiff_t)(x + l) * CP + c0) = r[l];")
+		e:close("}")
+		e:single("for (; x < W; x++)", "for (int l = 0; l < LANES; l++)")
+		e.depth = e.depth + 2
+		e:line("row[(ptrdiff_t)x * CP + c0 + l] = c0 + l < C ? src[(ptrdiff_t)l * H * W + x] : 0.0f;")
+		e.depth = e.depth - 2
+		e:close("}")
+		e:close("}")
+		e:close("}")
+		e:line()
+		return
+	end
 	e:line("/* The image into the padded channels-last buffer (zeros around it")
 	e:line(" * and in the channels past C). */")
 	e:line("static void pad_input(const float *restrict img, float *restrict p)")
