@@ -412,10 +412,12 @@ void dp_wisdom_choice_args(const dp_desc *d, char *buf, size_t len);
  * libdpgen), compile it with $CC (default "cc") and $DP_JIT_CFLAGS
  * (default "-O3 -march=native") into a shared object, dlopen it and keep
  * it in $XDG_CACHE_HOME/dpgen (default ~/.cache/dpgen) as
- * NAME-HASH.so, HASH covering the source, dpgen.h, the compiler command
- * and flags, the CPU and DP_VERSION. The next plan of that shape loads
- * it from there (a few ms: the source is generated again to compute the
- * key). Writes are atomic (a private temporary directory, then rename),
+ * NAME-HASH.so, HASH covering what the source is made of (the templates
+ * and dpgen.h compiled into the library, DP_VERSION, the descriptor;
+ * generation is deterministic), the compiler command and flags and the
+ * CPU. The next plan of that shape, in any process, loads it from there
+ * (about a millisecond; compiling takes 0.5-3 s). Writes are atomic (a
+ * private temporary directory, then rename),
  * so processes compiling the same kernel at once all succeed; a cache
  * file that does not load or holds the wrong kernel is compiled again.
  * A missing or failing compiler, or an unusable cache directory, falls
@@ -425,8 +427,10 @@ void dp_wisdom_choice_args(const dp_desc *d, char *buf, size_t len);
  * The JIT is on unless DP_JIT=0 or dp_set_jit(0). Only plans use it:
  * dp_find_* measure the built-in or generic kernels (compiling every
  * candidate would cost 0.5-1 s each), and the one-call dp_conv2d and
- * dp_matmul never compile. Precisions other than fp32 are not generated
- * and stay emulated. */
+ * dp_matmul never compile. At the emulated precisions the JIT serves the
+ * algorithms that have emulated templates (conv direct and winograd,
+ * matmul gemm); the others stay with the runtime's emulation, without a
+ * warning. */
 
 typedef enum dp_kernel_source {
 	DP_SOURCE_BUILTIN = 0,  /* the exact-shape kernel in the library */

@@ -6,6 +6,7 @@
  * back as one-line messages. */
 #include <dirent.h>
 #include <dlfcn.h>
+#include <pthread.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -154,10 +155,52 @@ static void complete_desc(dp_desc *d)
 		d->tile = dp_fft_default_tile(d);
 }
 
+/* Checks before generating: d completed (default tiles), valid, with a
+ * template. */
+static dp_status gen_check(const dp_desc *in, dp_desc *d, char *msg,
+                           size_t msg_len)
+{
+	char why[DP_MSG_LEN];
+	*d = *in;
+	complete_desc(d);
+	dp_status st = dp_desc_check(d, why, sizeof why);
+	if (st != DP_OK) {
+		if (msg && msg_len)
+			snprintf(msg, msg_len, "%s", why);
+		return st;
+	}
+	if (!dp_algo_generated(d->algo)) {
+		if (msg && msg_len)
+			snprintf(msg, msg_len, "algorithm %s has no template",
+			         dp_algo_name(d->algo));
+		return DP_ERR_UNSUPPORTED;
+	}
+	return DP_OK;
+}
+
+/* Run the templates: the name only, or name, .c and .h. */
+static dp_status gen_run(const dp_desc *d, int name_only, dp_gen_result *g,
+                         char *msg, size_t msg_len)
+{
+	char command[1024], err[1024];
+	gen_command(d, command, sizeof command);
+	if (dp_lua_generate(d, command, NULL, name_only, g, err, sizeof err)) {
+		if (msg && msg_len) {
+			/* Truncated to the caller's buffer. */
+			size_t n = strlen(err) < msg_len - 1 ? strlen(err) :
+			           msg_len - 1;
+			memcpy(msg, err, n);
+			msg[n] = '\0';
+		}
+		return strstr(err, "out of memory") ? DP_ERR_NOMEM :
+		       DP_ERR_UNSUPPORTED;
+	}
+	return DP_OK;
+}
+
 dp_status dp_generate_source(const dp_desc *d, char **name, char **c_src,
                              char **h_src, char *msg, size_t msg_len)
 {
-	char why[DP_MSG_LEN];
 	if (name)
 		*name = NULL;
 	if (c_src)
@@ -169,29 +212,13 @@ dp_status dp_generate_source(const dp_desc *d, char **name, char **c_src,
 			snprintf(msg, msg_len, "missing argument");
 		return DP_ERR_ARG;
 	}
-	dp_desc dd = *d;
-	complete_desc(&dd);
-	dp_status st = dp_desc_check(&dd, why, sizeof why);
-	if (st != DP_OK) {
-		if (msg && msg_len)
-			snprintf(msg, msg_len, "%s", why);
-		return st;
-	}
-	if (!dp_algo_generated(dd.algo)) {
-		if (msg && msg_len)
-			snprintf(msg, msg_len, "algorithm %s has no template",
-			         dp_algo_name(dd.algo));
-		return DP_ERR_UNSUPPORTED;
-	}
-	char command[1024], err[1024];
-	gen_command(&dd, command, sizeof command);
+	dp_desc dd;
 	dp_gen_result g;
-	if (dp_lua_generate(&dd, command, NULL, 0, &g, err, sizeof err)) {
-		if (msg && msg_len)
-			snprintf(msg, msg_len, "%s", err);
-		return strstr(err, "out of memory") ? DP_ERR_NOMEM :
-		       DP_ERR_UNSUPPORTED;
-	}
+	dp_status st = gen_check(d, &dd, msg, msg_len);
+	if (st == DP_OK)
+		st = gen_run(&dd, 0, &g, msg, msg_len);
+	if (st != DP_OK)
+		return st;
 	*name = g.name;
 	*c_src = g.c_src;
 	*h_src = g.h_src;
@@ -237,6 +264,22 @@ static uint64_t cpu_hash(uint64_t h)
 	}
 	fclose(f);
 	return h;
+}
+
+/* What every kernel's key shares, computed once per process: the
+ * templates compiled into the library (dpgen.h among them) and the CPU. */
+static uint64_t shared_key;
+static pthread_once_t shared_once = PTHREAD_ONCE_INIT;
+
+static void shared_key_init(void)
+{
+	uint64_t h = 0xcbf29ce484222325ULL;
+	h = fnv1a_str(h, DP_VERSION);
+	for (const struct dp_template *t = dp_templates; t->module; t++) {
+		h = fnv1a_str(h, t->module);
+		h = fnv1a(h, t->source, t->len);
+	}
+	shared_key = cpu_hash(h);
 }
 
 /* dpgen.h as compiled into the library (module "runtime.dpgen.h" of the
@@ -620,10 +663,22 @@ static int load(const char *path, const char *name, const dp_desc *d,
 	return 0;
 }
 
+/* The algorithms with a template at the emulated precisions (the
+ * "emulated" table of templates/dpgen.lua; keep in step: one missing here
+ * stays with the runtime's emulation, one extra would only fall back with
+ * a warning). */
+static int emulated_template(const dp_desc *d)
+{
+	if (d->op == DP_OP_CONV)
+		return d->algo == DP_ALGO_DIRECT || d->algo == DP_ALGO_WINOGRAD;
+	return d->algo == DP_ALGO_GEMM;
+}
+
 int dp_jit_applies(const dp_desc *d)
 {
-	return d && dp_jit_enabled() && dp_algo_generated(d->algo) &&
-	       d->precision == DP_PREC_FP32 && d->policy == DP_POLICY_ALL;
+	if (!d || !dp_jit_enabled() || !dp_algo_generated(d->algo))
+		return 0;
+	return d->precision == DP_PREC_FP32 || emulated_template(d);
 }
 
 /* Compile name's sources into dir (a fresh private directory) and rename
@@ -687,8 +742,6 @@ dp_status dp_jit_load(const dp_desc *desc, dp_jit *j, char *msg,
 		snprintf(msg, msg_len, "no descriptor");
 		return DP_ERR_ARG;
 	}
-	dp_desc d = *desc;
-	complete_desc(&d);
 	size_t hdr_len = 0;
 	const char *hdr = header_text(&hdr_len);
 	if (!hdr) {
@@ -696,13 +749,20 @@ dp_status dp_jit_load(const dp_desc *desc, dp_jit *j, char *msg,
 		         "library");
 		return DP_ERR_UNSUPPORTED;
 	}
-	char *name = NULL, *c_src = NULL, *h_src = NULL, why[DP_MSG_LEN];
-	dp_status st = dp_generate_source(&d, &name, &c_src, &h_src, why,
-	                                  sizeof why);
+	/* The name only, for now (under a millisecond; the whole source
+	 * takes 10-100 ms and is needed only to compile). */
+	dp_desc d;
+	dp_gen_result g;
+	char why[DP_MSG_LEN];
+	memset(&g, 0, sizeof g);
+	dp_status st = gen_check(desc, &d, why, sizeof why);
+	if (st == DP_OK)
+		st = gen_run(&d, 1, &g, why, sizeof why);
 	if (st != DP_OK) {
 		snprintf(msg, msg_len, "cannot generate the kernel: %s", why);
 		return st;
 	}
+	char *name = g.name, *c_src = NULL, *h_src = NULL;
 	compiler *c = malloc(sizeof *c);
 	char *cache = malloc(PATH_LEN), *path = malloc(PATH_LEN);
 	st = DP_ERR_NOMEM;
@@ -714,15 +774,26 @@ dp_status dp_jit_load(const dp_desc *desc, dp_jit *j, char *msg,
 	if (compiler_init(c, &d, hdr, msg, msg_len) != 0 ||
 	    cache_dir(cache, PATH_LEN, msg, msg_len) != 0)
 		goto out;
-	uint64_t h = 0xcbf29ce484222325ULL;
-	h = fnv1a_str(h, DP_VERSION);
-	h = fnv1a_str(h, c_src);
-	h = fnv1a_str(h, h_src);
-	h = fnv1a(h, hdr, hdr_len);
+	/* The key: everything the source is made of (the templates, dpgen.h,
+	 * DP_VERSION, the generation command and every descriptor field the
+	 * templates see; generation is deterministic, so equal inputs give
+	 * byte-identical sources), the compiler command and flags, the shim
+	 * and the CPU. A cache hit then runs no template at all. */
+	pthread_once(&shared_once, shared_key_init);
+	char command[1024], fields[512];
+	gen_command(&d, command, sizeof command);
+	snprintf(fields, sizeof fields, "%d %d %d %d | %d %d %d %d %d %d %d %d "
+	         "%d %d | %d %d %d | %d %s | %d %d %d %d %d", (int)d.op,
+	         (int)d.algo, (int)d.precision, (int)d.policy, d.n, d.c, d.h,
+	         d.w, d.k, d.r, d.s, d.stride, d.pad_h, d.pad_w, d.mm_m, d.mm_k,
+	         d.mm_n, d.tile, d.points, d.rank_a, d.rank_b, d.frac_bits,
+	         d.acc_bits, d.bin_bits);
+	uint64_t h = shared_key;
+	h = fnv1a_str(h, command);
+	h = fnv1a_str(h, fields);
 	h = fnv1a_str(h, c->text);
 	if (c->shim)
 		h = fnv1a_str(h, shim_src);
-	h = cpu_hash(h);
 	if (snprintf(path, PATH_LEN, "%s/%s-%016llx.so", cache, name,
 	             (unsigned long long)h) >= PATH_LEN) {
 		snprintf(msg, msg_len, "the cache path is too long");
@@ -740,6 +811,14 @@ dp_status dp_jit_load(const dp_desc *desc, dp_jit *j, char *msg,
 		 * path only ever removes a name, never a file in use. */
 		unlink(path);
 	}
+	st = gen_run(&d, 0, &g, msg, msg_len);
+	if (st != DP_OK)
+		goto out;
+	free(name);
+	name = g.name;
+	c_src = g.c_src;
+	h_src = g.h_src;
+	st = DP_ERR_IO;
 	remove_stale_builds(cache);
 	if (compile_into(c, &d, cache, name, c_src, h_src, hdr, hdr_len, path,
 	                 msg, msg_len) != 0)

@@ -317,6 +317,46 @@ static void test_matmul(void)
 	data_free(&x);
 }
 
+/* Emulated precisions: the generated kernel is compiled and as accurate
+ * as the runtime emulation; an algorithm with no emulated template stays
+ * generic, with no warning. */
+static void test_emulated(void)
+{
+	char warn[256];
+	double rel;
+	dp_desc d = conv(DP_ALGO_DIRECT, 5, 9, 8, 6, 3, 0);
+	d.precision = DP_PREC_FP16;
+	data x;
+	data_init(&x, &d, 18);
+	int src = plan_run(&x, &rel, warn, sizeof warn, NULL);
+	ok(src == DP_SOURCE_JIT_COMPILED && rel < 1e-2,
+	   "fp16 direct: %s, rel err %.2e", dp_kernel_source_name(src), rel);
+	float *emul = malloc(x.nout * sizeof(float));
+	const dp_kernel *used = NULL;
+	dp_status st = dp_conv2d(&d, x.in, x.w, x.b, emul, &used);
+	size_t bad = 0;
+	for (size_t i = 0; i < x.nout; i++)
+		bad += memcmp(&emul[i], &x.out[i], sizeof(float)) != 0;
+	/* Bitwise agreement with the emulation is t_precision_gen's to
+	 * check; here the JIT only has to run the generated kernel. */
+	err_stats e = compare(emul, x.ref, x.nout);
+	ok(st == DP_OK && rel <= 2 * e.max_abs_err / e.max_ref + 1e-6,
+	   "as accurate as the runtime emulation %s (rel err %.2e; %zu of "
+	   "%zu outputs differ in some bit)", used ? used->name : "-",
+	   e.max_abs_err / e.max_ref, bad, x.nout);
+	free(emul);
+	data_free(&x);
+
+	d = conv(DP_ALGO_FFT, 5, 9, 8, 6, 3, 8);
+	d.precision = DP_PREC_BF16;
+	data_init(&x, &d, 19);
+	src = plan_run(&x, &rel, warn, sizeof warn, NULL);
+	ok(src == DP_SOURCE_GENERIC && !warn[0] && rel < 5e-2,
+	   "bf16 fft (no emulated template): generic, no warning, rel err %.2e",
+	   rel);
+	data_free(&x);
+}
+
 /* Failures that must fall back to the generic kernel. */
 static void test_fallbacks(void)
 {
@@ -474,6 +514,7 @@ int main(void)
 	test_generate_source();
 	test_compile_and_cache();
 	test_matmul();
+	test_emulated();
 	test_fallbacks();
 	test_two_processes();
 	test_two_threads();
