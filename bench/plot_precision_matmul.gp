@@ -167,9 +167,11 @@ do for [t = 1:2] {
 	set key at graph 0.95, graph 0.7 right top spacing 1.1 font ",10" \
 		box lc rgb "#dddddd"
 	# W = 32 thick, under the dashed W = 64 (both never overflow here)
-	plot for [i = 1:4] lg skip 1 using 4:(overflow(ws[i])) \
-		with linespoints lw (i == 3 ? 5 : 2) dt (i == 4 ? 2 : 1) pt 7 \
-		ps 0.8 lc rgb wc[i] title "W = ".substr(ws[i], 3, 4)." bits"
+	plot for [i = 1:3] lg skip 1 using 4:(overflow(ws[i])) \
+		with linespoints lw (i == 3 ? 5 : 2) pt 7 ps 0.8 lc rgb wc[i] \
+		title "W = ".substr(ws[i], 3, 4)." bits", \
+		lg skip 1 using 4:(overflow(ws[4])) with linespoints lw 2 dt 2 \
+		pt 7 ps 0.8 lc rgb wc[4] title "W = 64 bits"
 	unset multiplot
 	set output
 }
