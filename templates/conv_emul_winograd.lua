@@ -2,20 +2,23 @@
 -- emulated precision (every precision but fp32), for one shape.
 --
 -- The matrices are those of the fp32 kernel, from lib/cooktoom.lua in
--- exact rationals (AT, G, BT), with the same constants (the nearest float
--- to each coefficient; the nearest double at fp64). Per docs/PRECISION.md:
+-- exact rationals (AT, G, BT). Per docs/PRECISION.md:
 --   prepare:  U = G w G^T of the stored weights, [xi][k][c];
 --   execute:  V = BT d BT^T of every tile of the stored input, [t][xi][c];
 --             M_xi = sum over c of U_xi V_xi, the channels pairwise;
 --             Y = AT M AT^T, y = Y + bias, cropped to the output.
--- The 1-D transforms are unrolled with the constants folded. Policy all
--- rounds every add and multiply they perform (so transformed operands
--- are stored values); acc32 computes a 2-D transform in fp32 and rounds
--- each element of U and V once, keeps M and the output transform in fp32
--- and rounds the output. fp64 does everything in double; int8/int16
--- quantize the input and weights, then U and V again, each with its own
--- per-tensor scale (V: per image), and sum the products exactly in int64;
--- their transforms compute in double.
+-- The 1-D transforms are unrolled with the constants folded, each output
+-- a sequential sum of its terms in column order. Policy all rounds every
+-- add and multiply they perform, with the constants stored in the format
+-- (so transformed operands are stored values); acc32 computes a 2-D
+-- transform in fp32 with fp32 constants and rounds each element of U and
+-- V once, keeps M and the output transform in fp32 and rounds the output.
+-- fp64 does everything in double. int8/int16 quantize the input and
+-- weights, transform the values q s in double, quantize U and V again
+-- with their own per-tensor scales (V: the whole batch) and sum the
+-- products exactly in int64. This is the runtime emulation's arithmetic
+-- (runtime/emul_conv.c): the two agree except, possibly, for the sign of
+-- a zero, since the terms with a zero coefficient are left out here.
 --
 -- Scalar code: these kernels exist for their arithmetic, not their speed.
 local emit = require("lib.emit")
@@ -175,17 +178,18 @@ local function emit_constants(e, d, w, a)
 	if a.kind == "fixed" then
 		e:line("/* State: U = G w G^T quantized with its own scale, [xi][k][c]; the bias. */")
 		e:line("typedef struct {")
-		e:line("\tfloat scale;")
+		e:line("\tdouble scale;   /* U's */")
 		e:line("\t%s u[XI][K][C];", a.qty)
 		e:line("\tfloat bias[K];")
 		e:line("} state_t;")
 		e:line()
-		e:line("/* Workspace: the image as the kernel reads it, padded; V of every tile")
-		e:line(" * (float), then V quantized. */")
+		e:line("/* Workspace: one image quantized (the values q s_x) and padded; V of")
+		e:line(" * every tile of every image (the batch's V is one tensor, with one")
+		e:line(" * scale), then V quantized. */")
 		e:line("typedef struct {")
-		e:line("\tfloat p[C][HP][WP];")
-		e:line("\tfloat v[T][XI][C];")
-		e:line("\t%s q[T][XI][C];", a.qty)
+		e:line("\tdouble p[C][HP][WP];")
+		e:line("\tdouble v[N][T][XI][C];")
+		e:line("\t%s q[N][T][XI][C];", a.qty)
 		e:line("} work_t;")
 	else
 		local st = a.kind == "float" and string.format(" (in %s)", a.precision) or ""
@@ -222,8 +226,9 @@ local function emit_tiles(e, a, tty)
 	e:line()
 	e:line("/* V = BT d BT^T for the tile at (y0, x0) of padded plane p, element xi")
 	e:line(" * to v[xi * vs]. */")
-	e:line("static void input_tile(const float *restrict p, int y0, int x0,")
-	e:line("                       %s *restrict v, ptrdiff_t vs)", a.kind == "fixed" and "float" or tty)
+	e:line("static void input_tile(const %s *restrict p, int y0, int x0,",
+		a.kind == "fixed" and "double" or "float")
+	e:line("                       %s *restrict v, ptrdiff_t vs)", tty)
 	e:open("{")
 	e:line("%s dt[ALPHA][ALPHA], t[ALPHA][ALPHA], b[ALPHA][ALPHA];   /* d, BT d, BT d BT^T */", tty)
 	e:single("for (int i = 0; i < ALPHA; i++)", "for (int j = 0; j < ALPHA; j++)")
@@ -233,7 +238,6 @@ local function emit_tiles(e, a, tty)
 	e:single("for (int j = 0; j < ALPHA; j++)", "input_1d(&dt[0][j], ALPHA, &t[0][j], ALPHA);")
 	e:single("for (int i = 0; i < ALPHA; i++)", "input_1d(&t[i][0], 1, &b[i][0], 1);")
 	local vexpr = store("b[xi / ALPHA][xi % ALPHA]")
-	if a.kind == "fixed" then vexpr = "(float)" .. vexpr end
 	e:single("for (int xi = 0; xi < XI; xi++)", string.format("v[xi * vs] = %s;", vexpr))
 	e:close("}")
 	e:line()
@@ -260,25 +264,25 @@ local function emit_contract(e, d, a, tty)
 	e:line("state_t *st = state;")
 	e:line("(void)d;")
 	if a.kind == "fixed" then
-		e:line("/* The weights quantized (dequantized values), transformed in double,")
-		e:line(" * then U quantized with its own scale. */")
+		e:line("/* The weights quantized, their transform in double from the values")
+		e:line(" * q s_w, then U quantized with its own scale. */")
 		e:line("const float sw = fixed_scale(weights, (size_t)K * C * R * R);")
-		e:line("float (*u)[K][C] = malloc(sizeof(float[XI][K][C]));")
+		e:line("double (*u)[K][C] = malloc(sizeof(double[XI][K][C]));")
 		e:single("if (!u)", "return DP_ERR_NOMEM;")
 		e:open("for (int k = 0; k < K; k++) {")
 		e:open("for (int c = 0; c < C; c++) {")
-		e:line("const float *g = weights + (k * C + c) * R * R;")
-		e:line("double gq[R * R], ud[XI];")
-		e:single("for (int i = 0; i < R * R; i++)", "gq[i] = dequantize(quantize(g[i], sw), sw);")
-		e:line("filter_tile(gq, ud, 1);")
-		e:single("for (int xi = 0; xi < XI; xi++)", "u[xi][k][c] = (float)ud[xi];")
+		e:line("const float *w = weights + (k * C + c) * R * R;")
+		e:line("double g[R * R], ud[XI];")
+		e:single("for (int i = 0; i < R * R; i++)", "g[i] = (double)quantize(w[i], sw) * sw;   /* exact */")
+		e:line("filter_tile(g, ud, 1);")
+		e:single("for (int xi = 0; xi < XI; xi++)", "u[xi][k][c] = ud[xi];")
 		e:close("}")
 		e:close("}")
-		e:line("st->scale = fixed_scale(&u[0][0][0], (size_t)XI * K * C);")
+		e:line("st->scale = tensor_scale(&u[0][0][0], (size_t)XI * K * C);")
 		e:single("for (int xi = 0; xi < XI; xi++)", "for (int k = 0; k < K; k++)")
 		e.depth = e.depth + 2
 		e:single("for (int c = 0; c < C; c++)",
-			string.format("st->u[xi][k][c] = (%s)quantize(u[xi][k][c], st->scale);", a.qty))
+			string.format("st->u[xi][k][c] = (%s)requantize(u[xi][k][c], st->scale);", a.qty))
 		e.depth = e.depth - 2
 		e:line("free(u);")
 		e:single("for (int k = 0; k < K; k++)", "st->bias[k] = bias ? bias[k] : 0.0f;")
@@ -307,6 +311,106 @@ local function emit_contract(e, d, a, tty)
 	e:line()
 end
 
+-- The integer formats: V of the whole batch first (one tensor, one
+-- scale), then the products and the output transform per image.
+local function emit_execute_fixed(e, a)
+	e:line("static dp_status execute(const dp_desc *d, const void *state,")
+	e:line("                         const float *input, float *output,")
+	e:line("                         void *workspace)")
+	e:open("{")
+	e:line("const state_t *st = state;")
+	e:line("work_t *ws = workspace;")
+	e:line("(void)d;")
+	e:line("/* One scale for the whole input tensor, every image. */")
+	e:line("const float sx = fixed_scale(input, (size_t)N * C * H * W);")
+	e:line()
+	e:line("/* 1. V = BT d BT^T of every tile, channel and image. */")
+	e:open("for (int n = 0; n < N; n++) {")
+	e:line("const float *img = input + n * C * H * W;")
+	e:line("memset(ws->p, 0, sizeof ws->p);")
+	e:single("for (int c = 0; c < C; c++)", "for (int y = 0; y < H; y++)")
+	e.depth = e.depth + 2
+	e:single("for (int x = 0; x < W; x++)",
+		"ws->p[c][y + PAD_H][x + PAD_W] = (double)quantize(img[(c * H + y) * W + x], sx) * sx;")
+	e.depth = e.depth - 2
+	e:single("for (int t = 0; t < T; t++)", "for (int c = 0; c < C; c++)")
+	e.depth = e.depth + 2
+	e:line("input_tile(&ws->p[c][0][0], t / TILES_X * TILE, t % TILES_X * TILE, &ws->v[n][t][0][c], C);")
+	e.depth = e.depth - 2
+	e:close("}")
+	e:line("/* V quantized with its own scale. */")
+	e:line("const double sv = tensor_scale(&ws->v[0][0][0][0], (size_t)N * T * XI * C);")
+	e:single("for (int n = 0; n < N; n++)", "for (int t = 0; t < T; t++)")
+	e.depth = e.depth + 2
+	e:single("for (int xi = 0; xi < XI; xi++)", "for (int c = 0; c < C; c++)")
+	e.depth = e.depth + 2
+	e:line("ws->q[n][t][xi][c] = (%s)requantize(ws->v[n][t][xi][c], sv);", a.qty)
+	e.depth = e.depth - 4
+	e:line()
+	e:line("/* 2. M_xi = sum over c of U_xi V_xi, exact; 3. Y = AT M AT^T, plus the bias. */")
+	e:open("for (int n = 0; n < N; n++) {")
+	e:line("float *out = output + n * K * HO * WO;")
+	e:open("for (int t = 0; t < T; t++) {")
+	e:line("const int ty = t / TILES_X, tx = t % TILES_X;")
+	e:line("const int rows = HO - ty * TILE < TILE ? HO - ty * TILE : TILE;")
+	e:line("const int cols = WO - tx * TILE < TILE ? WO - tx * TILE : TILE;")
+	e:open("for (int k = 0; k < K; k++) {")
+	e:line("double m[XI], y[TILE][TILE];")
+	e:open("for (int xi = 0; xi < XI; xi++) {")
+	e:line("int64_t acc = 0;")
+	e:single("for (int c = 0; c < C; c++)",
+		"acc += (int32_t)st->u[xi][k][c] * ws->q[n][t][xi][c];")
+	e:line("m[xi] = (double)acc * st->scale * sv;")
+	e:close("}")
+	e:line("output_tile(m, y);")
+	e:line("float *plane = out + (k * HO + ty * TILE) * WO + tx * TILE;")
+	e:single("for (int i = 0; i < rows; i++)", "for (int j = 0; j < cols; j++)")
+	e.depth = e.depth + 2
+	e:line("plane[i * WO + j] = (float)y[i][j] + st->bias[k];")
+	e.depth = e.depth - 2
+	e:close("}")
+	e:close("}")
+	e:close("}")
+	e:line("return DP_OK;")
+	e:close("}")
+	e:line()
+end
+
+-- The helpers of the transformed operands at the integer formats.
+local function emit_requantize(e)
+	e:comment({
+		"The scale of a transformed tensor (U, V): max |v| / QMAX in double over",
+		"its finite values, 0 if there is none (v - v is NaN for Inf and NaN).",
+	})
+	e:line("static double tensor_scale(const double *v, size_t n)")
+	e:open("{")
+	e:line("double mx = 0.0;")
+	e:open("for (size_t i = 0; i < n; i++) {")
+	e:line("const double a = v[i] < 0.0 ? -v[i] : v[i];")
+	e:single("if (v[i] - v[i] == 0.0 && a > mx)", "mx = a;")
+	e:close("}")
+	e:line("return mx / QMAX;")
+	e:close("}")
+	e:line()
+	e:comment({
+		"v / s rounded to the nearest integer, ties to even, within [-QMAX, QMAX];",
+		"0 when s is 0 or v is not finite.",
+	})
+	e:line("static int32_t requantize(double v, double s)")
+	e:open("{")
+	e:single("if (!(s > 0.0) || v - v != 0.0)", "return 0;")
+	e:line("const double t = v / s;")
+	e:single("if (t >= QMAX)", "return QMAX;")
+	e:single("if (t <= -QMAX)", "return -QMAX;")
+	e:line("int32_t q = (int32_t)t;   /* toward zero */")
+	e:line("const double f = t - q;   /* exact */")
+	e:single("if (f > 0.5 || (f == 0.5 && (q & 1)))", "q++;")
+	e:single("else if (f < -0.5 || (f == -0.5 && (q & 1)))", "q--;")
+	e:line("return q;")
+	e:close("}")
+	e:line()
+end
+
 local function emit_execute(e, d, a, tty)
 	e:line("static dp_status execute(const dp_desc *d, const void *state,")
 	e:line("                         const float *input, float *output,")
@@ -315,18 +419,12 @@ local function emit_execute(e, d, a, tty)
 	e:line("const state_t *st = state;")
 	e:line("work_t *ws = workspace;")
 	e:line("(void)d;")
-	if a.kind == "fixed" then
-		e:line("/* One scale for the whole input tensor, every image. */")
-		e:line("const float sx = fixed_scale(input, (size_t)N * C * H * W);")
-	end
 	e:open("for (int n = 0; n < N; n++) {")
 	e:line("const float *img = input + n * C * H * W;")
 	e:line("float *out = output + n * K * HO * WO;")
 	local x
 	if a.kind == "float" then
 		x = a.store("img[(c * H + y) * W + x]")
-	elseif a.kind == "fixed" then
-		x = "dequantize(quantize(img[(c * H + y) * W + x], sx), sx)"
 	else
 		x = "img[(c * H + y) * W + x]"
 	end
@@ -344,16 +442,6 @@ local function emit_execute(e, d, a, tty)
 	e.depth = e.depth + 2
 	e:line("input_tile(&ws->p[c][0][0], t / TILES_X * TILE, t % TILES_X * TILE, &ws->v[t][0][c], C);")
 	e.depth = e.depth - 2
-	if a.kind == "fixed" then
-		e:line("/* V quantized with its own scale (over this image). */")
-		e:line("const float sv = fixed_scale(&ws->v[0][0][0], (size_t)T * XI * C);")
-		e:single("for (int t = 0; t < T; t++)", "for (int xi = 0; xi < XI; xi++)")
-		e.depth = e.depth + 2
-		e:single("for (int c = 0; c < C; c++)",
-			string.format("ws->q[t][xi][c] = (%s)quantize(ws->v[t][xi][c], sv);", a.qty))
-		e.depth = e.depth - 2
-		e:line("const double scale = (double)st->scale * sv;   /* exact */")
-	end
 	e:line()
 	e:line("/* 2. M_xi = sum over c of U_xi V_xi; 3. Y = AT M AT^T, plus the bias. */")
 	e:open("for (int t = 0; t < T; t++) {")
@@ -363,25 +451,13 @@ local function emit_execute(e, d, a, tty)
 	e:open("for (int k = 0; k < K; k++) {")
 	e:line("%s m[XI], y[TILE][TILE];", tty)
 	e:open("for (int xi = 0; xi < XI; xi++) {")
-	if a.kind == "fixed" then
-		e:line("int64_t acc = 0;")
-		e:single("for (int c = 0; c < C; c++)",
-			"acc += (int32_t)st->u[xi][k][c] * ws->q[t][xi][c];")
-		e:line("m[xi] = (double)acc * scale;")
-	else
-		e:line("%s p[C];", tty)
-		e:single("for (int c = 0; c < C; c++)",
-			string.format("p[c] = %s;", a.mul("st->u[xi][k][c]", "ws->v[t][xi][c]")))
-		e:line("m[xi] = channel_sum(p);")
-	end
+	e:line("%s p[C];", tty)
+	e:single("for (int c = 0; c < C; c++)",
+		string.format("p[c] = %s;", a.mul("st->u[xi][k][c]", "ws->v[t][xi][c]")))
+	e:line("m[xi] = channel_sum(p);")
 	e:close("}")
 	e:line("output_tile(m, y);")
-	local val
-	if a.kind == "fixed" then
-		val = "(float)y[i][j] + st->bias[k]"
-	else
-		val = a.output("y[i][j]", "st->bias[k]")
-	end
+	local val = a.output("y[i][j]", "st->bias[k]")
 	e:line("float *plane = out + (k * HO + ty * TILE) * WO + tx * TILE;")
 	e:single("for (int i = 0; i < rows; i++)", "for (int j = 0; j < cols; j++)")
 	e.depth = e.depth + 2
@@ -425,8 +501,9 @@ function M.generate(d, name)
 		desc[#desc + 1] = "round each element of U and V once; M and the output transform are"
 		desc[#desc + 1] = "fp32."
 	elseif a.kind == "fixed" then
-		desc[#desc + 1] = "U and V are quantized again, each with its own per-tensor scale"
-		desc[#desc + 1] = "(V: per image); the transforms compute in double."
+		desc[#desc + 1] = "The transforms compute in double; U and V are quantized again, each"
+		desc[#desc + 1] = "with its own per-tensor scale max|v| / QMAX (V: the whole batch's),"
+		desc[#desc + 1] = "as the runtime emulation does."
 	else
 		desc[#desc + 1] = "The transforms' constants are the nearest doubles."
 	end
@@ -435,8 +512,12 @@ function M.generate(d, name)
 	e:comment(matrix_comment(w))
 	e:line()
 	emit_constants(e, d, w, a)
-	emul.emit_prelude(e, a, a.kind == "fixed")
-	if a.kind ~= "fixed" then emul.emit_pairwise(e, a, d.c) end
+	emul.emit_prelude(e, a)
+	if a.kind == "fixed" then
+		emit_requantize(e)
+	else
+		emul.emit_pairwise(e, a, d.c)
+	end
 	emit_linear(e, "filter_1d", w.G, string.format("y = G x: %d filter taps to %d values.",
 		w.r, w.alpha), a, tty, rounded)
 	emit_linear(e, "input_1d", w.BT, string.format("y = BT x: %d input pixels to %d values.",
@@ -445,7 +526,11 @@ function M.generate(d, name)
 		w.alpha, w.m), a, tty, rounded)
 	emit_tiles(e, a, tty)
 	emit_contract(e, d, a, tty)
-	emit_execute(e, d, a, tty)
+	if a.kind == "fixed" then
+		emit_execute_fixed(e, a)
+	else
+		emit_execute(e, d, a, tty)
+	end
 	kernel.object(e, d, name)
 	return e:text()
 end

@@ -538,6 +538,28 @@ static double winograd_bound(const dp_desc *d)
 	return growth * u;
 }
 
+/* Winograd against the runtime emulation: the same arithmetic, but the
+ * generated transforms leave out the terms with a zero coefficient, which
+ * can only change the sign of a zero. So: equal values (NaN equals NaN). */
+static void same_values(const dp_desc *d, const float *in, const float *wt,
+                        const float *bias, const float *got, size_t n,
+                        const char *p, const char *what)
+{
+	const dp_kernel *rt = dp_generic_kernel(d);
+	float *y = malloc(n * sizeof *y);
+	dp_status st = rt ? dp_kernel_run(rt, d, in, wt, bias, y) : DP_ERR_UNSUPPORTED;
+	size_t bad = 0, first = 0;
+	for (size_t i = 0; i < n; i++)
+		if (!(got[i] == y[i] || (isnan(got[i]) && isnan(y[i]))) && bad++ == 0)
+			first = i;
+	if (!ok(st == DP_OK && bad == 0, "winograd %s %s: equal to the runtime "
+	        "emulation %s (%zu of %zu differ)", p, what,
+	        rt ? rt->name : "(none)", bad, n) && bad)
+		diag("first at %zu: kernel %a, runtime %a", first,
+		     (double)got[first], (double)y[first]);
+	free(y);
+}
+
 static void check_winograd(const dp_desc *d, const char *what)
 {
 	char args[1024], p[32];
@@ -567,6 +589,7 @@ static void check_winograd(const dp_desc *d, const char *what)
 	if (d->precision != DP_PREC_FP64)
 		ok(rel > 1e-5, "winograd %s %s: the error is the format's, not "
 		   "fp32's", p, what);
+	same_values(d, in, wt, b, got, no, p, what);
 	free(in);
 	free(wt);
 	free(b);
@@ -614,6 +637,7 @@ static void check_registered(void)
 			double rel = e.max_abs_err / e.max_ref;
 			ok(rel <= winograd_bound(d), "registered %s: relative error "
 			   "%.3g <= %.3g", kern->name, rel, winograd_bound(d));
+			same_values(d, in, wt, b, got, no, p, "(registered)");
 			free(ref);
 		} else {
 			cross_check(d, in, wt, conv ? b : NULL, got, no,
