@@ -233,7 +233,8 @@ static FILE *open_csv(const char *name, char *tmp, size_t len,
                       const char *header)
 {
 	const char *dir = getenv("DP_SRCDIR");
-	snprintf(tmp, len, "%s/docs/data/%s.tmp", dir && *dir ? dir : ".", name);
+	snprintf(tmp, len, "%s/docs/data/%s.csv.tmp", dir && *dir ? dir : ".",
+	         name);
 	FILE *f = fopen(tmp, "w");
 	if (!f) {
 		perror(tmp);
