@@ -92,7 +92,7 @@ VERSION = $(shell sed -n 's/^\#define DP_VERSION "\(.*\)"/\1/p' runtime/dpgen.h)
 
 # Tests: one C program per concern, TAP on stdout, run by prove.
 TEST_LIB := tests/util.c tests/conv_check.c
-$(B)/tests/%: tests/%.c $(TEST_LIB) $(B)/libdpgen.a
+$(B)/tests/%: tests/%.c $(TEST_LIB) $(wildcard tests/*.h) $(B)/libdpgen.a
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) $(LUA_CFLAGS) -Itests $< $(TEST_LIB) -o $@ \
 		$(B)/libdpgen.a $(LUA_LIBS) $(LIBS)
