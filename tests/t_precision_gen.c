@@ -741,6 +741,30 @@ static void check_fp32_clean(void)
 	}
 }
 
+/* The same command gives the same bytes, at every kind of precision. */
+static void check_determinism(void)
+{
+	static const char *const args[] = {
+		"--op conv --algo direct --shape 17x9x5 --filters 3 --kernel 5x3 "
+		"--stride 2 --pad 2x1 --batch 3 --precision bf16",
+		"--op conv --algo direct --shape 12x10x5 --precision fp64",
+		"--op conv --algo winograd --shape 12x10x5 --tile 4 --precision int8",
+		"--op conv --algo winograd --shape 12x10x5 --precision fp8-e4m3:acc32",
+		"--op matmul --algo gemm --shape 8x400x10 --precision fp8-e5m2",
+		"--op matmul --algo gemm --shape 8x12x10 --precision int16",
+	};
+	const size_t len = 1 << 20;
+	char *a = malloc(len), *b = malloc(len), cmd[1024];
+	for (size_t i = 0; i < sizeof args / sizeof *args; i++) {
+		snprintf(cmd, sizeof cmd, "%s %s --stdout", dpgen_path(), args[i]);
+		int ra = sh_capture(cmd, a, len), rb = sh_capture(cmd, b, len);
+		ok(ra == 0 && rb == 0 && strlen(a) > 1000 && !strcmp(a, b),
+		   "two runs give identical bytes: %s", args[i]);
+	}
+	free(a);
+	free(b);
+}
+
 /* Algorithms without an emulated template say so, and name the runtime. */
 static void check_unsupported(void)
 {
@@ -830,6 +854,7 @@ int main(void)
 	}
 
 	check_registered();
+	check_determinism();
 	check_fp32_clean();
 	check_unsupported();
 	remove_tree(tmp);
