@@ -394,7 +394,7 @@ static int study_algorithms(void)
 			printf("\n");
 		}
 	}
-	printf("(* some outputs not finite)\n");  /* none expected */
+	printf("(*: some outputs not finite)\n");
 	printf("\nend to end (vs the product of the fp32 inputs, the inputs' "
 	       "rounding included),\nrelative L2, 32x128x32, normal A\n%-15s",
 	       "precision");
