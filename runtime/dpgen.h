@@ -230,8 +230,11 @@ int dp_get_num_threads(void);         /* the count in effect, >= 1 */
  * call's work (flops, or elements moved for copies): below a threshold
  * (0.2 MFLOP when enough workers are spinning from a recent job, 5 MFLOP
  * when they sleep; see threads.c for the derivation) fn(ctx, 0, items)
- * runs on the caller alone. Also serial when another thread is using the
- * pool, or when called from inside a job. Returns when every chunk is
+ * runs on the caller alone (a call of 1 to 5 MFLOP that finds them asleep
+ * also wakes them, without waiting, for the calls that follow). Also
+ * serial when another thread is using the pool, when called from inside a
+ * job, and for a back-off time after a job that gained less than 10%
+ * (the cores were taken by other work). Returns when every chunk is
  * done. fn must make each item's result independent of the partition and
  * of the thread that runs it; then results are bitwise identical for
  * every thread count. DP_ERR_ARG: items < 0 or fn NULL. */

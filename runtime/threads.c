@@ -17,9 +17,14 @@
  * Below the threshold that applies (are enough workers spinning right
  * now?) fn runs on the caller's thread alone, so no call is slower on two
  * threads than on one by more than the hand-off it decided to pay. After
- * a job, workers spin for SPIN_US before they sleep: long enough to catch
+ * a job, workers poll for SPIN_US before they sleep: long enough to catch
  * the next kernel of a layer sequence or the next GEMM of a Winograd
- * layer, short enough not to burn a shared core for long.
+ * layer, short enough not to burn a shared core for long. They poll with
+ * pause instructions for a few microseconds, then with sched_yield():
+ * measured on a Winograd layer (36 GEMMs of 30 us with serial transforms
+ * between them) on the loaded machine, pure pause loops made 2 threads
+ * 2.4-5.7x slower than 1, the worker spinning on the core the caller's
+ * serial work needed.
  *
  * Partition: the items are cut into fixed chunks, CHUNKS_PER_PART per
  * part (chunk c of n is [items c / n, items (c + 1) / n), the same cut for
@@ -34,16 +39,27 @@
  * 2 cores: a fixed half per thread made a GEMM 3.5x slower on two threads
  * than on one).
  *
+ * Warming up: a kernel that makes many calls of a few MFLOP each (the
+ * GEMMs of a Winograd layer: 36 products of 1.6 MFLOP for C64 H56) would
+ * never go parallel if the workers slept, since no single call is worth
+ * a wake-up. So a call of at least WARM_MIN_FLOPS (1 MFLOP, about 20 us:
+ * the wake-up system call, a few us, is then at most ~10% of it) that
+ * finds the workers asleep runs serially but wakes them without waiting
+ * (at most once per SPIN_US); the calls that follow find them spinning.
+ *
  * Oversubscription: on a machine busier than its cores (shared build
  * hosts) a worker may get no core for milliseconds, and a parallel job
  * can take longer than the serial one would have. The owner of each job
- * compares the job's time with the serial time its own chunks imply
- * (its time per chunk x all chunks); a job that gained less than 10% makes
- * the following calls serial for a back-off time (1 ms, doubled on every
- * such job in a row up to 100 ms, reset by a job that paid). So when the
- * cores are taken, dpgen falls back to one thread instead of waiting for
- * workers that do not run; dp_set_parallel_min_flops (tests) turns this
- * off.
+ * of at least 1 MFLOP compares the job's time with the serial time its
+ * own chunks imply (its CPU time per chunk x all chunks: CPU time, so that
+ * waiting for a core does not count as work); a job that gained less than
+ * 10% makes the following calls serial for a back-off time (10 ms,
+ * doubled on every such job in a row up to 1 s, reset by a job that
+ * paid). So when the cores are taken, dpgen falls back to one thread
+ * instead of waiting for workers that do not run, and probes again at
+ * most once a second (a probe on a full machine can cost a whole layer:
+ * the woken worker may take the caller's core and run the job alone);
+ * dp_set_parallel_min_flops (tests) turns this off.
  *
  * Concurrency: one job at a time. A caller takes the pool with a
  * compare-and-swap; if another user thread holds it (or a worker calls
@@ -56,6 +72,7 @@
  * inside a kernel while main returns), the handler leaves the workers
  * alone rather than wait. */
 #include <errno.h>
+#include <math.h>
 #include <pthread.h>
 #include <sched.h>
 #include <stdatomic.h>
@@ -72,9 +89,11 @@
 #define WAKE_MIN_FLOPS (2 * WAKE_US * 1e-6 * RATE_FLOPS)
 #define SPIN_MIN_FLOPS (2 * SPIN_HANDOFF_US * 1e-6 * RATE_FLOPS)
 #define SPIN_US 200.0
+#define SPIN_PAUSES 256
 #define CHUNKS_PER_PART 4
-#define BACKOFF_MIN_US 1000.0
-#define BACKOFF_MAX_US 100000.0
+#define WARM_MIN_FLOPS 1e6
+#define BACKOFF_MIN_US 10000.0
+#define BACKOFF_MAX_US 1000000.0
 
 /* The job word: generation << 16 | parts; workers 1 .. parts - 1 take
  * part. The claim word: generation (low 32 bits) << 32 | chunks << 16 |
@@ -115,6 +134,7 @@ static _Atomic double min_flops_override = -1;
 /* Oversubscription back-off: serial until this time (now_us). */
 static _Atomic double serial_until;
 static double backoff_us = BACKOFF_MIN_US;   /* the pool owner's */
+static double last_warm = -1e30;             /* the pool owner's */
 
 static int parse_env(void)
 {
@@ -168,6 +188,14 @@ static double now_us(void)
 	return (double)ts.tv_sec * 1e6 + (double)ts.tv_nsec * 1e-3;
 }
 
+/* CPU time of the calling thread. */
+static double cpu_us(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+	return (double)ts.tv_sec * 1e6 + (double)ts.tv_nsec * 1e-3;
+}
+
 static inline void cpu_relax(void)
 {
 #if defined(__x86_64__) || defined(__i386__)
@@ -213,14 +241,22 @@ static void *worker(void *arg)
 		if (word >> PARTS_BITS == seen) {
 			atomic_fetch_add(&pool.spinners, 1);
 			double t0 = now_us();
+			/* A few us of pause loops, then yield the core on every
+			 * poll: on an idle core that still answers within a system
+			 * call, and on a busy one (the owner's serial work between
+			 * two jobs may be waiting for it) it steps aside. */
 			for (unsigned i = 1;; i++) {
 				word = atomic_load_explicit(&pool.job,
 				                            memory_order_acquire);
 				if (word >> PARTS_BITS != seen)
 					break;
-				cpu_relax();
-				if (i % 256 == 0 && now_us() - t0 > SPIN_US)
-					break;
+				if (i < SPIN_PAUSES) {
+					cpu_relax();
+				} else {
+					sched_yield();
+					if (i % 16 == 0 && now_us() - t0 > SPIN_US)
+						break;
+				}
 			}
 			atomic_fetch_sub(&pool.spinners, 1);
 			if (word >> PARTS_BITS == seen) {
@@ -281,6 +317,30 @@ static int grow(int parts)
 	return pool.nworkers + 1 < parts ? pool.nworkers + 1 : parts;
 }
 
+/* Wake sleeping workers for the calls to come, without a job for them:
+ * the generation moves with 0 parts (nobody claims anything). Only when
+ * the pool is free; starts the workers if there are none yet (once per
+ * process); at most once per SPIN_US. */
+static void warm_up(int parts)
+{
+	int expect = 0;
+	if (!atomic_compare_exchange_strong(&pool.busy, &expect, 1))
+		return;
+	const double t = now_us();
+	if (t - last_warm > SPIN_US && !atomic_load(&pool.quit) &&
+	    grow(parts) == parts) {
+		last_warm = t;
+		uint64_t gen = (atomic_load(&pool.job) >> PARTS_BITS) + 1;
+		atomic_store(&pool.job, gen << PARTS_BITS);
+		if (atomic_load(&pool.sleepers) > 0) {
+			pthread_mutex_lock(&pool.lock);
+			pthread_cond_broadcast(&pool.wake);
+			pthread_mutex_unlock(&pool.lock);
+		}
+	}
+	atomic_store(&pool.busy, 0);
+}
+
 dp_status dp_parallel_for(int items, double flops, dp_range_fn fn, void *ctx)
 {
 	if (items < 0 || !fn)
@@ -295,12 +355,21 @@ dp_status dp_parallel_for(int items, double flops, dp_range_fn fn, void *ctx)
 		double min = atomic_load_explicit(&min_flops_override,
 		                                  memory_order_relaxed);
 		adapt = min < 0;
-		if (adapt)
-			min = atomic_load_explicit(&pool.spinners,
-			                           memory_order_relaxed) >= parts - 1 ?
-			      SPIN_MIN_FLOPS : WAKE_MIN_FLOPS;
-		if (!(flops >= min) || (adapt && now_us() <
-		    atomic_load_explicit(&serial_until, memory_order_relaxed)))
+		if (adapt) {
+			const int spinning = atomic_load_explicit(&pool.spinners,
+			        memory_order_relaxed) >= parts - 1;
+			const int backoff = now_us() < atomic_load_explicit(
+			        &serial_until, memory_order_relaxed);
+			min = spinning ? SPIN_MIN_FLOPS : WAKE_MIN_FLOPS;
+			if (backoff) {
+				min = INFINITY;
+			} else if (!spinning && flops >= WARM_MIN_FLOPS &&
+			           flops < WAKE_MIN_FLOPS) {
+				warm_up(parts);
+				min = INFINITY;
+			}
+		}
+		if (!(flops >= min))
 			parts = 1;
 	}
 	int expect = 0;
@@ -317,6 +386,12 @@ dp_status dp_parallel_for(int items, double flops, dp_range_fn fn, void *ctx)
 	}
 	const int chunks = items < parts * CHUNKS_PER_PART ? items :
 	                   parts * CHUNKS_PER_PART;
+	/* Judge only calls of at least WARM_MIN_FLOPS: the clock reads (the
+	 * thread's CPU clock is a system call) are small next to them. The
+	 * clocks start before the job is published: the worker it wakes may
+	 * take the caller's core at once and run the whole job first. */
+	adapt = adapt && flops >= WARM_MIN_FLOPS;
+	const double t0 = adapt ? now_us() : 0, c0 = adapt ? cpu_us() : 0;
 	pool.fn = fn;
 	pool.ctx = ctx;
 	pool.items = items;
@@ -330,9 +405,8 @@ dp_status dp_parallel_for(int items, double flops, dp_range_fn fn, void *ctx)
 		pthread_cond_broadcast(&pool.wake);
 		pthread_mutex_unlock(&pool.lock);
 	}
-	const double t0 = adapt ? now_us() : 0;
 	const int mine = run_chunks(gen);
-	const double t1 = adapt ? now_us() : 0;
+	const double c1 = adapt ? cpu_us() : 0;
 	/* Chunks a worker claimed may still be running: spin (they are
 	 * about as far along as we are), and yield the core after a while
 	 * in case the worker was preempted. */
@@ -345,10 +419,13 @@ dp_status dp_parallel_for(int items, double flops, dp_range_fn fn, void *ctx)
 			sched_yield();
 	}
 	if (adapt) {
-		/* Did the job pay? Serial, it would have taken about our time
-		 * per chunk times all chunks. */
+		/* Did the job pay? Serial, it would have taken about our CPU
+		 * time per chunk times all chunks. CPU time, not wall time: when
+		 * the machine is full (or our share of it is capped), our own
+		 * chunks are stretched by waiting for a core too, and the wall
+		 * time would hide that the second thread bought nothing. */
 		const double t2 = now_us();
-		if (t2 - t0 > 0.9 * (t1 - t0) * chunks / (mine > 0 ? mine : 1)) {
+		if (t2 - t0 > 0.9 * (c1 - c0) * chunks / (mine > 0 ? mine : 1)) {
 			atomic_store(&serial_until, t2 + backoff_us);
 			backoff_us = backoff_us * 2 < BACKOFF_MAX_US ?
 			             backoff_us * 2 : BACKOFF_MAX_US;
