@@ -107,6 +107,10 @@ typedef struct emctx {
 	int bits;          /* EM_INT */
 	dp_emul_sum sum;
 	dp_emul_fft_scale scale;
+	/* the inlined fast path of dp_round (see rfmt) */
+	uint32_t fast_lo;  /* fp32 exponent field of the format's min normal */
+	uint32_t max_bits; /* fp32 bits of the format's max finite */
+	int shift;         /* 23 - the format's mantissa bits */
 } emctx;
 
 static int make_ctx(const dp_desc *d, const dp_emul_opts *o, emctx *e)
@@ -142,14 +146,46 @@ static int make_ctx(const dp_desc *d, const dp_emul_opts *o, emctx *e)
 		e->fmt = fmts[d->precision];
 		e->acc32 = d->policy == DP_POLICY_ACC32 &&
 		           d->precision != DP_PREC_FP32;
+		if (e->fmt != DP_FMT_FP32) {
+			const dp_format_info *fi = dp_format_get(e->fmt);
+			uint32_t lo, hi;
+			memcpy(&lo, &fi->min_normal, 4);
+			memcpy(&hi, &fi->max_finite, 4);
+			e->fast_lo = lo >> 23;
+			e->max_bits = hi;
+			e->shift = 23 - fi->man_bits;
+		}
 		break;
 	}
 	return 0;
 }
 
+/* dp_round(fmt, (float)x), with its normal-range case inlined (the
+ * emulation rounds billions of values in the study): a float whose
+ * exponent is in the format's normal range rounds to nearest even at the
+ * format's last mantissa bit, the carry rippling into the exponent; any
+ * other value (subnormal in the format, overflow, Inf, NaN) goes to
+ * dp_round. t_emul_conv checks the two agree bit for bit on random bit
+ * patterns of every class. */
 static inline double rfmt(const emctx *e, double x)
 {
-	return (double)dp_round(e->fmt, (float)x);
+	float f = (float)x;
+	if (e->fmt == DP_FMT_FP32)
+		return f;
+	uint32_t u;
+	memcpy(&u, &f, 4);
+	const uint32_t a = u & 0x7FFFFFFFu;
+	if ((a >> 23) >= e->fast_lo) {
+		const int sh = e->shift;
+		uint32_t r = a + ((1u << (sh - 1)) - 1) + ((a >> sh) & 1u);
+		r &= ~((1u << sh) - 1);
+		if (r <= e->max_bits) {
+			u = (u & 0x80000000u) | r;
+			memcpy(&f, &u, 4);
+			return f;
+		}
+	}
+	return (double)dp_round(e->fmt, f);
 }
 
 /* One arithmetic result. */
@@ -172,6 +208,17 @@ static inline double cst(const emctx *e, double x)
 	if (e->kind != EM_FLT)
 		return x;
 	return e->acc32 ? (double)(float)x : rfmt(e, x);
+}
+
+/* A product with a constant or twiddle: by +-1 it is exact (the other
+ * factor is already a value of the format or fp32), so no rounding. */
+static inline double mulc(const emctx *e, double c, double x)
+{
+	if (c == 1)
+		return x;
+	if (c == -1)
+		return -x;
+	return opr(e, c * x);
 }
 
 /* The output: S (the sum, already through opr) plus the stored bias. */
@@ -455,9 +502,19 @@ static void tmul(const emctx *e, const double *A, int p, int q,
 {
 	for (int i = 0; i < p; i++)
 		for (int j = 0; j < s; j++) {
-			double acc = opr(e, A[i * q] * B[j]);
-			for (int l = 1; l < q; l++)
-				acc = opr(e, acc + opr(e, A[i * q + l] * B[l * s + j]));
+			/* terms with a zero factor are exact zeros: adding them
+			 * changes nothing (but the sign of a zero sum), so they are
+			 * skipped, as a kernel that folds its constants does */
+			double acc = 0;
+			int any = 0;
+			for (int l = 0; l < q; l++) {
+				double a = A[i * q + l], b = B[l * s + j];
+				if (a == 0 || b == 0)
+					continue;
+				double t = mulc(e, a, b);
+				acc = any ? opr(e, acc + t) : t;
+				any = 1;
+			}
 			out[i * s + j] = acc;
 		}
 }
@@ -490,8 +547,14 @@ static void efft1(const emctx *e, const hdr *h, double *re, double *im,
 				double c = h->twr[j * step];
 				double s = sign < 0 ? h->twi[j * step] : -h->twi[j * step];
 				ptrdiff_t p = (ptrdiff_t)(b + j) * st, q = p + half * st;
-				double xr = opr(e, opr(e, re[q] * c) - opr(e, im[q] * s));
-				double xi = opr(e, opr(e, re[q] * s) + opr(e, im[q] * c));
+				double xr, xi;
+				if (s == 0) {           /* j = 0: the twiddle is 1 */
+					xr = mulc(e, c, re[q]);
+					xi = mulc(e, c, im[q]);
+				} else {
+					xr = opr(e, mulc(e, c, re[q]) - mulc(e, s, im[q]));
+					xi = opr(e, mulc(e, s, re[q]) + mulc(e, c, im[q]));
+				}
 				double pr = opr(e, re[p] + xr), pi = opr(e, im[p] + xi);
 				double qr = opr(e, re[p] - xr), qi = opr(e, im[p] - xi);
 				if (halve) {

@@ -780,6 +780,69 @@ static void test_scaling(void)
 			}
 }
 
+
+/* The emulation inlines dp_round's normal-range case (emul_conv.c rfmt);
+ * it must agree with dp_round bit for bit. A 1 x 1 direct convolution with
+ * the weight 1 and no bias returns R(x) for every input x (products by 1
+ * and sums with 0 are exact), except that -0 becomes +0: checked on random
+ * bit patterns (every exponent, Inf, NaN), log-uniform magnitudes from
+ * 2^-30 to 2^20 (subnormals, overflow) and exact ties between neighbours
+ * of every format. */
+static void test_rounding(void)
+{
+	enum { N = 30000 };
+	static const dp_precision ps[] = { DP_PREC_TF32, DP_PREC_BF16,
+		DP_PREC_FP16, DP_PREC_FP8_E4M3, DP_PREC_FP8_E5M2 };
+	float *x = malloc(N * sizeof(float)), *y = malloc(N * sizeof(float));
+	float one = 1;
+	for (size_t pi = 0; pi < sizeof ps / sizeof ps[0]; pi++) {
+		const dp_format f = fmt_of(ps[pi]);
+		rng_t rng;
+		rng_seed(&rng, 2024 + pi);
+		for (int i = 0; i < N; i++) {
+			uint32_t bits = (uint32_t)(rng_uniform(&rng) * 4294967296.0);
+			float v;
+			if (i % 3 == 0) {
+				memcpy(&v, &bits, 4);
+			} else if (i % 3 == 1) {
+				v = (float)ldexp(1 + rng_uniform(&rng),
+				                 (int)(rng_uniform(&rng) * 50) - 30);
+				if (bits & 1)
+					v = -v;
+			} else {
+				float a = dp_round(f, (float)rng_normal(&rng) *
+				                      (float)ldexp(1, (int)(bits % 24) - 12));
+				float b = dp_decode(f, dp_encode(f, a) + 1);
+				v = isfinite(b) && fabsf(b - a) < fabsf(a) + 1 ?
+				    (a + b) / 2 : a;
+			}
+			x[i] = v;
+		}
+		dp_desc d = { .op = DP_OP_CONV, .algo = DP_ALGO_DIRECT,
+		              .precision = ps[pi] };
+		d.n = 1; d.c = 1; d.h = 1; d.w = N; d.k = 1; d.r = d.s = 1;
+		d.stride = 1;
+		dp_status st = dp_conv2d(&d, x, &one, NULL, y, NULL);
+		int bad = 0, first = -1;
+		for (int i = 0; i < N && st == DP_OK; i++) {
+			float want = dp_round(f, x[i]);
+			int same = memcmp(&want, &y[i], 4) == 0 ||
+			           (isnan(want) && isnan(y[i])) ||
+			           (want == 0 && y[i] == 0);
+			if (!same && first < 0)
+				first = i;
+			bad += !same;
+		}
+		if (!ok(st == DP_OK && bad == 0, "%s: the emulation rounds %d "
+		        "values as dp_round does", dp_format_name(f), N))
+			diag("%d differ, first x = %a: %a vs %a", bad, first >= 0 ?
+			     x[first] : 0.0, first >= 0 ? dp_round(f, x[first]) : 0.0,
+			     first >= 0 ? y[first] : 0.0);
+	}
+	free(x);
+	free(y);
+}
+
 /* bf16:acc32 vs bf16:all on a long reduction. */
 static void test_policy(void)
 {
@@ -902,6 +965,7 @@ int main(void)
 			}
 	}
 	(void)cases;
+	test_rounding();
 	test_bitwise();
 	test_scaling();
 	test_policy();
