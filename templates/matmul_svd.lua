@@ -61,32 +61,6 @@ local function specs(d, mb)
 	return s, tail
 end
 
--- A tail GEMM without its pack_b (and the comment above it): it reads
--- the factor the full block's GEMM packed, whose layout it shares.
-local function emit_tail_gemm(e, spec, full)
-	local sub = emit.new()
-	gemm.emit(sub, spec)
-	local head = "static void " .. spec.name .. "_pack_b("
-	local lines, i = sub.lines, 1
-	while i <= #lines do
-		if lines[i] == "/*" then
-			local j = i
-			while lines[j] ~= " */" do j = j + 1 end
-			if lines[j + 1] and lines[j + 1]:sub(1, #head) == head then
-				local k = j + 1
-				while lines[k] ~= "}" do k = k + 1 end
-				e:line("/* %s packs nothing: it reads what %s_pack_b packed. */",
-					spec.name, full)
-				i = k + 1
-			end
-		end
-		if i <= #lines then
-			e.lines[#e.lines + 1] = lines[i]
-		end
-		i = i + 1
-	end
-end
-
 local function ws_floats(s, a, b)
 	local x = gemm.workspace_floats(s[a])
 	if s[b] then x = math.max(x, gemm.workspace_floats(s[b])) end
@@ -494,8 +468,10 @@ function M.generate(d, name)
 	gemm.emit(e, s.ap)
 	gemm.emit(e, s.tq)
 	if tail > 0 then
-		emit_tail_gemm(e, s.apt, "ap")
-		emit_tail_gemm(e, s.tqt, "tq")
+		s.apt.packs_b = "ap"
+		gemm.emit(e, s.apt)
+		s.tqt.packs_b = "tq"
+		gemm.emit(e, s.tqt)
 	end
 	emit_buffers(e, d, s, mb)
 	emit_prepare(e)

@@ -9,6 +9,8 @@
 --     lda = K, ldb = N, ldc = N,  -- optional row strides (defaults shown)
 --     accumulate = false, -- true: C += A*B; false: C = A*B
 --     mr = nil, nr = nil, -- optional register block override (nr: 8*j)
+--     packs_b = name,     -- optional: emit no NAME_pack_b; B comes packed
+--                         -- by the GEMM `name`, whose layout this one shares
 --   }
 --   gemm.plan(spec)             -> { mr, nr, kc, mc, nc, np, ... } the
 --                                  blocking the generator picks for spec
@@ -526,7 +528,13 @@ function M.emit(e, spec)
 	local P = string.upper(pre)
 	parallel.emit(e)
 	emit_types(e, pre, P, p)
-	emit_pack_b(e, pre, P, p)
+	if spec.packs_b then
+		e:line("/* %s packs nothing: it reads what %s_pack_b packed. */",
+			pre, spec.packs_b)
+		e:line()
+	else
+		emit_pack_b(e, pre, P, p)
+	end
 	emit_pack_a(e, pre, P, p)
 	emit_micros(e, pre, P, p)
 	emit_items(e, pre, P, p)
