@@ -22,6 +22,23 @@ enum {
 	HO = 28, WO = 28, WEIGHTS = K * C * R * S, IMAGE = C * H * W
 };
 
+/* The outputs x of a row whose kernel column j lies inside the input:
+ * XLO[j] <= x < XHI[j]. */
+static const int XLO[S] = { 1, 0, 0 }, XHI[S] = { 28, 28, 27 };
+
+/* State: the weights and bias as bf16 stores them. */
+typedef struct {
+	float bias[K];
+	float w[K][C][R][S];
+} state_t;
+
+/* Workspace: one image as bf16 stores it; each channel's partial sums
+ * of one output row. */
+typedef struct {
+	float x[C][H][W];
+	float t[C][WO];
+} work_t;
+
 /* Each product and sum is rounded on its own: no fused multiply-add
  * (clang fuses within an expression by default, gcc in GNU C mode). */
 #if defined(__clang__)
@@ -67,88 +84,84 @@ static inline float round_bf16(float x)
 }
 
 /*
- * The 3 channel partials t[] combined pairwise (docs/PRECISION.md):
+ * The 3 channel partials t[c * WO] combined pairwise (docs/PRECISION.md):
  * P(c0, n) = n == 1 ? t[c0] : P(c0, h) + P(c0 + h, n - h), h = n / 2.
  */
 static inline float channel_sum(const float *t)
 {
-	const float p1_2 = round_bf16(t[1] + t[2]);
+	const float p1_2 = round_bf16(t[WO] + t[2 * WO]);
 	return round_bf16(t[0] + p1_2);
 }
 
 /*
- * One output (window at offset o of the image, kernel rows i0 .. i1 - 1
- * and columns j0 .. j1 - 1 inside the input): the taps of each channel
- * summed in (i, j) order from +0, padding taps skipped; the channels
- * pairwise; then the bias.
+ * Row y of one filter's outputs: for each output x and channel c, the
+ * taps inside the input summed in (i, j) order from +0 into t[c][x];
+ * then the channels pairwise, then the bias.
  */
-static float output_at(const float *restrict x, const float *restrict w, int o,
-                       int i0, int i1, int j0, int j1, float bias)
+static void output_row(const float x[C][H][W], const float w[C][R][S], int y,
+                       float bias, float t[C][WO],
+                       float *restrict out)
 {
-	float t[C];
+	/* Kernel rows i0 .. i1 - 1 lie inside the input. */
+	const int iy = y * STRIDE - PAD_H;
+	const int i0 = iy < 0 ? -iy : 0, i1 = H - iy < R ? H - iy : R;
+	memset(t, 0, sizeof(float[C][WO]));   /* +0 */
 	for (int c = 0; c < C; c++) {
-		float acc = 0.0f;
-		for (int i = i0; i < i1; i++)
-			for (int j = j0; j < j1; j++)
-				acc = round_bf16(acc + round_bf16(x[o + (c * H + i) * W + j] * w[(c * R + i) * S + j]));
-		t[c] = acc;
+		for (int i = i0; i < i1; i++) {
+			for (int j = 0; j < S; j++) {
+				const float wv = w[c][i][j];
+				for (int xo = XLO[j]; xo < XHI[j]; xo++)
+					t[c][xo] = round_bf16(t[c][xo] + round_bf16(x[c][iy + i][xo * STRIDE + j - PAD_W] * wv));
+			}
+		}
 	}
-	return round_bf16(channel_sum(t) + bias);
+	for (int xo = 0; xo < WO; xo++)
+		out[xo] = round_bf16(channel_sum(&t[0][xo]) + bias);
 }
 
 static size_t state_bytes(const dp_desc *d)
 {
 	(void)d;
-	return (WEIGHTS + K) * sizeof(float);
+	return sizeof(state_t);
 }
 
 static dp_status prepare(const dp_desc *d, const float *weights,
                          const float *bias, void *state)
 {
+	state_t *st = state;
+	float *w = &st->w[0][0][0][0];
 	(void)d;
-	float *w = state, *b = w + WEIGHTS;
-	/* Weights and bias are stored in bf16: rounded once. */
 	for (int i = 0; i < WEIGHTS; i++)
 		w[i] = round_bf16(weights[i]);
 	for (int k = 0; k < K; k++)
-		b[k] = bias ? round_bf16(bias[k]) : 0.0f;
+		st->bias[k] = bias ? round_bf16(bias[k]) : 0.0f;
 	return DP_OK;
 }
 
-/* Workspace: one image rounded to bf16. */
 static size_t workspace_bytes(const dp_desc *d)
 {
 	(void)d;
-	return IMAGE * sizeof(float);
+	return sizeof(work_t);
 }
 
-/*
- * Per image: the input as the format stores it, then every output.
- */
 static dp_status execute(const dp_desc *d, const void *state,
                          const float *input, float *output,
                          void *workspace)
 {
-	const float *w = state, *b = w + WEIGHTS;
-	float *x = workspace;
+	const state_t *st = state;
+	work_t *ws = workspace;
 	(void)d;
 	for (int n = 0; n < N; n++) {
 		const float *img = input + n * IMAGE;
 		float *out = output + n * K * HO * WO;
+		/* The image as bf16 stores it. */
+		float *xs = &ws->x[0][0][0];
 		for (int i = 0; i < IMAGE; i++)
-			x[i] = round_bf16(img[i]);
-		for (int y = 0; y < HO; y++) {
-			/* Kernel rows i0 .. i1 - 1 and columns j0 .. j1 - 1 lie inside the input. */
-			const int iy = y * STRIDE - PAD_H;
-			const int i0 = iy < 0 ? -iy : 0, i1 = H - iy < R ? H - iy : R;
-			for (int xo = 0; xo < WO; xo++) {
-				const int ix = xo * STRIDE - PAD_W;
-				const int j0 = ix < 0 ? -ix : 0, j1 = W - ix < S ? W - ix : S;
-				const int o = iy * W + ix;
-				for (int k = 0; k < K; k++)
-					out[(k * HO + y) * WO + xo] = output_at(x, w + k * C * R * S, o, i0, i1, j0, j1, b[k]);
-			}
-		}
+			xs[i] = round_bf16(img[i]);
+		for (int k = 0; k < K; k++)
+			for (int y = 0; y < HO; y++)
+				output_row(ws->x, st->w[k], y, st->bias[k], ws->t,
+				           out + (k * HO + y) * WO);
 	}
 	return DP_OK;
 }

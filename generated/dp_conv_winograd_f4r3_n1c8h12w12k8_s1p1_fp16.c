@@ -128,7 +128,7 @@ static inline float round_fp16(float x)
 }
 
 /*
- * The 8 channel partials t[] combined pairwise (docs/PRECISION.md):
+ * The 8 channel partials t[c] combined pairwise (docs/PRECISION.md):
  * P(c0, n) = n == 1 ? t[c0] : P(c0, h) + P(c0 + h, n - h), h = n / 2.
  */
 static inline float channel_sum(const float *t)

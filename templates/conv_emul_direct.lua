@@ -2,20 +2,35 @@
 -- (every precision but fp32), specialized to one shape and format.
 --
 -- The order of the operations is the contract of docs/PRECISION.md, which
--- the runtime emulation follows too, so the two agree bit for bit: for
--- each output, each channel's taps are summed sequentially in (i, j)
--- order with the padding taps skipped, then the channel partials are
--- combined pairwise, then the bias is added. Where a value is rounded
--- depends on the format and policy (lib/emul.lua); fp32 never comes here
--- (conv_direct.lua: no rounding code at all).
+-- the runtime emulation (runtime/emul_conv.c) follows too, so the two
+-- agree bit for bit: for each output, each channel's taps are summed in
+-- (i, j) order from +0, padding taps skipped; then the channel partials
+-- are combined pairwise; then the bias is added. Where a value is rounded
+-- depends on the format and policy (lib/emul.lua). The integer formats
+-- sum exactly in int64 and scale the sum by s_x and s_w. fp32 never comes
+-- here (conv_direct.lua: no rounding code at all).
 --
--- The code is scalar and plain: the point of these kernels is the exact
--- arithmetic of a format, which rounding functions dominate.
+-- A row of outputs at a time: the partial sums of one filter's output row
+-- are kept per channel, t[c][x], and every tap updates the outputs of the
+-- row it reaches, a contiguous run known here (XLO, XHI), so the inner
+-- loop has no test and the independent rounding chains of the row
+-- overlap. Each t[c][x] still sees its own taps in (i, j) order.
 local emit = require("lib.emit")
 local kernel = require("lib.kernel")
 local emul = require("lib.emul")
 
 local M = {}
+
+local function ceil_div(a, b) return -((-a) // b) end
+
+-- Outputs x of a row whose tap j lies inside the input: [lo, hi).
+local function tap_columns(d, j)
+	local lo = math.max(0, ceil_div(d.pad_w - j, d.stride))
+	local hi = math.min(d.wo, (d.w - 1 + d.pad_w - j) // d.stride + 1)
+	return lo, math.max(lo, hi)
+end
+
+local function int_list(t) return table.concat(t, ", ") end
 
 local function emit_constants(e, d, a)
 	e:line("/* The problem, as constants. */")
@@ -26,189 +41,206 @@ local function emit_constants(e, d, a)
 	e:line("\tHO = %d, WO = %d, WEIGHTS = K * C * R * S, IMAGE = C * H * W", d.ho, d.wo)
 	e:line("};")
 	e:line()
+	local lo, hi, full = {}, {}, true
+	for j = 0, d.s - 1 do
+		lo[#lo + 1], hi[#hi + 1] = tap_columns(d, j)
+		if lo[#lo] ~= 0 or hi[#hi] ~= d.wo then full = false end
+	end
+	e:line("/* The outputs x of a row whose kernel column j lies inside the input:")
+	e:line(" * XLO[j] <= x < XHI[j]%s. */", full and " (all of them: no padding in x)" or "")
+	e:line("static const int XLO[S] = { %s }, XHI[S] = { %s };", int_list(lo), int_list(hi))
+	e:line()
 	if a.kind == "fixed" then
 		e:line("/* State: the weights' scale, the bias, the quantized weights (KCRS). */")
 		e:line("typedef struct {")
 		e:line("\tfloat scale;")
 		e:line("\tfloat bias[K];")
-		e:line("\t%s q[WEIGHTS];", a.qty)
+		e:line("\t%s q[K][C][R][S];", a.qty)
 		e:line("} state_t;")
 		e:line()
+		e:line("/* Workspace: one image quantized; the exact sums of one output row. */")
+		e:line("typedef struct {")
+		e:line("\tint64_t acc[WO];")
+		e:line("\t%s x[C][H][W];", a.qty)
+		e:line("} work_t;")
+	elseif a.kind == "float" then
+		e:line("/* State: the weights and bias as %s stores them. */", a.precision)
+		e:line("typedef struct {")
+		e:line("\tfloat bias[K];")
+		e:line("\tfloat w[K][C][R][S];")
+		e:line("} state_t;")
+		e:line()
+		e:line("/* Workspace: one image as %s stores it; each channel's partial sums", a.precision)
+		e:line(" * of one output row. */")
+		e:line("typedef struct {")
+		e:line("\tfloat x[C][H][W];")
+		e:line("\tfloat t[C][WO];")
+		e:line("} work_t;")
+	else
+		e:line("/* State: the weights and bias as given. */")
+		e:line("typedef struct {")
+		e:line("\tfloat bias[K];")
+		e:line("\tfloat w[K][C][R][S];")
+		e:line("} state_t;")
+		e:line()
+		e:line("/* Workspace: each channel's partial sums of one output row. */")
+		e:line("typedef struct {")
+		e:line("\tdouble t[C][WO];")
+		e:line("} work_t;")
 	end
+	e:line()
 end
 
--- The state: the weights and bias as the kernel uses them.
 local function emit_state(e, a)
 	e:line("static size_t state_bytes(const dp_desc *d)")
 	e:open("{")
 	e:line("(void)d;")
-	if a.kind == "fixed" then
-		e:line("return sizeof(state_t);")
-	else
-		e:line("return (WEIGHTS + K) * sizeof(float);")
-	end
+	e:line("return sizeof(state_t);")
 	e:close("}")
 	e:line()
 	e:line("static dp_status prepare(const dp_desc *d, const float *weights,")
 	e:line("                         const float *bias, void *state)")
 	e:open("{")
+	e:line("state_t *st = state;")
+	if a.kind == "fixed" then
+		e:line("%s *q = &st->q[0][0][0][0];", a.qty)
+	else
+		e:line("float *w = &st->w[0][0][0][0];")
+	end
 	e:line("(void)d;")
 	if a.kind == "fixed" then
-		e:line("state_t *st = state;")
 		e:line("st->scale = fixed_scale(weights, WEIGHTS);")
 		e:single("for (int i = 0; i < WEIGHTS; i++)",
-			string.format("st->q[i] = (%s)quantize(weights[i], st->scale);", a.qty))
+			string.format("q[i] = (%s)quantize(weights[i], st->scale);", a.qty))
 		e:single("for (int k = 0; k < K; k++)", "st->bias[k] = bias ? bias[k] : 0.0f;")
 	else
-		e:line("float *w = state, *b = w + WEIGHTS;")
-		if a.kind == "float" then
-			e:line("/* Weights and bias are stored in %s: rounded once. */", a.precision)
-		end
 		e:single("for (int i = 0; i < WEIGHTS; i++)",
 			string.format("w[i] = %s;", a.store("weights[i]")))
 		e:single("for (int k = 0; k < K; k++)",
-			string.format("b[k] = bias ? %s : 0.0f;", a.store("bias[k]")))
+			string.format("st->bias[k] = bias ? %s : 0.0f;", a.store("bias[k]")))
 	end
 	e:line("return DP_OK;")
 	e:close("}")
 	e:line()
-	if a.kind == "float" then
-		e:line("/* Workspace: one image rounded to %s. */", a.precision)
-	elseif a.kind == "fixed" then
-		e:line("/* Workspace: one image, quantized. */")
-	end
 	e:line("static size_t workspace_bytes(const dp_desc *d)")
 	e:open("{")
 	e:line("(void)d;")
-	if a.kind == "float" then
-		e:line("return IMAGE * sizeof(float);")
-	elseif a.kind == "fixed" then
-		e:line("return IMAGE * sizeof(%s);", a.qty)
+	e:line("return sizeof(work_t);")
+	e:close("}")
+	e:line()
+end
+
+-- output_row: row y of one filter's outputs.
+local function emit_output_row(e, d, a)
+	local fixed = a.kind == "fixed"
+	local xty = fixed and a.qty or "float"
+	local wty = fixed and a.qty or "float"
+	local lines
+	if fixed then
+		lines = {
+			"Row y of one filter's outputs: the exact sum of the products of the",
+			"taps inside the input, scaled back (acc * s_x * s_w in double, rounded",
+			"to float), plus the bias.",
+		}
 	else
-		e:line("return 0;")
+		lines = {
+			"Row y of one filter's outputs: for each output x and channel c, the",
+			"taps inside the input summed in (i, j) order from +0 into t[c][x];",
+			"then the channels pairwise, then the bias.",
+		}
 	end
-	e:close("}")
-	e:line()
-end
-
--- output_at: one output from the window whose top-left input element is
--- at offset o of the image, kernel rows [i0, i1) and columns [j0, j1)
--- inside the input.
-local function emit_output_at(e, d, a)
-	local xty = a.kind == "fixed" and a.qty or "float"
-	local wty = a.kind == "fixed" and a.qty or "float"
-	if a.kind == "fixed" then
-		e:comment({
-			"One output: the exact integer sum of the products of the window's",
-			"taps inside the input (window at offset o of the image, kernel rows",
-			"i0 .. i1 - 1, columns j0 .. j1 - 1), scaled back, plus the bias.",
-		})
-		e:line("static float output_at(const %s *restrict x, const %s *restrict w, int o,", xty, wty)
-		e:line("                       int i0, int i1, int j0, int j1, float sx, float sw,")
-		e:line("                       float bias)")
-		e:open("{")
-		e:line("int64_t acc = 0;")
-		e:single("for (int c = 0; c < C; c++)", "for (int i = i0; i < i1; i++)")
-		e.depth = e.depth + 2
-		e:single("for (int j = j0; j < j1; j++)",
-			"acc += (int32_t)x[o + (c * H + i) * W + j] * w[(c * R + i) * S + j];")
-		e.depth = e.depth - 2
-		e:line("return (float)((double)acc * sx * sw) + bias;")
-		e:close("}")
-		e:line()
-		return
+	e:comment(lines)
+	e:line("static void output_row(const %s x[C][H][W], const %s w[C][R][S], int y,",
+		xty, wty)
+	if fixed then
+		e:line("                       float sx, float sw, float bias, int64_t *restrict acc,")
+	else
+		e:line("                       %s bias, %s t[C][WO],", a.ty, a.ty)
 	end
-	local ty = a.ty
-	e:comment({
-		"One output (window at offset o of the image, kernel rows i0 .. i1 - 1",
-		"and columns j0 .. j1 - 1 inside the input): the taps of each channel",
-		"summed in (i, j) order from +0, padding taps skipped; the channels",
-		"pairwise; then the bias.",
-	})
-	e:line("static float output_at(const float *restrict x, const float *restrict w, int o,")
-	e:line("                       int i0, int i1, int j0, int j1, %s bias)", ty)
+	e:line("                       float *restrict out)")
 	e:open("{")
-	e:line("%s t[C];", ty)
-	e:open("for (int c = 0; c < C; c++) {")
-	e:line("%s acc = 0.0%s;", ty, a.lit)
-	local xv, wv = "x[o + (c * H + i) * W + j]", "w[(c * R + i) * S + j]"
-	if a.kind == "double" then
-		xv, wv = "(double)" .. xv, "(double)" .. wv
+	if d.pad_h > 0 then
+		e:line("/* Kernel rows i0 .. i1 - 1 lie inside the input. */")
+		e:line("const int iy = y * STRIDE - PAD_H;")
+		e:line("const int i0 = iy < 0 ? -iy : 0, i1 = H - iy < R ? H - iy : R;")
+	else
+		e:line("const int iy = y * STRIDE, i0 = 0, i1 = R;")
 	end
-	e:single("for (int i = i0; i < i1; i++)", "for (int j = j0; j < j1; j++)")
-	e.depth = e.depth + 2
-	e:line("acc = %s;", a.add("acc", a.mul(xv, wv)))
-	e.depth = e.depth - 2
-	e:line("t[c] = acc;")
+	local xv = "x[c][iy + i][xo * STRIDE + j - PAD_W]"
+	local wv = "wv"
+	if fixed then
+		e:line("memset(acc, 0, WO * sizeof *acc);")
+	else
+		e:line("memset(t, 0, sizeof(%s[C][WO]));   /* +0 */", a.ty)
+	end
+	e:open("for (int c = 0; c < C; c++) {")
+	e:open("for (int i = i0; i < i1; i++) {")
+	e:open("for (int j = 0; j < S; j++) {")
+	if fixed then
+		e:line("const int32_t wv = w[c][i][j];")
+		e:single("for (int xo = XLO[j]; xo < XHI[j]; xo++)",
+			string.format("acc[xo] += %s * wv;", xv))
+	else
+		e:line("const %s wv = w[c][i][j];", a.ty)
+		if a.kind == "double" then xv = "(double)" .. xv end
+		e:single("for (int xo = XLO[j]; xo < XHI[j]; xo++)",
+			string.format("t[c][xo] = %s;", a.add("t[c][xo]", a.mul(xv, wv))))
+	end
 	e:close("}")
-	e:line("return %s;", a.output("channel_sum(t)", "bias"))
+	e:close("}")
+	e:close("}")
+	if fixed then
+		e:single("for (int xo = 0; xo < WO; xo++)",
+			"out[xo] = (float)((double)acc[xo] * sx * sw) + bias;")
+	else
+		e:single("for (int xo = 0; xo < WO; xo++)",
+			string.format("out[xo] = %s;", a.output("channel_sum(&t[0][xo])", "bias")))
+	end
 	e:close("}")
 	e:line()
 end
 
--- C for the range [lo, hi) of kernel rows (or columns) inside the input,
--- for the output index var; plain constants when nothing is clipped.
-local function emit_range(e, var, pos, lo, hi, pad, size, taps, n)
-	if pad == 0 then
-		e:line("const int %s = %s, %s = %s;", lo, "0", hi, taps)
-		return
-	end
-	e:line("const int %s = %s * STRIDE - %s;", pos, var, n)
-	e:line("const int %s = %s < 0 ? -%s : 0, %s = %s - %s < %s ? %s - %s : %s;",
-		lo, pos, pos, hi, size, pos, taps, size, pos, taps)
-end
-
-local function emit_execute(e, d, a)
-	e:comment({
-		"Per image: the input as the format stores it, then every output.",
-	})
+local function emit_execute(e, a)
 	e:line("static dp_status execute(const dp_desc *d, const void *state,")
 	e:line("                         const float *input, float *output,")
 	e:line("                         void *workspace)")
 	e:open("{")
+	e:line("const state_t *st = state;")
+	e:line("work_t *ws = workspace;")
+	e:line("(void)d;")
 	if a.kind == "fixed" then
-		e:line("const state_t *st = state;")
-		e:line("%s *x = workspace;", a.qty)
 		e:line("/* One scale for the whole input tensor, every image. */")
 		e:line("const float sx = fixed_scale(input, (size_t)N * IMAGE);")
-	else
-		e:line("const float *w = state, *b = w + WEIGHTS;")
-		if a.kind == "float" then e:line("float *x = workspace;") end
 	end
-	e:line("(void)d;")
-	if a.kind == "double" then e:line("(void)workspace;") end
 	e:open("for (int n = 0; n < N; n++) {")
 	e:line("const float *img = input + n * IMAGE;")
 	e:line("float *out = output + n * K * HO * WO;")
+	local xarg = "ws->x"
 	if a.kind == "float" then
+		e:line("/* The image as %s stores it. */", a.precision)
+		e:line("float *xs = &ws->x[0][0][0];")
 		e:single("for (int i = 0; i < IMAGE; i++)",
-			string.format("x[i] = %s;", a.store("img[i]")))
+			string.format("xs[i] = %s;", a.store("img[i]")))
 	elseif a.kind == "fixed" then
+		e:line("%s *q = &ws->x[0][0][0];", a.qty)
 		e:single("for (int i = 0; i < IMAGE; i++)",
-			string.format("x[i] = (%s)quantize(img[i], sx);", a.qty))
+			string.format("q[i] = (%s)quantize(img[i], sx);", a.qty))
 	else
-		e:line("const float *x = img;   /* read as it is, in double */")
+		e:line("/* The image as it is: every operation is in double. */")
+		e:line("const float (*x)[H][W] = (const float (*)[H][W])img;")
+		xarg = "x"
 	end
-	e:open("for (int y = 0; y < HO; y++) {")
-	e:line("/* Kernel rows i0 .. i1 - 1 and columns j0 .. j1 - 1 lie inside the input. */")
-	emit_range(e, "y", "iy", "i0", "i1", d.pad_h, "H", "R", "PAD_H")
-	e:open("for (int xo = 0; xo < WO; xo++) {")
-	emit_range(e, "xo", "ix", "j0", "j1", d.pad_w, "W", "S", "PAD_W")
-	local oy = d.pad_h == 0 and "y * STRIDE" or "iy"
-	local ox = d.pad_w == 0 and "xo * STRIDE" or "ix"
-	e:line("const int o = %s * W + %s;", oy, ox)
 	local call
 	if a.kind == "fixed" then
-		call = "output_at(x, st->q + k * C * R * S, o, i0, i1, j0, j1, sx, st->scale, st->bias[k])"
-	elseif a.kind == "double" then
-		call = "output_at(x, w + k * C * R * S, o, i0, i1, j0, j1, (double)b[k])"
+		call = string.format("output_row(%s, st->q[k], y, sx, st->scale, st->bias[k], ws->acc,", xarg)
 	else
-		call = "output_at(x, w + k * C * R * S, o, i0, i1, j0, j1, b[k])"
+		call = string.format("output_row(%s, st->w[k], y, st->bias[k], ws->t,", xarg)
 	end
-	e:single("for (int k = 0; k < K; k++)",
-		string.format("out[(k * HO + y) * WO + xo] = %s;", call))
-	e:close("}")
-	e:close("}")
+	e:single("for (int k = 0; k < K; k++)", "for (int y = 0; y < HO; y++)")
+	e.depth = e.depth + 2
+	e:line("%s", call)
+	e:line("           out + (k * HO + y) * WO);")
+	e.depth = e.depth - 2
 	e:close("}")
 	e:line("return DP_OK;")
 	e:close("}")
@@ -229,10 +261,10 @@ function M.generate(d, name)
 	e:line()
 	emit_constants(e, d, a)
 	emul.emit_prelude(e, a)
-	if a.kind ~= "fixed" then emul.emit_pairwise(e, a, d.c) end
-	emit_output_at(e, d, a)
+	if a.kind ~= "fixed" then emul.emit_pairwise(e, a, d.c, "channel_sum", "WO") end
+	emit_output_row(e, d, a)
 	emit_state(e, a)
-	emit_execute(e, d, a)
+	emit_execute(e, a)
 	kernel.object(e, d, name)
 	return e:text()
 end

@@ -102,19 +102,28 @@ end
 -- static inline T channel_sum(const T *t): the n partial sums combined
 -- pairwise, P(c0, n) = P(c0, h) + P(c0 + h, n - h), h = n / 2, each + in
 -- the policy's arithmetic. Straight-line for small n, else recursive.
-function M.emit_pairwise(e, a, n, fname)
+-- stride: a C expression, the distance between the partials (default 1).
+function M.emit_pairwise(e, a, n, fname, stride)
 	fname = fname or "channel_sum"
 	local ty = a.ty
+	local function at(c)
+		if not stride or c == 0 then return string.format("t[%d]", stride and 0 or c) end
+		if c == 1 then return string.format("t[%s]", stride) end
+		return string.format("t[%d * %s]", c, stride)
+	end
 	e:comment({
-		string.format("The %d channel partials t[] combined pairwise (docs/PRECISION.md):", n),
+		string.format("The %d channel partials t[%s] combined pairwise (docs/PRECISION.md):",
+			n, stride and ("c * " .. stride) or "c"),
 		"P(c0, n) = n == 1 ? t[c0] : P(c0, h) + P(c0 + h, n - h), h = n / 2.",
 	})
 	if n > 16 then
+		local step = stride and ("h * " .. stride) or "h"
 		e:line("static %s %s_of(const %s *t, int n)", ty, fname, ty)
 		e:open("{")
 		e:single("if (n == 1)", "return t[0];")
 		e:line("const int h = n / 2;")
-		e:line("return %s;", a.add(fname .. "_of(t, h)", fname .. "_of(t + h, n - h)"))
+		e:line("return %s;", a.add(fname .. "_of(t, h)",
+			string.format("%s_of(t + %s, n - h)", fname, step)))
 		e:close("}")
 		e:line()
 		e:line("static inline %s %s(const %s *t)", ty, fname, ty)
@@ -129,7 +138,7 @@ function M.emit_pairwise(e, a, n, fname)
 	if n == 1 then e:line("return t[0];") end
 	-- Temporaries p<first>_<count>, in evaluation order (left half first).
 	local function tree(c0, cnt)
-		if cnt == 1 then return string.format("t[%d]", c0) end
+		if cnt == 1 then return at(c0) end
 		local h = cnt // 2
 		local l, r = tree(c0, h), tree(c0 + h, cnt - h)
 		if c0 == 0 and cnt == n then
