@@ -15,16 +15,22 @@
  * fp16 and every product and sum is rounded to it.
  *
  * C[i][j] sums its K products in k order from +0, in the fp32 GEMM's
- * blocks of K when K > 384 (the order of runtime/emul_matmul.c).
+ * blocks of K when K > 384 (docs/PRECISION.md, Matmul, gemm).
  */
 
 /* The problem, as constants: C (M x N) = A (M x K) * B (K x N). */
 enum { M = 16, K = 64, N = 16 };
 
-/* State: B as fp16 stores it, transposed (each output reads a row). */
+/* State: B as fp16 stores it. */
 typedef struct {
-	float bt[N][K];
+	float b[K][N];
 } state_t;
+
+/* Workspace: A as fp16 stores it; the sums of one row of C. */
+typedef struct {
+	float a[M][K];
+	float t[N];
+} work_t;
 
 /* Each product and sum is rounded on its own: no fused multiply-add
  * (clang fuses within an expression by default, gcc in GNU C mode). */
@@ -83,13 +89,19 @@ static inline float round_fp16(float x)
 	return bits_float(sign | r);
 }
 
-/* One output: the products summed in k order from +0. */
-static float dot(const float *restrict x, const float *restrict y)
+/*
+ * t[j] = sum over k0 <= k < k1 of a[k] B[k][j], in k order from +0, for
+ * the N columns j at once.
+ */
+static void block_row(const float *restrict a, const float b[K][N], int k0, int k1,
+                      float *restrict t)
 {
-	float c = 0.0f;
-	for (int k = 0; k < K; k++)
-		c = round_fp16(c + round_fp16(x[k] * y[k]));
-	return c;
+	memset(t, 0, N * sizeof *t);   /* +0 */
+	for (int k = k0; k < k1; k++) {
+		const float ak = a[k];
+		for (int j = 0; j < N; j++)
+			t[j] = round_fp16(t[j] + round_fp16(ak * b[k][j]));
+	}
 }
 
 static size_t state_bytes(const dp_desc *d)
@@ -103,19 +115,18 @@ static dp_status prepare(const dp_desc *d, const float *weights,
                          const float *bias, void *state)
 {
 	state_t *st = state;
+	float *b = &st->b[0][0];
 	(void)d;
 	(void)bias;
-	for (int k = 0; k < K; k++)
-		for (int j = 0; j < N; j++)
-			st->bt[j][k] = round_fp16(weights[k * N + j]);
+	for (int i = 0; i < K * N; i++)
+		b[i] = round_fp16(weights[i]);
 	return DP_OK;
 }
 
-/* Workspace: A as the format stores it. */
 static size_t workspace_bytes(const dp_desc *d)
 {
 	(void)d;
-	return (size_t)M * K * sizeof(float);
+	return sizeof(work_t);
 }
 
 static dp_status execute(const dp_desc *d, const void *state,
@@ -123,13 +134,17 @@ static dp_status execute(const dp_desc *d, const void *state,
                          void *workspace)
 {
 	const state_t *st = state;
+	work_t *ws = workspace;
 	(void)d;
-	float *x = workspace;
+	/* A as fp16 stores it. */
+	float *as = &ws->a[0][0];
 	for (int i = 0; i < M * K; i++)
-		x[i] = round_fp16(input[i]);
-	for (int i = 0; i < M; i++)
+		as[i] = round_fp16(input[i]);
+	for (int i = 0; i < M; i++) {
+		block_row(ws->a[i], st->b, 0, K, ws->t);
 		for (int j = 0; j < N; j++)
-			output[i * N + j] = dot(x + i * K, st->bt[j]);
+			output[i * N + j] = ws->t[j];
+	}
 	return DP_OK;
 }
 
