@@ -49,4 +49,10 @@ dp_status dp_emul_conv2d(const dp_desc *d, const dp_emul_opts *opts,
  * NULL if it has one. For the messages of dpgen run / tune. */
 const char *dp_emul_conv_unsupported(const dp_desc *d);
 
+/* Matmul (emul_matmul.c): x rounded once, correctly, to the float format
+ * of precision p (tf32, bf16, fp16, fp8-e4m3, fp8-e5m2): to float "by
+ * odd", then dp_round. How the svd factors, the log products and the lns
+ * results are rounded; exposed for the tests. Other precisions: (float)x. */
+float dp_emul_round_double(dp_precision p, double x);
+
 #endif

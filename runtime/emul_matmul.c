@@ -44,6 +44,7 @@
 #include <string.h>
 
 #include "dpgen.h"
+#include "emul.h"
 #include "kernels.h"
 #include "precision.h"
 
@@ -112,6 +113,14 @@ static float float_odd(double x)
 static float round_d(const mode *m, double x)
 {
 	return m->rnd(float_odd(x));
+}
+
+float dp_emul_round_double(dp_precision p, double x)
+{
+	dp_desc d = { .precision = p };
+	const mode m = mode_of(&d);
+	return m.kind == KIND_FLOAT && p != DP_PREC_FP32 ? round_d(&m, x)
+	                                                : (float)x;
 }
 
 /* ---- rounding and quantizing operands ---- */
