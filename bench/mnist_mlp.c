@@ -94,8 +94,8 @@
  *
  * Generated kernels: for every product shape a plan needs (batch M x K x
  * N, and the rank for the svd kernel) dpgen generates the kernel, $CC
- * compiles it with $DP_KERNEL_CFLAGS (default -O3 -march=native
- * -Wno-error=unused-function, see gen_init) and it is
+ * compiles it with $DP_KERNEL_CFLAGS (default -O3 -march=native, see
+ * gen_init) and it is
  * loaded with dlopen (tests/util.c build_kernel). The shared objects stay
  * in --kernels DIR (default: study-mnist/kernels next to the bench/
  * directory holding this program, i.e. $(B)/study-mnist/kernels) and are
@@ -515,12 +515,7 @@ static int gen_init(const opts *o, const char *argv0)
 		snprintf(dp, sizeof dp, "%s/dpgen", base);
 		setenv("DPGEN", dp, 1);
 	}
-	/* -Wno-error=unused-function: since the threads commit (288b51d)
-	 * the svd template leaves the tail GEMM's unused pack_b in kernels
-	 * whose M is not a multiple of the row block (M = 1000 here); dead
-	 * code, a warning, not a wrong result. */
-	setenv("DP_KERNEL_CFLAGS",
-	       "-O3 -march=native -Wno-error=unused-function", 0);
+	setenv("DP_KERNEL_CFLAGS", "-O3 -march=native", 0);
 	if (o->kernels)
 		snprintf(gen.dir, sizeof gen.dir, "%s", o->kernels);
 	else
