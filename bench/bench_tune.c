@@ -2,7 +2,7 @@
  * the convolution benchmark: time dp_find_conv (its default options, what
  * dp_plan_conv(DP_FASTEST) runs), take its choice (the fastest exact
  * candidate), then measure every candidate it measured again, much
- * longer, interleaved (round after round over all candidates, so a busy
+ * longer (except far-off slow ones: see FAR_OFF), interleaved (round after round over all candidates, so a busy
  * spell of the shared machine hits them all alike), and report whether
  * the choice is within 5% of the best median. A miss is measured again,
  * the two candidates head to head, and both ratios are reported.
@@ -46,7 +46,8 @@ enum { NLAYERS = sizeof layers / sizeof layers[0] };
  * runs one untimed warm-up call and then a block of samples back to back
  * (warm caches, as in find, and as when a plan runs many times), so that
  * a slow spell of the machine spreads over all candidates. Every
- * candidate gets ALL_ROUNDS blocks of ALL_BLOCK samples; the contenders
+ * candidate gets ALL_ROUNDS blocks of ALL_BLOCK samples (of one sample,
+ * without warm-up, when a call takes more than SLOW_CALL); the contenders
  * (within CONTENDER x of the best median so far) then get blocks of
  * BLOCK samples until each has MIN_SAMPLES samples and MIN_SECONDS are
  * spent, or MAX_SECONDS. Each sample times a batch of calls lasting at
@@ -65,6 +66,14 @@ enum { NLAYERS = sizeof layers / sizeof layers[0] };
 #define SAMPLE_SECONDS 50e-6
 #define MAX_SAMPLES 4000
 #define HEAD_TO_HEAD_ROUNDS 51
+#define SLOW_CALL 10e-3
+/* Far off: a candidate find timed at more than FAR_OFF x its fastest,
+ * with calls of more than FAR_CALL seconds, gets FAR_ROUNDS samples
+ * only (on this machine some take seconds a call, and cannot be within
+ * 5% of anything). */
+#define FAR_OFF 10.0
+#define FAR_CALL 0.2
+#define FAR_ROUNDS 3
 #define TOLERANCE 0.05
 
 static double now_s(void)
@@ -142,6 +151,7 @@ typedef struct cand {
 	const dp_kernel *kern;
 	void *state, *ws;
 	int batch;             /* calls per sample */
+	double call;           /* seconds of one call at calibration */
 	double *t;             /* samples, seconds per call */
 	int n;
 	double med;            /* median of the exhaustive samples */
@@ -155,9 +165,15 @@ typedef struct layer_data {
 
 static void sample(const layer_data *x, cand *c);
 
-/* One warm-up call, then k samples. */
+/* One warm-up call, then k samples; a slow kernel (a call of more than
+ * SLOW_CALL seconds: caches do not matter, the time does) gets no warm-up
+ * and one sample. */
 static void block(const layer_data *x, cand *c, int k)
 {
+	if (c->call > SLOW_CALL) {
+		sample(x, c);
+		return;
+	}
 	c->kern->execute(&c->find.desc, c->state, x->in, x->out, c->ws);
 	for (int i = 0; i < k; i++)
 		sample(x, c);
@@ -195,6 +211,7 @@ static int cand_init(cand *c, const dp_find_result *r, const layer_data *x)
 		for (int i = 0; i < c->batch; i++)
 			c->kern->execute(&r->desc, c->state, x->in, x->out, c->ws);
 		double dt = now_s() - t0;
+		c->call = dt / c->batch;
 		if (dt >= SAMPLE_SECONDS || c->batch >= (1 << 20))
 			break;
 		c->batch *= 2;
@@ -212,10 +229,15 @@ static void cand_free(cand *c)
 /* The exhaustive measurement of every candidate; returns the seconds. */
 static double exhaustive(const layer_data *x, cand *c, int nc)
 {
-	double start = now_s();
+	double start = now_s(), fastest = INFINITY;
+	for (int i = 0; i < nc; i++)
+		if (c[i].find.seconds < fastest)
+			fastest = c[i].find.seconds;
 	for (int r = 0; r < ALL_ROUNDS; r++)
 		for (int i = 0; i < nc; i++)
-			block(x, &c[i], ALL_BLOCK);
+			if (r < FAR_ROUNDS || c[i].call <= FAR_CALL ||
+			    c[i].find.seconds <= FAR_OFF * fastest)
+				block(x, &c[i], ALL_BLOCK);
 	double best = INFINITY;
 	for (int i = 0; i < nc; i++) {
 		c[i].med = median(c[i].t, c[i].n);
@@ -477,6 +499,80 @@ static void run_layer(int li, summary *s, FILE *detail, int do_jit,
 	free(x.out);
 }
 
+/* The summary: the CSV (rewritten after every layer, so an interrupted
+ * run keeps what it measured) and, with out, the table. */
+static void write_summary(const char *path, const summary *sum, int ns,
+                          int out)
+{
+	FILE *f = fopen(path, "w");
+	if (!f) {
+		perror(path);
+		exit(1);
+	}
+	fprintf(f, "layer,label,candidates,find_seconds,exhaustive_seconds,"
+	        "chosen,chosen_find_us,chosen_us,best,best_us,chosen_vs_best,"
+	        "rank,within_5pct,head_to_head_ratio,jit_of,jit_kernel,"
+	        "jit_compile_seconds,jit_cache_seconds,jit_us,generic_us\n");
+	if (out) {
+		printf("\nsummary (chosen = dp_find_conv's pick; ratio = its "
+		       "exhaustive median / the best one)\n");
+		printf("%-22s %6s %-16s %-16s %7s %5s %5s %6s  %-16s %6s %8s "
+		       "%8s\n", "layer", "find s", "chosen", "best", "ratio",
+		       "rank", "<=5%", "again", "jit of", "jit s", "cache ms",
+		       "speedup");
+	}
+	int good = 0;
+	double total_find = 0;
+	for (int i = 0; i < ns; i++) {
+		const summary *s = &sum[i];
+		char label[96], again[16] = "-", js[16] = "-", jh[16] = "-";
+		char sp[16] = "-";
+		layer_label(s->layer, label, sizeof label);
+		if (!isnan(s->ratio2))
+			snprintf(again, sizeof again, "%.3f", s->ratio2);
+		if (s->jit_state == 1) {
+			snprintf(js, sizeof js, "%.2f", s->jit_compile_s);
+			snprintf(jh, sizeof jh, "%.1f", s->jit_hit_s * 1e3);
+			snprintf(sp, sizeof sp, "%.1fx", s->generic_us / s->jit_us);
+		} else if (s->jit_state == 3) {
+			snprintf(js, sizeof js, "failed");
+		}
+		int ok = s->within || (!isnan(s->ratio2) && s->ratio2 <= 1 +
+		                       TOLERANCE);
+		good += ok;
+		total_find += s->find_s;
+		if (out)
+			printf("%-22s %6.2f %-16s %-16s %7.3f %2d/%-2d %5s %6s  "
+			       "%-16s %6s %8s %8s\n", label, s->find_s, s->chosen,
+			       s->best, s->ratio, s->rank, s->ncand,
+			       s->within ? "yes" : "no", again,
+			       s->jit_state ? s->jit_of : "-", js, jh, sp);
+		fprintf(f, "%d,\"%s\",%d,%.3f,%.3f,\"%s\",%.3f,%.3f,\"%s\",%.3f,"
+		        "%.4f,%d,%d,", s->layer, label, s->ncand, s->find_s,
+		        s->exh_s, s->chosen, s->chosen_find_us, s->chosen_us,
+		        s->best, s->best_us, s->ratio, s->rank, s->within);
+		if (isnan(s->ratio2))
+			fprintf(f, ",");
+		else
+			fprintf(f, "%.4f,", s->ratio2);
+		if (s->jit_state == 1)
+			fprintf(f, "\"%s\",%s,%.3f,%.4f,%.3f,%.3f\n", s->jit_of,
+			        s->jit_kernel, s->jit_compile_s, s->jit_hit_s,
+			        s->jit_us, s->generic_us);
+		else
+			fprintf(f, "\"%s\",%s,,,,\n", s->jit_state ? s->jit_of : "",
+			        s->jit_state == 3 ? "failed" : "");
+	}
+	if (fclose(f) != 0) {
+		perror(path);
+		exit(1);
+	}
+	if (out)
+		printf("\nchoice within 5%% of the exhaustive best: %d of %d layers "
+	       "(first measurement; 'again' = head to head after a miss); find "
+	       "took %.1f s in all\n", good, ns, total_find);
+}
+
 int main(void)
 {
 	const char *only = getenv("BENCH_LAYERS");
@@ -517,69 +613,13 @@ int main(void)
 		dp_set_jit(0);
 		fflush(stdout);
 		fflush(detail);
+		write_summary(path, sum, ns, 0);
 	}
 	fclose(detail);
 	if (cache[0])
 		remove_tree(cache);
 
-	FILE *f = fopen(path, "w");
-	if (!f) {
-		perror(path);
-		return 1;
-	}
-	fprintf(f, "layer,label,candidates,find_seconds,exhaustive_seconds,"
-	        "chosen,chosen_find_us,chosen_us,best,best_us,chosen_vs_best,"
-	        "rank,within_5pct,head_to_head_ratio,jit_of,jit_kernel,"
-	        "jit_compile_seconds,jit_cache_seconds,jit_us,generic_us\n");
-	printf("\nsummary (chosen = dp_find_conv's pick; ratio = its exhaustive "
-	       "median / the best one)\n");
-	printf("%-22s %6s %-16s %-16s %7s %5s %5s %6s  %-16s %6s %8s %8s\n",
-	       "layer", "find s", "chosen", "best", "ratio", "rank", "<=5%",
-	       "again", "jit of", "jit s", "cache ms", "speedup");
-	int good = 0;
-	double total_find = 0;
-	for (int i = 0; i < ns; i++) {
-		summary *s = &sum[i];
-		char label[96], again[16] = "-", js[16] = "-", jh[16] = "-";
-		char sp[16] = "-";
-		layer_label(s->layer, label, sizeof label);
-		if (!isnan(s->ratio2))
-			snprintf(again, sizeof again, "%.3f", s->ratio2);
-		if (s->jit_state == 1) {
-			snprintf(js, sizeof js, "%.2f", s->jit_compile_s);
-			snprintf(jh, sizeof jh, "%.1f", s->jit_hit_s * 1e3);
-			snprintf(sp, sizeof sp, "%.1fx", s->generic_us / s->jit_us);
-		} else if (s->jit_state == 3) {
-			snprintf(js, sizeof js, "failed");
-		}
-		int ok = s->within || (!isnan(s->ratio2) && s->ratio2 <= 1 +
-		                       TOLERANCE);
-		good += ok;
-		total_find += s->find_s;
-		printf("%-22s %6.2f %-16s %-16s %7.3f %2d/%-2d %5s %6s  %-16s %6s "
-		       "%8s %8s\n", label, s->find_s, s->chosen, s->best, s->ratio,
-		       s->rank, s->ncand, s->within ? "yes" : "no", again,
-		       s->jit_state ? s->jit_of : "-", js, jh, sp);
-		fprintf(f, "%d,\"%s\",%d,%.3f,%.3f,\"%s\",%.3f,%.3f,\"%s\",%.3f,"
-		        "%.4f,%d,%d,", s->layer, label, s->ncand, s->find_s,
-		        s->exh_s, s->chosen, s->chosen_find_us, s->chosen_us,
-		        s->best, s->best_us, s->ratio, s->rank, s->within);
-		if (isnan(s->ratio2))
-			fprintf(f, ",");
-		else
-			fprintf(f, "%.4f,", s->ratio2);
-		if (s->jit_state == 1)
-			fprintf(f, "\"%s\",%s,%.3f,%.4f,%.3f,%.3f\n", s->jit_of,
-			        s->jit_kernel, s->jit_compile_s, s->jit_hit_s,
-			        s->jit_us, s->generic_us);
-		else
-			fprintf(f, "\"%s\",%s,,,,\n", s->jit_state ? s->jit_of : "",
-			        s->jit_state == 3 ? "failed" : "");
-	}
-	fclose(f);
-	printf("\nchoice within 5%% of the exhaustive best: %d of %d layers "
-	       "(first measurement; 'again' = head to head after a miss); find "
-	       "took %.1f s in all\n", good, ns, total_find);
+	write_summary(path, sum, ns, 1);
 	printf("wrote %s and %s\n", path, dpath);
 	return 0;
 }
