@@ -37,8 +37,8 @@ set border 3
 set tics out nomirror
 set key outside right top vertical spacing 1.1 samplen 2.5
 
-array algos[10] = ["direct", "im2col", "F(2,3)", "F(4,3)", "F(6,3)", \
-                   "F(6,3)int", "fft", "fftw", "F(2,5)", "F(4,5)"]
+array algos[10] = ["direct", "im2col", "F(2;3)", "F(4;3)", "F(6;3)", \
+                   "F(6;3)int", "fft", "fftw", "F(2;5)", "F(4;5)"]
 array titles[10] = ["direct", "im2col", "Winograd F(2,3)", \
                     "Winograd F(4,3)", "Winograd F(6,3)", \
                     "F(6,3), points 0,±1,±2,±3", "tiled FFT", "FFTW", \
@@ -70,7 +70,7 @@ do for [t = 1:2] {
 	set title "47x47, C=1, K=1, 3x3, standard normal: mean |error|"
 	set ylabel "mean |y - y_{ref}|"
 	set yrange [1e-8:1e3]
-	set key inside left top vertical spacing 1.0 samplen 2 font ",9"
+	set key at graph 0.70, graph 0.03 bottom right vertical maxrows 8 spacing 1.0 samplen 2 font ",9"
 	plot for [a = 1:8] sel(conv, "47x47 C1 K1 3x3", "normal", algos[a], 9, "all") \
 		using 1:2 with linespoints lw 2 pt 7 ps 0.7 lc rgb colors[a] \
 		title titles[a]
@@ -131,21 +131,25 @@ do for [t = 1:2] {
 	}
 	set output "docs/precision_points" . ext
 	set multiplot layout 2,2 title "Winograd interpolation points: " . \
-		"relative L2 error, standard normal, 50 trials"
+		"relative L2 error divided by that of the default points " . \
+		"(below 1: better), standard normal, 50 trials"
 	set xtics ("fp64" 0, "fp32" 1, "bf16" 2, "bf16:acc32" 3, "fp16" 4, \
 	           "fp16:acc32" 5, "int16" 6, "int8" 7)
 	set xrange [-0.3:7.3]
-	set yrange [1e-9:1e3]
-	set key inside left top font ",8" samplen 2 spacing 0.9
+	set yrange [0.1:300]
+	set format y "%g"
+	set ylabel "error / error of the default points"
+	set key inside left top font ",8" samplen 2 spacing 0.9 maxrows 3
 	do for [v = 1:4] {
 		var = v == 1 ? "F(4;3)" : v == 2 ? "F(6;3)" : v == 3 ? "F(2;5)" : "F(4;5)"
 		lay = v <= 2 ? "16x16 C16 K4 3x3" : "12x12 C8 K4 5x5"
 		vt = v == 1 ? "F(4,3)" : v == 2 ? "F(6,3)" : v == 3 ? "F(2,5)" : "F(4,5)"
 		set title vt . ", " . lay
 		plot for [k = 1:6] sprintf("< awk -F, 'NR > 1 && $3 == \"%s\" && " . \
-			"$1 == \"%s\" { if ($4 != last) { c++; last = $4 } if (c == %d) " . \
+			"$1 == \"%s\" { if ($4 != last) { c++; last = $4 } " . \
+			"if (c == 1) def[$6] = $12; if (c == %d) " . \
 			"{ i = $6; x = i <= 1 ? i : (i <= 7 ? i - 2 : i - 6); " . \
-			"print x, $12 } }' %s", var, lay, k, pts) using 1:2 \
+			"print x, $12 / def[$6] } }' %s", var, lay, k, pts) using 1:2 \
 			with linespoints lw 1.5 pt 7 ps 0.6 \
 			title system(sprintf("awk -F, 'NR > 1 && $3 == \"%s\" && " . \
 			"$1 == \"%s\" { if ($4 != last) { c++; last = $4; " . \
@@ -153,6 +157,8 @@ do for [t = 1:2] {
 	}
 	unset multiplot
 	unset output
+	set format y "10^{%L}"
+	set ylabel "relative L2 error"
 
 	# ---- summation ----
 	if (t == 1) {
@@ -170,20 +176,26 @@ do for [t = 1:2] {
 	set xtics ("tf32" 0, "tf32:acc32" 1, "bf16" 2, "bf16:acc32" 3, \
 	           "fp16" 4, "fp16:acc32" 5, "e5m2" 6, "e4m3" 7)
 	set xrange [-0.3:7.3]
-	set yrange [1e-5:3]
+	set yrange [1e-4:10]
 	set key inside left top font ",9"
-	array salgos[3] = ["direct", "F(4,3)", "fft"]
+	array salgos[3] = ["direct", "F(4;3)", "fft"]
+	array stitles[3] = ["direct", "Winograd F(4,3)", "tiled FFT"]
 	array scolors[3] = ["#1b6ac9", "#e8590c", "#495057"]
 	do for [l = 1:2] {
 		lay = l == 1 ? "14x14 C64 K2 3x3" : "8x8 C256 K2 3x3"
 		set title lay
-		plot for [a = 1:3] for [s = 1:2] sprintf("< awk -F, 'NR > 1 && " . \
+		plot for [a = 1:3] sprintf("< awk -F, 'NR > 1 && " . \
 			"$1 == \"%s\" && $2 == \"normal\" && $3 == \"%s\" && " . \
-			"$4 == \"%s\" { i = $6; x = i <= 8 ? i - 2 : 7; print x, $12 }' %s", \
-			lay, salgos[a], s == 1 ? "pairwise" : "sequential", summ) \
-			using 1:2 with linespoints lw 1.5 dt (s == 1 ? 1 : 2) pt 7 ps 0.6 \
-			lc rgb scolors[a] title salgos[a] . " " . \
-			(s == 1 ? "pairwise" : "sequential")
+			"$4 == \"pairwise\" { i = $6; x = i <= 8 ? i - 2 : 7; print x, $12 }' %s", \
+			lay, salgos[a], summ) \
+			using 1:2 with linespoints lw 1.5 dt 1 pt 7 ps 0.6 \
+			lc rgb scolors[a] title stitles[a] . " pairwise", \
+		     for [a = 1:3] sprintf("< awk -F, 'NR > 1 && " . \
+			"$1 == \"%s\" && $2 == \"normal\" && $3 == \"%s\" && " . \
+			"$4 == \"sequential\" { i = $6; x = i <= 8 ? i - 2 : 7; print x, $12 }' %s", \
+			lay, salgos[a], summ) \
+			using 1:2 with linespoints lw 1.5 dt 2 pt 6 ps 0.6 \
+			lc rgb scolors[a] title stitles[a] . " sequential"
 	}
 	unset multiplot
 	unset output

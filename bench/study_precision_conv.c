@@ -26,7 +26,8 @@
  * sqrt(sum err^2 / sum ref^2); non-finite outputs (overflow) are counted
  * and left out of the error sums.
  *
- * Outputs (docs/data/, written to a temporary file and renamed):
+ * Outputs (docs/data/, written to a temporary file and renamed; no field
+ * contains a comma, so Winograd F(m,r) is spelled F(m;r) in them):
  *   precision_conv.csv       every layer x input x algorithm x precision
  *   precision_points.csv     Winograd F(4,3) and F(6,3) with five point
  *                            sets each, F(2,5)/F(4,5) with three
@@ -80,12 +81,12 @@ typedef struct {
 static const algo_spec algos[] = {
 	{ "direct", DP_ALGO_DIRECT, 0, "", 0 },
 	{ "im2col", DP_ALGO_IM2COL, 0, "", 0 },
-	{ "F(2,3)", DP_ALGO_WINOGRAD, 2, "", 3 },
-	{ "F(4,3)", DP_ALGO_WINOGRAD, 4, "", 3 },
-	{ "F(6,3)", DP_ALGO_WINOGRAD, 6, "", 3 },
-	{ "F(6,3)int", DP_ALGO_WINOGRAD, 6, "0,1,-1,2,-2,3,-3", 3 },
-	{ "F(2,5)", DP_ALGO_WINOGRAD, 2, "", 5 },
-	{ "F(4,5)", DP_ALGO_WINOGRAD, 4, "", 5 },
+	{ "F(2;3)", DP_ALGO_WINOGRAD, 2, "", 3 },
+	{ "F(4;3)", DP_ALGO_WINOGRAD, 4, "", 3 },
+	{ "F(6;3)", DP_ALGO_WINOGRAD, 6, "", 3 },
+	{ "F(6;3)int", DP_ALGO_WINOGRAD, 6, "0,1,-1,2,-2,3,-3", 3 },
+	{ "F(2;5)", DP_ALGO_WINOGRAD, 2, "", 5 },
+	{ "F(4;5)", DP_ALGO_WINOGRAD, 4, "", 5 },
 	{ "fft", DP_ALGO_FFT, 0, "", 0 },
 	{ "fftw", DP_ALGO_FFT_FFTW, 0, "", 0 },
 };
