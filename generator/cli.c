@@ -238,8 +238,8 @@ static int parse_names(const cli_opts *o, dp_desc *d, char *err,
 	                                            &d->precision, &d->policy))
 		return ERR("--precision '%s' is unknown (allowed: FORMAT or "
 		           "FORMAT:POLICY; formats fp32, fp64, tf32, bf16, fp16, "
-		           "fp8-e4m3, fp8-e5m2, int16, int8; policies all, acc32, "
-		           "acc32 for tf32/bf16/fp16/fp8 only)", o->precision);
+		           "fp8-e4m3, fp8-e5m2, int16, int8; policy all, or acc32 "
+		           "for tf32/bf16/fp16/fp8 only)", o->precision);
 	return 0;
 }
 
