@@ -16,30 +16,30 @@
  * tile with 36 multiplications instead of 144, by
  *   Y = AT [ (G g G^T) .* (BT d BT^T) ] AT^T
  * (cross-correlation, as in CNNs). Cook-Toom with the points
- *   0, 1, -1, 2, -2, infinity
+ *   0, 1, -1, 2, -1/2, infinity
  * derived and verified in exact rationals by lib/cooktoom.lua:
  *
  *   AT (4x6):
- *   [  1  1  1  1  1  0 ]
- *   [  0  1 -1  2 -2  0 ]
- *   [  0  1  1  4  4  0 ]
- *   [  0  1 -1  8 -8  1 ]
+ *   [    1    1    1    1    1    0 ]
+ *   [    0    1   -1    2 -1/2    0 ]
+ *   [    0    1    1    4  1/4    0 ]
+ *   [    0    1   -1    8 -1/8    1 ]
  *
  *   G (6x3):
- *   [   1/4     0     0 ]
- *   [  -1/6  -1/6  -1/6 ]
- *   [  -1/6   1/6  -1/6 ]
- *   [  1/24  1/12   1/6 ]
- *   [  1/24 -1/12   1/6 ]
- *   [     0     0     1 ]
+ *   [      1      0      0 ]
+ *   [   -1/3   -1/3   -1/3 ]
+ *   [    1/3   -1/3    1/3 ]
+ *   [   1/15   2/15   4/15 ]
+ *   [ -16/15   8/15  -4/15 ]
+ *   [      0      0      1 ]
  *
  *   BT (6x6):
- *   [  4  0 -5  0  1  0 ]
- *   [  0 -4 -4  1  1  0 ]
- *   [  0  4 -4 -1  1  0 ]
- *   [  0 -2 -1  2  1  0 ]
- *   [  0  2 -1 -2  1  0 ]
- *   [  0  4  0 -5  0  1 ]
+ *   [    1  3/2   -2 -3/2    1    0 ]
+ *   [    0   -1 -5/2 -1/2    1    0 ]
+ *   [    0    1  1/2 -5/2    1    0 ]
+ *   [    0 -1/2   -1  1/2    1    0 ]
+ *   [    0    2   -1   -2    1    0 ]
+ *   [    0    1  3/2   -2 -3/2    1 ]
  *
  * Coefficients with no exact float (1/6, 1/24, ...) are rounded to
  * the nearest one. The rows (BT, G) and columns (AT) of a pair of
@@ -331,15 +331,13 @@ static inline void filter_1d(const float *restrict x, ptrdiff_t xs,
 	const float x2 = x[2 * xs];
 	/* Outputs a and b (points p and -p) are sab + tab and sab - tab:
 	 * s holds the terms they share, t those of opposite sign. */
-	const float s12 = -0.166666672f * (x0 + x2);
-	const float t12 = -0.166666672f * x1;
-	const float s34 = 0.0416666679f * x0 + 0.166666672f * x2;
-	const float t34 = 0.0833333358f * x1;
-	y[0] = 0.25f * x0;
+	const float s12 = -0.333333343f * x1;
+	const float t12 = -0.333333343f * (x0 + x2);
+	y[0] = x0;
 	y[ys] = s12 + t12;
 	y[2 * ys] = s12 - t12;
-	y[3 * ys] = s34 + t34;
-	y[4 * ys] = s34 - t34;
+	y[3 * ys] = 0.0666666701f * x0 + 0.13333334f * x1 + 0.266666681f * x2;
+	y[4 * ys] = 0.533333361f * x1 - 1.06666672f * x0 - 0.266666681f * x2;
 	y[5 * ys] = x2;
 }
 
@@ -353,18 +351,12 @@ static inline void input_1d(const vec *restrict x, ptrdiff_t xs,
 	const vec x3 = x[3 * xs];
 	const vec x4 = x[4 * xs];
 	const vec x5 = x[5 * xs];
-	/* Outputs a and b (points p and -p) are sab + tab and sab - tab:
-	 * s holds the terms they share, t those of opposite sign. */
-	const vec s12 = x4 - 4.0f * x2;
-	const vec t12 = x3 - 4.0f * x1;
-	const vec s34 = x4 - x2;
-	const vec t34 = -2.0f * (x1 - x3);
-	y[0] = 4.0f * x0 - 5.0f * x2 + x4;
-	y[ys] = s12 + t12;
-	y[2 * ys] = s12 - t12;
-	y[3 * ys] = s34 + t34;
-	y[4 * ys] = s34 - t34;
-	y[5 * ys] = 4.0f * x1 - 5.0f * x3 + x5;
+	y[0] = x0 + 1.5f * x1 - 2.0f * x2 - 1.5f * x3 + x4;
+	y[ys] = x4 - x1 - 2.5f * x2 - 0.5f * x3;
+	y[2 * ys] = x1 + 0.5f * x2 - 2.5f * x3 + x4;
+	y[3 * ys] = 0.5f * x3 - 0.5f * x1 - x2 + x4;
+	y[4 * ys] = 2.0f * x1 - x2 - 2.0f * x3 + x4;
+	y[5 * ys] = x1 + 1.5f * x2 - 2.0f * x3 - 1.5f * x4 + x5;
 }
 
 /* y = AT x: 6 products to 4 outputs, 8 filters at once. */
@@ -381,12 +373,10 @@ static inline void output_1d(const vec *restrict x, ptrdiff_t xs,
 	 * takes as a sum or a difference (points p and -p). */
 	const vec x1p2 = x1 + x2;
 	const vec x1m2 = x1 - x2;
-	const vec x3p4 = x3 + x4;
-	const vec x3m4 = x3 - x4;
-	y[0] = x0 + x1p2 + x3p4;
-	y[ys] = x1m2 + 2.0f * x3m4;
-	y[2 * ys] = x1p2 + 4.0f * x3p4;
-	y[3 * ys] = x1m2 + 8.0f * x3m4 + x5;
+	y[0] = x0 + x1p2 + x3 + x4;
+	y[ys] = x1m2 + 2.0f * x3 - 0.5f * x4;
+	y[2 * ys] = x1p2 + 4.0f * x3 + 0.25f * x4;
+	y[3 * ys] = x1m2 + 8.0f * x3 - 0.125f * x4 + x5;
 }
 
 /* U = G g G^T for one filter plane g (R x R); element xi of U is

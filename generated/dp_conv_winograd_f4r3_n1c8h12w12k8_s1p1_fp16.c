@@ -21,30 +21,30 @@
 
 /*
  * Winograd F(4x4, 3x3): Y = AT [ (G g G^T) .* (BT d BT^T) ] AT^T,
- * Cook-Toom with the points 0, 1, -1, 2, -2, infinity,
+ * Cook-Toom with the points 0, 1, -1, 2, -1/2, infinity,
  * derived and verified in exact rationals by lib/cooktoom.lua:
  *
  *   AT (4x6):
- *   [  1  1  1  1  1  0 ]
- *   [  0  1 -1  2 -2  0 ]
- *   [  0  1  1  4  4  0 ]
- *   [  0  1 -1  8 -8  1 ]
+ *   [    1    1    1    1    1    0 ]
+ *   [    0    1   -1    2 -1/2    0 ]
+ *   [    0    1    1    4  1/4    0 ]
+ *   [    0    1   -1    8 -1/8    1 ]
  *
  *   G (6x3):
- *   [   1/4     0     0 ]
- *   [  -1/6  -1/6  -1/6 ]
- *   [  -1/6   1/6  -1/6 ]
- *   [  1/24  1/12   1/6 ]
- *   [  1/24 -1/12   1/6 ]
- *   [     0     0     1 ]
+ *   [      1      0      0 ]
+ *   [   -1/3   -1/3   -1/3 ]
+ *   [    1/3   -1/3    1/3 ]
+ *   [   1/15   2/15   4/15 ]
+ *   [ -16/15   8/15  -4/15 ]
+ *   [      0      0      1 ]
  *
  *   BT (6x6):
- *   [  4  0 -5  0  1  0 ]
- *   [  0 -4 -4  1  1  0 ]
- *   [  0  4 -4 -1  1  0 ]
- *   [  0 -2 -1  2  1  0 ]
- *   [  0  2 -1 -2  1  0 ]
- *   [  0  4  0 -5  0  1 ]
+ *   [    1  3/2   -2 -3/2    1    0 ]
+ *   [    0   -1 -5/2 -1/2    1    0 ]
+ *   [    0    1  1/2 -5/2    1    0 ]
+ *   [    0 -1/2   -1  1/2    1    0 ]
+ *   [    0    2   -1   -2    1    0 ]
+ *   [    0    1  3/2   -2 -3/2    1 ]
  */
 
 /* The problem, as constants. */
@@ -148,15 +148,15 @@ static void filter_1d(const float *restrict x, ptrdiff_t xs,
 {
 	const float x0 = x[0], x1 = x[xs], x2 = x[2 * xs];
 	float s;
-	y[0] = round_fp16(0.25f * x0);
-	s = round_fp16(-round_fp16(0.166625977f * x0) - round_fp16(0.166625977f * x1));
-	y[ys] = round_fp16(s - round_fp16(0.166625977f * x2));
-	s = round_fp16(-round_fp16(0.166625977f * x0) + round_fp16(0.166625977f * x1));
-	y[2 * ys] = round_fp16(s - round_fp16(0.166625977f * x2));
-	s = round_fp16(round_fp16(0.0416564941f * x0) + round_fp16(0.0833129883f * x1));
-	y[3 * ys] = round_fp16(s + round_fp16(0.166625977f * x2));
-	s = round_fp16(round_fp16(0.0416564941f * x0) - round_fp16(0.0833129883f * x1));
-	y[4 * ys] = round_fp16(s + round_fp16(0.166625977f * x2));
+	y[0] = x0;
+	s = round_fp16(-round_fp16(0.333251953f * x0) - round_fp16(0.333251953f * x1));
+	y[ys] = round_fp16(s - round_fp16(0.333251953f * x2));
+	s = round_fp16(round_fp16(0.333251953f * x0) - round_fp16(0.333251953f * x1));
+	y[2 * ys] = round_fp16(s + round_fp16(0.333251953f * x2));
+	s = round_fp16(round_fp16(0.0666503906f * x0) + round_fp16(0.133300781f * x1));
+	y[3 * ys] = round_fp16(s + round_fp16(0.266601562f * x2));
+	s = round_fp16(-round_fp16(1.06640625f * x0) + round_fp16(0.533203125f * x1));
+	y[4 * ys] = round_fp16(s - round_fp16(0.266601562f * x2));
 	y[5 * ys] = x2;
 }
 
@@ -166,21 +166,25 @@ static void input_1d(const float *restrict x, ptrdiff_t xs,
 {
 	const float x0 = x[0], x1 = x[xs], x2 = x[2 * xs], x3 = x[3 * xs], x4 = x[4 * xs], x5 = x[5 * xs];
 	float s;
-	s = round_fp16(round_fp16(4.0f * x0) - round_fp16(5.0f * x2));
+	s = round_fp16(x0 + round_fp16(1.5f * x1));
+	s = round_fp16(s - round_fp16(2.0f * x2));
+	s = round_fp16(s - round_fp16(1.5f * x3));
 	y[0] = round_fp16(s + x4);
-	s = round_fp16(-round_fp16(4.0f * x1) - round_fp16(4.0f * x2));
-	s = round_fp16(s + x3);
+	s = round_fp16(-x1 - round_fp16(2.5f * x2));
+	s = round_fp16(s - round_fp16(0.5f * x3));
 	y[ys] = round_fp16(s + x4);
-	s = round_fp16(round_fp16(4.0f * x1) - round_fp16(4.0f * x2));
-	s = round_fp16(s - x3);
+	s = round_fp16(x1 + round_fp16(0.5f * x2));
+	s = round_fp16(s - round_fp16(2.5f * x3));
 	y[2 * ys] = round_fp16(s + x4);
-	s = round_fp16(-round_fp16(2.0f * x1) - x2);
-	s = round_fp16(s + round_fp16(2.0f * x3));
+	s = round_fp16(-round_fp16(0.5f * x1) - x2);
+	s = round_fp16(s + round_fp16(0.5f * x3));
 	y[3 * ys] = round_fp16(s + x4);
 	s = round_fp16(round_fp16(2.0f * x1) - x2);
 	s = round_fp16(s - round_fp16(2.0f * x3));
 	y[4 * ys] = round_fp16(s + x4);
-	s = round_fp16(round_fp16(4.0f * x1) - round_fp16(5.0f * x3));
+	s = round_fp16(x1 + round_fp16(1.5f * x2));
+	s = round_fp16(s - round_fp16(2.0f * x3));
+	s = round_fp16(s - round_fp16(1.5f * x4));
 	y[5 * ys] = round_fp16(s + x5);
 }
 
@@ -196,13 +200,13 @@ static void output_1d(const float *restrict x, ptrdiff_t xs,
 	y[0] = round_fp16(s + x4);
 	s = round_fp16(x1 - x2);
 	s = round_fp16(s + round_fp16(2.0f * x3));
-	y[ys] = round_fp16(s - round_fp16(2.0f * x4));
+	y[ys] = round_fp16(s - round_fp16(0.5f * x4));
 	s = round_fp16(x1 + x2);
 	s = round_fp16(s + round_fp16(4.0f * x3));
-	y[2 * ys] = round_fp16(s + round_fp16(4.0f * x4));
+	y[2 * ys] = round_fp16(s + round_fp16(0.25f * x4));
 	s = round_fp16(x1 - x2);
 	s = round_fp16(s + round_fp16(8.0f * x3));
-	s = round_fp16(s - round_fp16(8.0f * x4));
+	s = round_fp16(s - round_fp16(0.125f * x4));
 	y[3 * ys] = round_fp16(s + x5);
 }
 

@@ -26,17 +26,17 @@
 
 #define MAXA DP_WINOGRAD_MAX_ALPHA
 
-/* The default points, as in cooktoom.default_points: 0, 1, -1, 2, -2,
- * 1/2, -1/2, 3, -3, 1/3, -1/3, ... */
+/* The default points, as in cooktoom.default_points (which says why):
+ * 0, 1, -1, then for k = 2, 3, ...: k, -1/k, 1/k, -k. */
 static void default_points(int n, double *pts)
 {
+	static const double first[3] = { 0, 1, -1 };
 	int i = 0;
-	if (n > 0)
-		pts[i++] = 0;
-	for (int k = 1; i < n; k++) {
-		double cand[4] = { k, -k, 1.0 / k, -1.0 / k };
-		int nc = k > 1 ? 4 : 2;
-		for (int j = 0; j < nc && i < n; j++)
+	for (; i < n && i < 3; i++)
+		pts[i] = first[i];
+	for (int k = 2; i < n; k++) {
+		double cand[4] = { k, -1.0 / k, 1.0 / k, -k };
+		for (int j = 0; j < 4 && i < n; j++)
 			pts[i++] = cand[j];
 	}
 }

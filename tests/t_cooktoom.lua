@@ -273,8 +273,8 @@ end
 -- Sweeps and other point sets ---------------------------------------------
 
 local function test_default_points()
-	local want = { "0", "1", "-1", "2", "-2", "1/2", "-1/2", "3", "-3", "1/3", "-1/3",
-		"4", "-4", "1/4", "-1/4" }
+	local want = { "0", "1", "-1", "2", "-1/2", "1/2", "-2", "3", "-1/3", "1/3", "-3",
+		"4", "-1/4", "1/4", "-4" }
 	local got = {}
 	for i, p in ipairs(CT.default_points(15)) do got[i] = S(p) end
 	is(table.concat(got, " "), table.concat(want, " "), "default_points(15)")
