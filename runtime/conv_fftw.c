@@ -35,16 +35,14 @@
 
 #include <fftw3.h>
 
+#include "fftw_plans.h"
+
 #include "dpgen.h"
 #include "kernels.h"
 
 #define ALIGN_BYTES 64
 
-typedef struct plan_entry {
-	int lh, lw;
-	fftwf_plan fwd, inv;
-	struct plan_entry *next;
-} plan_entry;
+typedef dp_fftw_plan plan_entry;
 
 static pthread_mutex_t plan_lock = PTHREAD_MUTEX_INITIALIZER;
 static plan_entry *plans;
@@ -87,8 +85,8 @@ static void *align_ptr(const void *p)
 	                ~(uintptr_t)(ALIGN_BYTES - 1));
 }
 
-/* The cached plans for LH x LW, made (measured) on first use. */
-static const plan_entry *get_plans(int lh, int lw)
+/* The cached plans for LH x LW, made on first use (fftw_plans.h). */
+const dp_fftw_plan *dp_fftw_plan_get(int lh, int lw)
 {
 	plan_entry *e;
 	pthread_mutex_lock(&plan_lock);
@@ -168,7 +166,7 @@ static dp_status prepare(const dp_desc *d, const float *weights,
 	fftw_state *hdr;
 	float *b, *spec;
 	state_parts(d, state, &hdr, &b, &spec);
-	hdr->plans = get_plans(g.lh, g.lw);
+	hdr->plans = dp_fftw_plan_get(g.lh, g.lw);
 	if (!hdr->plans)
 		return DP_ERR_NOMEM;
 	for (int k = 0; k < d->k; k++)

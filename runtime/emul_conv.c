@@ -81,7 +81,6 @@
  *             reports DP_ERR_UNSUPPORTED (dp_emul_conv_unsupported says why).
  */
 #include <math.h>
-#include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -90,6 +89,7 @@
 
 #include "dpgen.h"
 #include "emul.h"
+#include "fftw_plans.h"
 #include "kernels.h"
 #include "precision.h"
 
@@ -303,11 +303,7 @@ static double chan_sum(const emctx *e, const double *t, int n)
  * State: the header, then doubles (weights or their transforms, then the
  * bias). Workspace: doubles, each region 64-byte aligned. */
 
-typedef struct eplan {
-	int lh, lw;
-	fftwf_plan fwd, inv;
-	struct eplan *next;
-} eplan;
+typedef dp_fftw_plan eplan;   /* fftw_plans.h: shared with conv_fftw.c */
 
 typedef struct hdr {
 	emctx e;
@@ -624,51 +620,6 @@ static void dft_tables(int n, double *tab)
 	}
 }
 
-/* ---- FFTW plans for the emulation (single precision, ESTIMATE) ---- */
-
-static pthread_mutex_t plan_lock = PTHREAD_MUTEX_INITIALIZER;
-static eplan *plans;
-
-static const eplan *get_plan(int lh, int lw)
-{
-	eplan *p;
-	pthread_mutex_lock(&plan_lock);
-	for (p = plans; p; p = p->next)
-		if (p->lh == lh && p->lw == lw)
-			break;
-	if (!p) {
-		size_t hc = (size_t)lw / 2 + 1;
-		float *r = fftwf_malloc(sizeof(float) * (size_t)lh * lw);
-		fftwf_complex *c = fftwf_malloc(sizeof(fftwf_complex) *
-		                                (size_t)lh * hc);
-		p = malloc(sizeof *p);
-		if (r && c && p) {
-			p->lh = lh;
-			p->lw = lw;
-			p->fwd = fftwf_plan_dft_r2c_2d(lh, lw, r, c, FFTW_ESTIMATE);
-			p->inv = fftwf_plan_dft_c2r_2d(lh, lw, c, r, FFTW_ESTIMATE);
-			if (p->fwd && p->inv) {
-				p->next = plans;
-				plans = p;
-			} else {
-				if (p->fwd)
-					fftwf_destroy_plan(p->fwd);
-				if (p->inv)
-					fftwf_destroy_plan(p->inv);
-				free(p);
-				p = NULL;
-			}
-		} else {
-			free(p);
-			p = NULL;
-		}
-		fftwf_free(r);
-		fftwf_free(c);
-	}
-	pthread_mutex_unlock(&plan_lock);
-	return p;
-}
-
 /* ---- prepare ---- */
 
 static void state_parts(const void *state, hdr **h, double **w)
@@ -776,7 +727,7 @@ static dp_status prepare_fftw(hdr *h, const dp_desc *d, const double *wq,
 	h->hc = lw / 2 + 1;
 	if (fftw_native(d)) {
 		const size_t nf = (size_t)lh * h->hc;
-		h->plan = get_plan(lh, lw);
+		h->plan = dp_fftw_plan_get(lh, lw);
 		float *real = fftwf_malloc(sizeof(float) * (size_t)lh * lw);
 		fftwf_complex *cx = fftwf_malloc(sizeof(fftwf_complex) * nf);
 		dp_status st = h->plan && real && cx ? DP_OK : DP_ERR_NOMEM;
