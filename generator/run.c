@@ -6,6 +6,7 @@
 
 #include "cli.h"
 #include "commands.h"
+#include "emul.h"
 #include "kernels.h"
 
 #define SAY(...) snprintf(err, err_len, __VA_ARGS__)
@@ -94,7 +95,11 @@ static int run_conv(const cli_opts *o, dp_desc *d, dp_array *y, char *err,
 	}
 	dp_status st = dp_conv2d(d, x.data, w.data, o->bias ? b.data : NULL,
 	                         y->data, NULL);
-	if (st != DP_OK)
+	if (st == DP_ERR_UNSUPPORTED && d->precision != DP_PREC_FP32)
+		SAY("--algo %s at --precision %s: %s", dp_algo_name(d->algo),
+		    dp_precision_name(d->precision),
+		    dp_emul_conv_unsupported(d));
+	else if (st != DP_OK)
 		SAY("convolution failed: %s", dp_status_str(st));
 	else
 		rc = 0;

@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include "dpgen.h"
+#include "emul.h"
 #include "wisdom.h"
 
 enum { MAX_SAMPLES = 1000 };
@@ -293,8 +294,12 @@ static void measure(problem *p, dp_find_result *r, const dp_find_opts *o)
 		kern = dp_generic_kernel(d);
 	if (!kern) {
 		r->status = DP_ERR_UNSUPPORTED;
-		snprintf(r->message, sizeof r->message, "not applicable: no "
-		         "kernel for %s", dp_algo_name(d->algo));
+		if (d->op == DP_OP_CONV && d->precision != DP_PREC_FP32)
+			snprintf(r->message, sizeof r->message, "not applicable: "
+			         "%s", dp_emul_conv_unsupported(d));
+		else
+			snprintf(r->message, sizeof r->message, "not applicable: "
+			         "no kernel for %s", dp_algo_name(d->algo));
 		return;
 	}
 	snprintf(r->kernel, sizeof r->kernel, "%s", kern->name);
