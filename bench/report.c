@@ -1274,51 +1274,142 @@ static void gen_mnist(void)
 
 /* ---- the precision study (issue 6): whatever its CSVs hold ---- */
 
+/* One pivot of a precision CSV: the rows where column fcol[i] equals
+ * fval[i] (nf filters), a table row per distinct value of rcol (in file
+ * order), a column per entry of cols (values of ccol), each cell the
+ * value of vcol. A missing cell is "-". */
+static void pivot(sbuf *b, const csv *t, const char *const *fcol,
+                  const char *const *fval, int nf, const char *rcol,
+                  const char *ccol, const char *const *cols, int ncols,
+                  const char *vcol)
+{
+	int fc[4], rc = csv_col(t, rcol), cc = csv_col(t, ccol);
+	int vc = csv_col(t, vcol);
+	for (int i = 0; i < nf; i++)
+		fc[i] = csv_col(t, fcol[i]);
+	sb_printf(b, "| %s |", rcol);
+	for (int j = 0; j < ncols; j++)
+		sb_printf(b, " %s |", cols[j]);
+	sb_puts(b, "\n|---|");
+	for (int j = 0; j < ncols; j++)
+		sb_puts(b, "--:|");
+	sb_puts(b, "\n");
+	for (int r = 0; r < t->nrow; r++) {
+		int keep = 1, first = 1;
+		for (int i = 0; i < nf; i++)
+			keep &= !strcmp(cs(t, r, fc[i]), fval[i]);
+		for (int q = 0; keep && q < r && first; q++) {
+			int same = !strcmp(cs(t, q, rc), cs(t, r, rc));
+			for (int i = 0; same && i < nf; i++)
+				same = !strcmp(cs(t, q, fc[i]), fval[i]);
+			first = !same;
+		}
+		if (!keep || !first)
+			continue;
+		sb_printf(b, "| %s |", cs(t, r, rc));
+		for (int j = 0; j < ncols; j++) {
+			const char *cell = "-";
+			for (int q = 0; q < t->nrow; q++) {
+				int match = !strcmp(cs(t, q, rc), cs(t, r, rc)) &&
+				            !strcmp(cs(t, q, cc), cols[j]);
+				for (int i = 0; match && i < nf; i++)
+					match = !strcmp(cs(t, q, fc[i]), fval[i]);
+				if (match) {
+					cell = fsci(cn(t, q, vc));
+					break;
+				}
+			}
+			sb_printf(b, " %s |", cell);
+		}
+		sb_puts(b, "\n");
+	}
+	sb_puts(b, "\n");
+}
+
+/* The precision study (issue 6): error per algorithm and precision, as
+ * pivots of its CSVs; the fragments precision_*.md interpret them. */
 static void gen_precision(void)
 {
-	static const char *files[3] = { "precision_conv", "precision_matmul",
-	                                "precision_log" };
-	sbuf *b = table_new("precision");
-	int any = 0;
-	for (int i = 0; i < 3; i++) {
-		char path[128];
-		snprintf(path, sizeof path, "docs/data/%s.csv", files[i]);
-		sb_printf(b, "#### `%s.csv`\n\n", files[i]);
-		if (!file_exists(path)) {
-			/* expected until the study lands: no warning */
-			source(path, -1, "the precision study (issue 6)");
-			sb_printf(b, "*(Not measured yet: the precision study (issue 6) "
-			          "writes `%s`; this section fills in when it is "
-			          "there.)*\n\n", path);
-			continue;
-		}
-		csv t;
-		csv_load(&t, path);
-		any = 1;
-		source(path, t.nrow, "the precision study (issue 6)");
-		sb_puts(b, "|");
-		for (int c = 0; c < t.ncol; c++)
-			sb_printf(b, " %s |", t.head[c]);
-		sb_puts(b, "\n|");
-		for (int c = 0; c < t.ncol; c++)
-			sb_puts(b, "---|");
+	static const char *const conv_prec[] = { "fp64", "fp32", "tf32",
+		"bf16", "bf16:acc32", "fp16", "fp16:acc32", "fp8-e5m2",
+		"fp8-e5m2:acc32", "fp8-e4m3", "fp8-e4m3:acc32", "int16", "int8" };
+	static const char *const log_methods[] = { "log", "lns",
+		"lns-mitchell", "lns-mitchell" };
+	static const char *const log_variants[] = { "F", "W=32", "B=F/2",
+		"B=0" };
+	const int nlog = (int)(sizeof log_methods / sizeof *log_methods);
+	const int np = (int)(sizeof conv_prec / sizeof *conv_prec);
+	csv t;
+	sbuf *b = table_new("precision-conv");
+	if (csv_load(&t, "docs/data/precision_conv.csv")) {
+		source("docs/data/precision_conv.csv", t.nrow, "make study-precision");
+		static const char *const f1[] = { "layer", "input" };
+		static const char *const v1[] = { "47x47 C1 K1 3x3", "normal" };
+		static const char *const v2[] = { "14x14 C64 K2 3x3", "relu" };
+		sb_puts(b, "Mean |error| on the issue's case (47x47, one channel, "
+		        "3x3, N(0,1) inputs, 50 trials):\n\n");
+		pivot(b, &t, f1, v1, 2, "algo", "precision", conv_prec, np,
+		      "mean_abs_err");
+		sb_puts(b, "Relative L2 error on 14x14 C64 K2 3x3 with ReLU "
+		        "inputs (64-channel sums):\n\n");
+		pivot(b, &t, f1, v2, 2, "algo", "precision", conv_prec, np,
+		      "rel_l2_err");
+	} else {
+		source("docs/data/precision_conv.csv", -1, "make study-precision");
+		missing(b, "docs/data/precision_conv.csv", "make study-precision");
+	}
+	b = table_new("precision-matmul");
+	if (csv_load(&t, "docs/data/precision_matmul.csv")) {
+		source("docs/data/precision_matmul.csv", t.nrow,
+		       "make study-precision");
+		static const char *const f[] = { "m", "k", "n", "input" };
+		static const char *const v[] = { "32", "128", "32", "normal" };
+		sb_puts(b, "Relative L2 error, 32x128x32, N(0,1) inputs, 50 "
+		        "trials:\n\n");
+		pivot(b, &t, f, v, 4, "algo", "precision", conv_prec, np,
+		      "rel_l2_err");
+	} else {
+		source("docs/data/precision_matmul.csv", -1, "make study-precision");
+		missing(b, "docs/data/precision_matmul.csv", "make study-precision");
+	}
+	b = table_new("precision-log");
+	if (csv_load(&t, "docs/data/precision_log.csv")) {
+		source("docs/data/precision_log.csv", t.nrow, "make study-precision");
+		int mc = csv_col(&t, "method"), vc = csv_col(&t, "variant");
+		int ic = csv_col(&t, "input"), fc = csv_col(&t, "frac_bits");
+		int ec = csv_col(&t, "mean_abs_err");
+		sb_puts(b, "Mean |error| of the log-domain matmuls against fp64 vs "
+		        "the fractional bits F (the seed's 64 sizes, N(0,1)):\n\n"
+		        "| F |");
+		for (int j = 0; j < nlog; j++)
+			sb_printf(b, " %s %s |", log_methods[j], log_variants[j]);
+		sb_puts(b, "\n|--:|");
+		for (int j = 0; j < nlog; j++)
+			sb_puts(b, "--:|");
 		sb_puts(b, "\n");
-		for (int r = 0; r < t.nrow; r++) {
-			sb_puts(b, "|");
-			for (int c = 0; c < t.ncol; c++) {
-				sb_puts(b, " ");
-				for (const char *p = cs(&t, r, c); *p; p++)
-					if (*p == '|')
-						sb_puts(b, "\\|");
-					else if (*p != '\n')
-						sb_add(b, p, 1);
-				sb_puts(b, " |");
+		for (int f = 0; f <= 12; f++) {
+			char fs[8];
+			snprintf(fs, sizeof fs, "%d", f);
+			sb_printf(b, "| %d |", f);
+			for (int j = 0; j < nlog; j++) {
+				const char *cell = "-";
+				for (int r = 0; r < t.nrow; r++)
+					if (!strcmp(cs(&t, r, ic), "normal") &&
+					    !strcmp(cs(&t, r, mc), log_methods[j]) &&
+					    !strcmp(cs(&t, r, vc), log_variants[j]) &&
+					    !strcmp(cs(&t, r, fc), fs)) {
+						cell = fsci(cn(&t, r, ec));
+						break;
+					}
+				sb_printf(b, " %s |", cell);
 			}
 			sb_puts(b, "\n");
 		}
 		sb_puts(b, "\n");
+	} else {
+		source("docs/data/precision_log.csv", -1, "make study-precision");
+		missing(b, "docs/data/precision_log.csv", "make study-precision");
 	}
-	kv_set("precision.present", "%s", any ? "yes" : "no");
 }
 
 static void gen_sources(void)
