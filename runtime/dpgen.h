@@ -309,8 +309,10 @@ typedef struct dp_find_result {
 	dp_desc desc;          /* algorithm and variant (tile, ...) */
 	char kernel[DP_NAME_LEN]; /* the kernel measured ("" if none) */
 	char variant[64];      /* "F(4,3)", "T16", "rank 16", "" */
-	int generated;         /* 1: exact-shape kernel from the registry,
-	                        * 0: the runtime's generic one */
+	int generated;         /* 1: an exact-shape generated kernel (built
+	                        * in; in a plan's result also one the JIT
+	                        * compiled, see dp_plan_source), 0: the
+	                        * runtime's generic one */
 	int approximate;       /* 1: changes the result by design (matmul
 	                        * svd, log, lns) */
 	dp_status status;      /* DP_OK, else why it was not measured */
