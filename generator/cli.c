@@ -447,46 +447,6 @@ int cli_gen_desc(const cli_opts *o, dp_desc *d, char *err, size_t err_len)
 	return 0;
 }
 
-void cli_command(const dp_desc *d, char *buf, size_t len)
-{
-	char prec[32];
-	dp_precision_spec_name(d->precision, d->policy, prec, sizeof prec);
-	if (d->op == DP_OP_MATMUL) {
-		char variant[160] = "";
-		if (d->algo == DP_ALGO_SVD)
-			snprintf(variant, sizeof variant, " --rank-a %d --rank-b %d",
-			         d->rank_a, d->rank_b);
-		else if (d->algo == DP_ALGO_LOG && d->frac_bits == DP_LOG_EXACT)
-			snprintf(variant, sizeof variant, " --log-frac-bits exact");
-		else if (d->algo == DP_ALGO_LOG)
-			snprintf(variant, sizeof variant, " --log-frac-bits %d",
-			         d->frac_bits);
-		else if (d->algo == DP_ALGO_LNS)
-			snprintf(variant, sizeof variant, " --log-frac-bits %d "
-			         "--acc-bits %d --bin-bits %d", d->frac_bits,
-			         d->acc_bits, d->bin_bits);
-		snprintf(buf, len, "dpgen --op matmul --algo %s --shape %dx%dx%d "
-		         "--precision %s%s", dp_algo_name(d->algo), d->mm_m,
-		         d->mm_k, d->mm_n, prec, variant);
-		return;
-	}
-	char pad[32];
-	if (d->pad_h == d->pad_w)
-		snprintf(pad, sizeof pad, "%d", d->pad_h);
-	else
-		snprintf(pad, sizeof pad, "%dx%d", d->pad_h, d->pad_w);
-	char variant[160] = "";
-	if (d->algo == DP_ALGO_WINOGRAD)
-		snprintf(variant, sizeof variant, " --tile %d%s%s", d->tile,
-		         d->points[0] ? " --points " : "", d->points);
-	else if (d->algo == DP_ALGO_FFT)
-		snprintf(variant, sizeof variant, " --fft-tile %d", d->tile);
-	snprintf(buf, len, "dpgen --op conv --algo %s --shape %dx%dx%d "
-	         "--filters %d --kernel %dx%d --stride %d --pad %s --batch %d "
-	         "--precision %s%s", dp_algo_name(d->algo), d->h, d->w, d->c,
-	         d->k, d->r, d->s, d->stride, pad, d->n, prec, variant);
-}
-
 void cli_help(enum cli_mode mode)
 {
 	if (mode == MODE_TUNE) {

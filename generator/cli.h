@@ -50,8 +50,6 @@ int cli_matmul_variant(const cli_opts *o, dp_desc *d, char *err,
 /* The descriptor of a generation command (mode MODE_GEN). */
 int cli_gen_desc(const cli_opts *o, dp_desc *d, char *err, size_t err_len);
 
-/* The canonical dpgen command that generates d. */
-void cli_command(const dp_desc *d, char *buf, size_t len);
 
 void cli_help(enum cli_mode mode);
 void cli_list(void);

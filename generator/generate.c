@@ -13,7 +13,7 @@ int generate_one(const dp_desc *d, const char *dir, const char *templates,
 {
 	char command[1024], err[CLI_ERR_LEN + 512];
 	dp_gen_result g;
-	cli_command(d, command, sizeof command);
+	dp_desc_command(d, command, sizeof command);
 	if (dp_lua_generate(d, command, templates, 0, &g, err, sizeof err)) {
 		fprintf(stderr, "dpgen: %s\n", err);
 		return 1;

@@ -94,7 +94,7 @@ static int manifest_line(char *line, const char *where, const char *templates,
 		         MAX_KERNELS);
 		return usage_fail(msg);
 	}
-	cli_command(&d, command, sizeof command);
+	dp_desc_command(&d, command, sizeof command);
 	if (dp_lua_generate(&d, command, templates, 0, &ks->k[ks->count], msg,
 	                    sizeof msg)) {
 		fprintf(stderr, "dpgen: %s: %s\n", where, msg);

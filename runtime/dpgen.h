@@ -156,6 +156,11 @@ int dp_winograd_default_tile(int r);
 #define DP_FFT_MAX_TILE 64
 int dp_fft_default_tile(const dp_desc *d);
 
+/* The dpgen command that generates d's kernel ("dpgen --op conv --algo
+ * direct --shape 28x28x3 ... --precision fp32"): every kernel's banner,
+ * so dpgen and the JIT write the same bytes. */
+void dp_desc_command(const dp_desc *d, char *buf, size_t len);
+
 /* Check a descriptor; on failure write a one-line reason into msg. */
 dp_status dp_desc_check(const dp_desc *d, char *msg, size_t msg_len);
 

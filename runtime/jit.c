@@ -102,47 +102,6 @@ static double now_s(void)
 
 /* ---- the generator as a library ---- */
 
-/* The dpgen command line that reproduces d's kernel: the same text as
- * cli_command() in generator/cli.c, so the banner, and so every byte of
- * the source, matches what `dpgen` writes. */
-static void gen_command(const dp_desc *d, char *buf, size_t len)
-{
-	char prec[32], variant[160] = "";
-	dp_precision_spec_name(d->precision, d->policy, prec, sizeof prec);
-	if (d->op == DP_OP_MATMUL) {
-		if (d->algo == DP_ALGO_SVD)
-			snprintf(variant, sizeof variant, " --rank-a %d --rank-b %d",
-			         d->rank_a, d->rank_b);
-		else if (d->algo == DP_ALGO_LOG && d->frac_bits == DP_LOG_EXACT)
-			snprintf(variant, sizeof variant, " --log-frac-bits exact");
-		else if (d->algo == DP_ALGO_LOG)
-			snprintf(variant, sizeof variant, " --log-frac-bits %d",
-			         d->frac_bits);
-		else if (d->algo == DP_ALGO_LNS)
-			snprintf(variant, sizeof variant, " --log-frac-bits %d "
-			         "--acc-bits %d --bin-bits %d", d->frac_bits,
-			         d->acc_bits, d->bin_bits);
-		snprintf(buf, len, "dpgen --op matmul --algo %s --shape %dx%dx%d "
-		         "--precision %s%s", dp_algo_name(d->algo), d->mm_m,
-		         d->mm_k, d->mm_n, prec, variant);
-		return;
-	}
-	char pad[32];
-	if (d->pad_h == d->pad_w)
-		snprintf(pad, sizeof pad, "%d", d->pad_h);
-	else
-		snprintf(pad, sizeof pad, "%dx%d", d->pad_h, d->pad_w);
-	if (d->algo == DP_ALGO_WINOGRAD)
-		snprintf(variant, sizeof variant, " --tile %d%s%s", d->tile,
-		         d->points[0] ? " --points " : "", d->points);
-	else if (d->algo == DP_ALGO_FFT)
-		snprintf(variant, sizeof variant, " --fft-tile %d", d->tile);
-	snprintf(buf, len, "dpgen --op conv --algo %s --shape %dx%dx%d "
-	         "--filters %d --kernel %dx%d --stride %d --pad %s --batch %d "
-	         "--precision %s%s", dp_algo_name(d->algo), d->h, d->w, d->c,
-	         d->k, d->r, d->s, d->stride, pad, d->n, prec, variant);
-}
-
 /* The variant fields the generator needs filled in: the default Winograd
  * and FFT tiles, as dpgen's command line fills them. */
 static void complete_desc(dp_desc *d)
@@ -183,7 +142,7 @@ static dp_status gen_run(const dp_desc *d, int name_only, dp_gen_result *g,
                          char *msg, size_t msg_len)
 {
 	char command[1024], err[1024];
-	gen_command(d, command, sizeof command);
+	dp_desc_command(d, command, sizeof command);
 	if (dp_lua_generate(d, command, NULL, name_only, g, err, sizeof err)) {
 		if (msg && msg_len) {
 			/* Truncated to the caller's buffer. */
@@ -781,7 +740,7 @@ dp_status dp_jit_load(const dp_desc *desc, dp_jit *j, char *msg,
 	 * and the CPU. A cache hit then runs no template at all. */
 	pthread_once(&shared_once, shared_key_init);
 	char command[1024], fields[512];
-	gen_command(&d, command, sizeof command);
+	dp_desc_command(&d, command, sizeof command);
 	snprintf(fields, sizeof fields, "%d %d %d %d | %d %d %d %d %d %d %d %d "
 	         "%d %d | %d %d %d | %d %s | %d %d %d %d %d", (int)d.op,
 	         (int)d.algo, (int)d.precision, (int)d.policy, d.n, d.c, d.h,

@@ -2,7 +2,7 @@
  *
  * The input is split into argv words at NUL and newline bytes. The words
  * go through cli_parse as a generation command (then cli_gen_desc and
- * cli_command), as a `dpgen run` command and as a `dpgen manifest` line.
+ * dp_desc_command), as a `dpgen run` command and as a `dpgen manifest` line.
  * Every call must return 0 or -1 with a one-line message; a descriptor
  * accepted by cli_gen_desc must pass dp_desc_check. */
 #include "fuzz_util.h"
@@ -35,7 +35,7 @@ static void one_mode(int argc, char **argv, enum cli_mode mode)
 		        "dp_desc_check rejects: %s\n", msg);
 		abort();
 	}
-	cli_command(&d, cmd, sizeof cmd);
+	dp_desc_command(&d, cmd, sizeof cmd);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

@@ -48,7 +48,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 		if (dp_desc_check(&d, msg, sizeof msg) != DP_OK)
 			abort();
-		cli_command(&d, cmd, sizeof cmd);
+		dp_desc_command(&d, cmd, sizeof cmd);
 	}
 	free(block);
 	return 0;
