@@ -165,41 +165,6 @@ static double rel_l2(const stats *s)
 
 /* ---- data ---- */
 
-static void fill_input(rng_t *r, int kind, float *x, size_t n)
-{
-	for (size_t i = 0; i < n; i++) {
-		double v = rng_normal(r);
-		if (kind == 1)
-			v = v > 0 ? v : 0;
-		else if (kind == 2)
-			v += 1.0;
-		x[i] = (float)v;
-	}
-}
-
-/* The values an emulated precision computes with: x^ (floats), the
- * dequantized values (integers), x itself (fp32, fp64). */
-static void round_operand(dp_precision p, const float *x, float *xr,
-                          size_t n)
-{
-	static const dp_format fmt[DP_PREC_COUNT] = {
-		[DP_PREC_TF32] = DP_FMT_TF32, [DP_PREC_BF16] = DP_FMT_BF16,
-		[DP_PREC_FP16] = DP_FMT_FP16, [DP_PREC_FP8_E4M3] = DP_FMT_E4M3,
-		[DP_PREC_FP8_E5M2] = DP_FMT_E5M2,
-	};
-	if (p == DP_PREC_INT16 || p == DP_PREC_INT8) {
-		int bits = p == DP_PREC_INT16 ? 16 : 8;
-		float s = 0;
-		dp_fixed_scale(x, n, bits, &s);
-		for (size_t i = 0; i < n; i++)
-			xr[i] = dp_fixed_round(x[i], s, bits);
-	} else if (p == DP_PREC_FP32 || p == DP_PREC_FP64) {
-		memcpy(xr, x, n * sizeof *x);
-	} else {
-		dp_round_array(fmt[p], x, xr, n);
-	}
-}
-
 static dp_desc make_desc(const layer *L, const algo_spec *a,
                          const prec_spec *p)
 {
@@ -337,14 +302,14 @@ static int study_main(bufs *b)
 				rng_seed(&rng, 1000003u * (li + 1) + 7919u * ii + t);
 				size_t ni = (size_t)L->n * L->c * L->h * L->w;
 				size_t nw = (size_t)L->k * L->c * L->r * L->r;
-				fill_input(&rng, ii, b->x, ni);
+				fill_kind(&rng, ii, b->x, ni);
 				fill_normal(&rng, b->w, nw);
 				for (int pi = 0; pi < NPRECS; pi++) {
 					const prec_spec *p = &precs[pi];
 					dp_desc d0 = make_desc(L, &algos[0], p);
 					size_t no = (size_t)dp_conv_output_elems(&d0);
-					round_operand(p->p, b->x, b->xr, ni);
-					round_operand(p->p, b->w, b->wr, nw);
+					dp_precision_round_tensor(p->p, b->x, b->xr, ni);
+					dp_precision_round_tensor(p->p, b->w, b->wr, nw);
 					if (dp_ref_conv2d(&d0, b->xr, b->wr, NULL, b->ref))
 						return -1;
 					for (int ai = 0; ai < NALGOS; ai++) {
@@ -473,14 +438,14 @@ static int study_points(bufs *b)
 				rng_seed(&rng, 555u + 7919u * lays[l] + t);
 				size_t ni = (size_t)L->n * L->c * L->h * L->w;
 				size_t nw = (size_t)L->k * L->c * L->r * L->r;
-				fill_input(&rng, 0, b->x, ni);
+				fill_kind(&rng, 0, b->x, ni);
 				fill_normal(&rng, b->w, nw);
 				for (int q = 0; q < NPP; q++) {
 					const prec_spec *p = &precs[point_precs[q]];
 					dp_desc d = make_desc(L, &a, p);
 					size_t no = (size_t)dp_conv_output_elems(&d);
-					round_operand(p->p, b->x, b->xr, ni);
-					round_operand(p->p, b->w, b->wr, nw);
+					dp_precision_round_tensor(p->p, b->x, b->xr, ni);
+					dp_precision_round_tensor(p->p, b->w, b->wr, nw);
 					if (dp_ref_conv2d(&d, b->xr, b->wr, NULL, b->ref) ||
 					    run_conv(&d, NULL, b->x, b->w, b->y))
 						return -1;
@@ -509,7 +474,6 @@ static int study_points(bufs *b)
 
 /* ---- 3. pairwise vs sequential summation over channels ---- */
 
-
 static int study_summation(bufs *b)
 {
 	char tmp[4096];
@@ -534,14 +498,14 @@ static int study_summation(bufs *b)
 					rng_seed(&rng, 99991u + 7919u * li + 31u * ii + t);
 					size_t ni = (size_t)L->n * L->c * L->h * L->w;
 					size_t nw = (size_t)L->k * L->c * L->r * L->r;
-					fill_input(&rng, ii, x, ni);
+					fill_kind(&rng, ii, x, ni);
 					fill_normal(&rng, b->w, nw);
 					for (int q = 0; q < 8; q++) {
 						const prec_spec *p = &precs[sp[q]];
 						dp_desc d = make_desc(L, &sa[ai], p);
 						size_t no = (size_t)dp_conv_output_elems(&d);
-						round_operand(p->p, x, xr, ni);
-						round_operand(p->p, b->w, b->wr, nw);
+						dp_precision_round_tensor(p->p, x, xr, ni);
+						dp_precision_round_tensor(p->p, b->w, b->wr, nw);
 						if (dp_ref_conv2d(&d, xr, b->wr, NULL, b->ref))
 							return -1;
 						for (int s = 0; s < 2; s++) {
@@ -605,14 +569,14 @@ static int study_fft_scale(bufs *b)
 					rng_seed(&rng, 4242u + 7919u * l + 31u * ii + t);
 					size_t ni = (size_t)L->n * L->c * L->h * L->w;
 					size_t nw = (size_t)L->k * L->c * L->r * L->r;
-					fill_input(&rng, ii, b->x, ni);
+					fill_kind(&rng, ii, b->x, ni);
 					fill_normal(&rng, b->w, nw);
 					for (int q = 0; q < 8; q++) {
 						const prec_spec *p = &precs[sp[q]];
 						dp_desc d = make_desc(L, &fa, p);
 						size_t no = (size_t)dp_conv_output_elems(&d);
-						round_operand(p->p, b->x, b->xr, ni);
-						round_operand(p->p, b->w, b->wr, nw);
+						dp_precision_round_tensor(p->p, b->x, b->xr, ni);
+						dp_precision_round_tensor(p->p, b->w, b->wr, nw);
 						dp_emul_opts o = { .fft_scale =
 							(dp_emul_fft_scale)sc };
 						if (dp_ref_conv2d(&d, b->xr, b->wr, NULL, b->ref) ||

@@ -175,41 +175,6 @@ static void put_stats(FILE *f, int trials, const stats *s, int eol)
 
 /* ---- data and runs ---- */
 
-static void fill_input(rng_t *r, int kind, float *x, size_t n)
-{
-	for (size_t i = 0; i < n; i++) {
-		double v = rng_normal(r);
-		if (kind == 1)
-			v = v > 0 ? v : 0;
-		else if (kind == 2)
-			v += 1.0;
-		x[i] = (float)v;
-	}
-}
-
-/* The values a precision computes with: R(x) (float formats), the
- * dequantized values (integers), x itself (fp32, fp64). */
-static void round_operand(dp_precision p, const float *x, float *xr,
-                          size_t n)
-{
-	static const dp_format fmt[DP_PREC_COUNT] = {
-		[DP_PREC_TF32] = DP_FMT_TF32, [DP_PREC_BF16] = DP_FMT_BF16,
-		[DP_PREC_FP16] = DP_FMT_FP16, [DP_PREC_FP8_E4M3] = DP_FMT_E4M3,
-		[DP_PREC_FP8_E5M2] = DP_FMT_E5M2,
-	};
-	if (p == DP_PREC_INT16 || p == DP_PREC_INT8) {
-		int bits = p == DP_PREC_INT16 ? 16 : 8;
-		float s = 0;
-		dp_fixed_scale(x, n, bits, &s);
-		for (size_t i = 0; i < n; i++)
-			xr[i] = dp_fixed_round(x[i], s, bits);
-	} else if (p == DP_PREC_FP32 || p == DP_PREC_FP64) {
-		memcpy(xr, x, n * sizeof *x);
-	} else {
-		dp_round_array(fmt[p], x, xr, n);
-	}
-}
-
 static dp_desc mm_desc(dp_algo algo, dp_precision p, dp_policy pol, int m,
                        int k, int n)
 {
@@ -321,12 +286,12 @@ static int study_algorithms(void)
 		const size_t sc = (size_t)sh->m * sh->n;
 		rng_t rng;
 		rng_seed(&rng, 1000003u * (s + 1) + 7919u * in + t);
-		fill_input(&rng, in, a, sa);
+		fill_kind(&rng, in, a, sa);
 		fill_normal(&rng, b, sb);
 		dp_ref_matmul(sh->m, sh->k, sh->n, a, b, ref0);
 		for (int p = 0; rc == 0 && p < NPRECS; p++) {
-			round_operand(precs[p].p, a, ar, sa);
-			round_operand(precs[p].p, b, br, sb);
+			dp_precision_round_tensor(precs[p].p, a, ar, sa);
+			dp_precision_round_tensor(precs[p].p, b, br, sb);
 			dp_ref_matmul(sh->m, sh->k, sh->n, ar, br, ref);
 			acc_stats_d(&input_stats[s][in][p], ref, ref0, sc);
 			/* naive first: the baseline of the others */

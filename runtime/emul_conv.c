@@ -115,12 +115,6 @@ typedef struct emctx {
 
 static int make_ctx(const dp_desc *d, const dp_emul_opts *o, emctx *e)
 {
-	static const dp_format fmts[DP_PREC_COUNT] = {
-		[DP_PREC_FP32] = DP_FMT_FP32, [DP_PREC_TF32] = DP_FMT_TF32,
-		[DP_PREC_BF16] = DP_FMT_BF16, [DP_PREC_FP16] = DP_FMT_FP16,
-		[DP_PREC_FP8_E4M3] = DP_FMT_E4M3,
-		[DP_PREC_FP8_E5M2] = DP_FMT_E5M2,
-	};
 	memset(e, 0, sizeof *e);
 	if ((unsigned)d->precision >= DP_PREC_COUNT)
 		return -1;
@@ -143,7 +137,8 @@ static int make_ctx(const dp_desc *d, const dp_emul_opts *o, emctx *e)
 		break;
 	default:
 		e->kind = EM_FLT;
-		e->fmt = fmts[d->precision];
+		if (dp_precision_format(d->precision, &e->fmt) != DP_OK)
+			return -1;
 		e->acc32 = d->policy == DP_POLICY_ACC32 &&
 		           d->precision != DP_PREC_FP32;
 		if (e->fmt != DP_FMT_FP32) {

@@ -434,3 +434,41 @@ QUANTIZE(dp_quantize_int8, int8_t, 8)
 QUANTIZE(dp_quantize_int16, int16_t, 16)
 DEQUANTIZE(dp_dequantize_int8, int8_t)
 DEQUANTIZE(dp_dequantize_int16, int16_t)
+
+/* ---- a descriptor's precision ---- */
+
+dp_status dp_precision_format(dp_precision p, dp_format *out)
+{
+	static const int fmt[DP_PREC_COUNT] = {
+		[DP_PREC_FP32] = DP_FMT_FP32 + 1, [DP_PREC_TF32] = DP_FMT_TF32 + 1,
+		[DP_PREC_BF16] = DP_FMT_BF16 + 1, [DP_PREC_FP16] = DP_FMT_FP16 + 1,
+		[DP_PREC_FP8_E4M3] = DP_FMT_E4M3 + 1,
+		[DP_PREC_FP8_E5M2] = DP_FMT_E5M2 + 1,
+	};   /* + 1: 0 marks the precisions without a float format */
+	if (!out || (unsigned)p >= DP_PREC_COUNT || !fmt[p])
+		return DP_ERR_ARG;
+	*out = (dp_format)(fmt[p] - 1);
+	return DP_OK;
+}
+
+dp_status dp_precision_round_tensor(dp_precision p, const float *x, float *y,
+                                    size_t n)
+{
+	dp_format f;
+	if ((unsigned)p >= DP_PREC_COUNT || (n && (!x || !y)))
+		return DP_ERR_ARG;
+	if (p == DP_PREC_INT16 || p == DP_PREC_INT8) {
+		const int bits = p == DP_PREC_INT16 ? 16 : 8;
+		float s = 0;
+		dp_status st = dp_fixed_scale(x, n, bits, &s);
+		for (size_t i = 0; st == DP_OK && i < n; i++)
+			y[i] = dp_fixed_round(x[i], s, bits);
+		return st;
+	}
+	if (dp_precision_format(p, &f) != DP_OK) {   /* fp64 */
+		if (x != y)
+			memmove(y, x, n * sizeof *x);
+		return DP_OK;
+	}
+	return dp_round_array(f, x, y, n);
+}

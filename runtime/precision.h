@@ -180,6 +180,19 @@ dp_status dp_dequantize_int8(const int8_t *q, size_t n, float scale,
 dp_status dp_dequantize_int16(const int16_t *q, size_t n, float scale,
                               float *x);
 
+/* ---- a descriptor's precision (dpgen.h's dp_precision) ---- */
+
+/* The floating-point format of an emulated float precision (tf32, bf16,
+ * fp16, fp8-e4m3, fp8-e5m2; fp32 is DP_FMT_FP32). DP_ERR_ARG for fp64 and
+ * the integer formats, which have none. */
+dp_status dp_precision_format(dp_precision p, dp_format *out);
+/* The values a tensor takes at precision p, the ones an emulated kernel
+ * computes with: rounded to the format (float precisions), quantized and
+ * dequantized with the tensor's own scale (int16, int8), unchanged (fp32,
+ * fp64). x == y allowed. */
+dp_status dp_precision_round_tensor(dp_precision p, const float *x, float *y,
+                                    size_t n);
+
 #ifdef __cplusplus
 }
 #endif

@@ -928,6 +928,46 @@ static void fixed_point(void)
 	   "bad bits, scales and pointers give DP_ERR_ARG (or 0)");
 }
 
+/* dp_precision_round_tensor: each precision's tensor rounding is the
+ * format's rounding, the fixed-point round trip with the tensor's own
+ * scale, or nothing (fp32, fp64). */
+static void precision_tensor(void)
+{
+	float x[257], y[257], want[257];
+	for (int i = 0; i < 257; i++)
+		x[i] = (float)((i - 128) * 0.0371 + (i % 7) * 1e-3);
+	x[5] = 70000.0f;   /* beyond fp16 and e4m3 */
+	for (int p = 0; p < DP_PREC_COUNT; p++) {
+		dp_format f;
+		int bad = dp_precision_round_tensor((dp_precision)p, x, y, 257) !=
+		          DP_OK;
+		if (dp_precision_format((dp_precision)p, &f) == DP_OK) {
+			for (int i = 0; i < 257; i++)
+				want[i] = dp_round(f, x[i]);
+		} else if (p == DP_PREC_INT16 || p == DP_PREC_INT8) {
+			int bits = p == DP_PREC_INT16 ? 16 : 8;
+			float s;
+			bad |= dp_fixed_scale(x, 257, bits, &s) != DP_OK;
+			for (int i = 0; i < 257; i++)
+				want[i] = dp_fixed_round(x[i], s, bits);
+		} else {
+			memcpy(want, x, sizeof x);
+		}
+		ok(!bad && !memcmp(y, want, sizeof y), "round_tensor %s: the "
+		   "format's rounding, bit for bit", dp_precision_name(p));
+	}
+	dp_format f;
+	ok(dp_precision_format(DP_PREC_FP64, &f) == DP_ERR_ARG &&
+	   dp_precision_format(DP_PREC_INT8, &f) == DP_ERR_ARG &&
+	   dp_precision_format(DP_PREC_COUNT, &f) == DP_ERR_ARG &&
+	   dp_precision_format(DP_PREC_BF16, &f) == DP_OK && f == DP_FMT_BF16,
+	   "dp_precision_format: bf16 has one, fp64 and int8 none");
+	memcpy(y, x, sizeof x);
+	ok(dp_precision_round_tensor(DP_PREC_FP16, y, y, 257) == DP_OK &&
+	   isinf(y[5]) && y[6] == dp_round_fp16(x[6]),
+	   "round_tensor in place; fp16 overflows 70000 to Inf");
+}
+
 int main(void)
 {
 	ok(fegetround() == FE_TONEAREST,
@@ -952,6 +992,7 @@ int main(void)
 	explicit_cases();
 	table();
 	fixed_point();
+	precision_tensor();
 
 	free(strat.v);
 	free(rnd.v);

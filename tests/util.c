@@ -188,6 +188,18 @@ void fill_normal(rng_t *r, float *x, size_t n)
 		x[i] = (float)rng_normal(r);
 }
 
+void fill_kind(rng_t *r, int kind, float *x, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		double v = rng_normal(r);
+		if (kind == 1)
+			v = v > 0 ? v : 0;
+		else if (kind == 2)
+			v += 1.0;
+		x[i] = (float)v;
+	}
+}
+
 err_stats compare(const float *got, const double *want, size_t n)
 {
 	err_stats s = { 0, 0, 0 };

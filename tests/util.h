@@ -38,6 +38,9 @@ void rng_seed(rng_t *r, uint64_t seed);
 double rng_uniform(rng_t *r);          /* [0, 1) */
 double rng_normal(rng_t *r);           /* standard normal */
 void fill_normal(rng_t *r, float *x, size_t n);
+/* kind 0: N(0,1); 1: ReLU(N(0,1)), activations after a ReLU; 2: N(1,1),
+ * a non-zero mean. */
+void fill_kind(rng_t *r, int kind, float *x, size_t n);
 
 /* Largest |got - want| and largest |want| over n values. */
 typedef struct { double max_abs_err, mean_abs_err, max_ref; } err_stats;
