@@ -232,21 +232,22 @@ static void check_plans(void)
 		     r->variant, r->rel_err);
 		ok(r->rel_err <= 1e-6, "budget 1e-6: chosen rel err %.2e within",
 		   r->rel_err);
-		ok(!(r->desc.algo == DP_ALGO_WINOGRAD && r->desc.tile >= 4),
-		   "budget 1e-6: no Winograd F(4,3) or F(6,3) (rel err > 1e-6)");
+		ok(!(r->desc.algo == DP_ALGO_WINOGRAD && r->desc.tile >= 6),
+		   "budget 1e-6: not Winograd F(6,3) (rel err > 1e-6)");
 	}
 	dp_destroy(p);
-	/* Winograd F(4,3) and F(6,3) alone exceed 1e-6 on this layer. */
+	/* Winograd F(6,3) exceeds 1e-6 on this layer, so the budget excludes
+	 * it (F(4,3) sits near 1e-6 with its default points, either side). */
 	dp_find_result res[DP_FIND_MAX];
 	int n = 0;
 	dp_find_opts fo = quick();
 	dp_find_conv(&d, &fo, res, DP_FIND_MAX, &n);
 	int over = 1;
 	for (int i = 0; i < n; i++)
-		if (res[i].desc.algo == DP_ALGO_WINOGRAD && res[i].desc.tile >= 4 &&
+		if (res[i].desc.algo == DP_ALGO_WINOGRAD && res[i].desc.tile >= 6 &&
 		    !(res[i].rel_err > 1e-6))
 			over = 0;
-	ok(over, "winograd F(4,3), F(6,3) have rel err > 1e-6 here");
+	ok(over, "winograd F(6,3) has rel err > 1e-6 here");
 
 	po.max_rel_error = 0;
 	p = NULL;
