@@ -97,18 +97,21 @@ $(B)/tests/%: tests/%.c $(TEST_LIB) $(wildcard tests/*.h) $(B)/libdpgen.a
 	$(CC) $(ALL_CFLAGS) $(LUA_CFLAGS) -Itests $< $(TEST_LIB) -o $@ \
 		$(B)/libdpgen.a $(LUA_LIBS) $(LIBS)
 
-# make check (what CI runs): every test, then the tests of the surfaces
+# make check (what CI runs): every test; then the tests of the surfaces
 # that take hostile input (command lines, .npy, IDX, wisdom, templates,
 # the fuzzers' regression inputs, the JIT's cache) again under ASan, UBSan
-# and LeakSanitizer. The whole suite under the sanitizers (8 minutes) is
-# make check-sanitize.
+# and LeakSanitizer; then every libFuzzer target for CHECK_FUZZ_SECONDS.
+# About 8 minutes on a quiet 2-core machine. The whole suite under the
+# sanitizers (8 minutes more) is make check-sanitize.
 SAN_QUICK = t_cli t_run t_npy t_idx t_wisdom t_fuzz_regress t_jit
+CHECK_FUZZ_SECONDS ?= 10
 check: deps
 	@$(MAKE) --no-print-directory check-run
 	@$(MAKE) --no-print-directory check-run B=build-asan \
 		CFLAGS="-O1 -g -fno-omit-frame-pointer" SANITIZE="$(SAN)" \
 		KERNEL_CFLAGS="-O1 -g $(SAN)" \
 		TESTS="$(SAN_QUICK:%=build-asan/tests/%)"
+	@$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=$(CHECK_FUZZ_SECONDS)
 
 # Flags for the kernels tests generate and compile on the fly, the JIT's
 # included; its cache stays in the build directory.
