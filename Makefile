@@ -101,7 +101,7 @@ $(B)/tests/%: tests/%.c $(TEST_LIB) $(wildcard tests/*.h) $(B)/libdpgen.a
 # that take hostile input (command lines, .npy, IDX, wisdom, templates,
 # the fuzzers' regression inputs, the JIT's cache) again under ASan, UBSan
 # and LeakSanitizer; then every libFuzzer target for CHECK_FUZZ_SECONDS.
-# About 8 minutes on a quiet 2-core machine. The whole suite under the
+# About 6.5 minutes on a quiet 2-core machine. The whole suite under the
 # sanitizers (8 minutes more) is make check-sanitize.
 SAN_QUICK = t_cli t_run t_npy t_idx t_wisdom t_fuzz_regress t_jit
 CHECK_FUZZ_SECONDS ?= 10
