@@ -30,8 +30,10 @@
  * fastest generated kernel and the fastest oneDNN algorithm are measured
  * again on 1 and 2 threads, alternating (the machine has 2 cores and is
  * shared, so the 2-thread numbers depend on the other jobs); the 2-thread
- * output must be bitwise the 1-thread one. Printed after each table and
- * as a summary, written to docs/data/bench_conv_threads.csv. */
+ * output must be bitwise the 1-thread one. The verdict (faster, same,
+ * SLOWER) counts a difference only beyond the run's own noise: the spread
+ * of the three medians of each side, at least 2%. Printed after each
+ * table and as a summary, written to docs/data/bench_conv_threads.csv. */
 #include <dlfcn.h>
 #include <errno.h>
 #include <math.h>
@@ -440,6 +442,10 @@ static double onednn_time_threads(int n, double budget)
 typedef struct thr_row {
 	char dp_impl[128], dnn_impl[64];
 	double dp_us1, dp_us2, dnn_us1, dnn_us2;   /* < 0: not measured */
+	/* The run's own noise: the largest relative spread (slowest /
+	 * fastest - 1) of the three 1-thread and three 2-thread medians of
+	 * dpgen. A 2-thread time is called slower only beyond it. */
+	double dp_noise;
 	int identical;     /* dpgen's 2-thread output == its 1-thread output */
 } thr_row;
 static thr_row thr_rows[NLAYERS];
@@ -462,18 +468,21 @@ static void bench_dpgen_threads(thr_row *t, const dp_kernel *kern,
 		dp_execute_fn(&c);
 		t->identical = c.st == DP_OK &&
 		               memcmp(y1, p->y, p->ny * sizeof *y1) == 0;
-		double b1 = INFINITY, b2 = INFINITY;
+		double b1 = INFINITY, b2 = INFINITY, w1 = 0, w2 = 0;
 		for (int r = 0; r < 3 && c.st == DP_OK; r++) {
 			dp_set_num_threads(1);
 			double x = measure(dp_execute_fn, &c, p->budget / 2);
 			b1 = x < b1 ? x : b1;
+			w1 = x > w1 ? x : w1;
 			dp_set_num_threads(2);
 			x = measure(dp_execute_fn, &c, p->budget / 2);
 			b2 = x < b2 ? x : b2;
+			w2 = x > w2 ? x : w2;
 		}
 		if (c.st == DP_OK) {
 			t->dp_us1 = 1e6 * b1;
 			t->dp_us2 = 1e6 * b2;
+			t->dp_noise = w1 / b1 > w2 / b2 ? w1 / b1 - 1 : w2 / b2 - 1;
 		}
 	}
 	dp_set_num_threads(1);
@@ -999,6 +1008,26 @@ static int layer_selected(int li, const char *list)
 	return 0;
 }
 
+/* The noise band of a thread row: the run's own spread, at least 2%
+ * (three medians can agree by luck). */
+static double thr_band(const thr_row *t)
+{
+	return t->dp_noise > 0.02 ? t->dp_noise : 0.02;
+}
+
+/* dpgen on 2 threads against 1: "faster" or "slower" only beyond the
+ * noise band, "same" inside it (a layer small enough to stay on one
+ * thread should land here). */
+static const char *thr_verdict(const thr_row *t)
+{
+	const double band = 1 + thr_band(t);
+	if (t->dp_us1 > band * t->dp_us2)
+		return "faster";
+	if (t->dp_us2 > band * t->dp_us1)
+		return "SLOWER";
+	return "same";
+}
+
 /* Per layer: the best generated kernel and the best oneDNN algorithm on 1
  * and 2 threads; speedup = 1-thread time / 2-thread time. */
 static void print_threads_table(void)
@@ -1007,9 +1036,9 @@ static void print_threads_table(void)
 	       "is shared with other jobs: a 2-thread time is only as good as "
 	       "the second core was free; speedup = 1-thread time / 2-thread "
 	       "time, > 1 = faster)\n");
-	printf("  %-22s %-24s %10s %10s %7s  %-16s %10s %10s %7s\n", "layer",
-	       "best generated", "1t us", "2t us", "speedup", "oneDNN",
-	       "1t us", "2t us", "speedup");
+	printf("  %-22s %-24s %10s %10s %7s %6s %-7s %-16s %10s %10s %7s\n",
+	       "layer", "best generated", "1t us", "2t us", "speedup", "noise",
+	       "verdict", "oneDNN", "1t us", "2t us", "speedup");
 	for (int li = 0; li < NLAYERS; li++) {
 		const thr_row *t = &thr_rows[li];
 		if (!layer_ran[li] || !(t->dp_us1 > 0))
@@ -1021,9 +1050,11 @@ static void print_threads_table(void)
 			snprintf(d2, sizeof d2, "%.1f", t->dnn_us2);
 			snprintf(ds, sizeof ds, "%.2f", t->dnn_us1 / t->dnn_us2);
 		}
-		printf("  %-22s %-24s %10.1f %10.1f %7.2f  %-16s %10s %10s %7s%s\n",
+		printf("  %-22s %-24s %10.1f %10.1f %7.2f %5.1f%% %-7s "
+		       "%-16s %10s %10s %7s%s\n",
 		       label, t->dp_impl + (strncmp(t->dp_impl, "dpgen ", 6) ? 0 :
 		       6), t->dp_us1, t->dp_us2, t->dp_us1 / t->dp_us2,
+		       100 * thr_band(t), thr_verdict(t),
 		       t->dnn_us1 > 0 ? t->dnn_impl : "-", d1, d2, ds,
 		       t->identical ? "" : "  OUTPUT DIFFERS");
 	}
@@ -1032,7 +1063,7 @@ static void print_threads_table(void)
 static void write_threads(FILE *f)
 {
 	fprintf(f, "layer,best_generated,dpgen_1t_us,dpgen_2t_us,dpgen_speedup,"
-	        "bitwise_identical,onednn,onednn_1t_us,onednn_2t_us,"
+	        "noise_band,verdict,bitwise_identical,onednn,onednn_1t_us,onednn_2t_us,"
 	        "onednn_speedup\n");
 	for (int li = 0; li < NLAYERS; li++) {
 		const thr_row *t = &thr_rows[li];
@@ -1043,8 +1074,9 @@ static void write_threads(FILE *f)
 		csv_str(f, label);
 		fputc(',', f);
 		csv_str(f, t->dp_impl);
-		fprintf(f, ",%.2f,%.2f,%.3f,%d,", t->dp_us1, t->dp_us2,
-		        t->dp_us1 / t->dp_us2, t->identical);
+		fprintf(f, ",%.2f,%.2f,%.3f,%.3f,%s,%d,", t->dp_us1, t->dp_us2,
+		        t->dp_us1 / t->dp_us2, thr_band(t), thr_verdict(t),
+		        t->identical);
 		csv_str(f, t->dnn_us1 > 0 ? t->dnn_impl : "");
 		csv_num(f, "%.2f", t->dnn_us1, t->dnn_us1 > 0);
 		csv_num(f, "%.2f", t->dnn_us2, t->dnn_us1 > 0);
