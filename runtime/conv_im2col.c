@@ -7,7 +7,10 @@
  *                                       [x*stride + j - pad_w]  (0 outside)
  * so that out[K x HO*WO] = W[K x C*R*S] * cols + bias. The column build
  * and the generic GEMM share their work among dp_get_num_threads()
- * threads (OpenBLAS uses its own). */
+ * threads, and so does OpenBLAS: left alone it takes every core, and
+ * find and tune would then compare a 2-core im2col-blas with 1-thread
+ * dpgen kernels (and on a shared machine its spinning threads fight the
+ * other jobs). */
 #include <string.h>
 
 #include <cblas.h>
@@ -166,6 +169,11 @@ static dp_status blas_execute(const dp_desc *d, const void *state,
 	const float *w = state;
 	const float *bias = w + dp_conv_weight_elems(d);
 	float *cols = ws;
+	/* OpenBLAS on dpgen's thread count for this call; the caller's
+	 * setting is put back after it (a change only when they differ). */
+	const int want = dp_get_num_threads(), had = openblas_get_num_threads();
+	if (want != had)
+		openblas_set_num_threads(want);
 	for (int n = 0; n < d->n; n++) {
 		const float *img = input + (size_t)n * d->c * d->h * d->w;
 		float *out = output + (size_t)n * d->k * g.mm_n;
@@ -175,6 +183,8 @@ static dp_status blas_execute(const dp_desc *d, const void *state,
 		            out, g.mm_n);
 		add_bias(d, bias, out);
 	}
+	if (want != had)
+		openblas_set_num_threads(had);
 	return DP_OK;
 }
 

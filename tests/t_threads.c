@@ -2,11 +2,13 @@
  * the partition of dp_parallel_for, bitwise-identical results at 1, 2 and
  * 3 threads for direct, im2col (generated and generic) and GEMM (generated
  * and generic), each also within its error bound of the fp64 reference,
- * and two user threads planning and executing at once.
+ * two user threads planning and executing at once, and im2col-blas
+ * running OpenBLAS on dpgen's thread count.
  *
  * The work thresholds of dp_parallel_for would keep most test shapes on
  * one thread; dp_set_parallel_min_flops(0) makes every call with more
  * than one item parallel, so the partitions are really exercised. */
+#define _GNU_SOURCE   /* RTLD_NEXT */
 #include <dlfcn.h>
 #include <math.h>
 #include <pthread.h>
@@ -194,6 +196,77 @@ static void same_bits(const char *what, const dp_kernel *kern,
 	}
 	ok(good, "%s: bitwise identical at 1, 2 and 3 threads", what);
 	free(y1);
+}
+
+/* ---- OpenBLAS follows dpgen's thread count ----
+ * This program defines openblas_set_num_threads itself, so the runtime's
+ * calls land here (an executable's definition comes first in symbol
+ * lookup); it records the count OpenBLAS is set to and forwards to the
+ * real function. cblas_sgemm is wrapped the same way to see the setting
+ * in force when the product runs. */
+static void (*real_set_threads)(int);
+static int blas_threads = -1;      /* last count set through here */
+static int sgemm_threads = -2;     /* the count in force at the last sgemm */
+
+void openblas_set_num_threads(int n);
+void openblas_set_num_threads(int n)
+{
+	if (!real_set_threads)
+		*(void **)&real_set_threads = dlsym(RTLD_NEXT,
+		                                    "openblas_set_num_threads");
+	blas_threads = n;
+	if (real_set_threads)
+		real_set_threads(n);
+}
+
+typedef void sgemm_fn(int, int, int, int, int, int, float, const float *,
+                      int, const float *, int, float, float *, int);
+void cblas_sgemm(int order, int ta, int tb, int m, int n, int k, float alpha,
+                 const float *a, int lda, const float *b, int ldb,
+                 float beta, float *c, int ldc);
+void cblas_sgemm(int order, int ta, int tb, int m, int n, int k, float alpha,
+                 const float *a, int lda, const float *b, int ldb,
+                 float beta, float *c, int ldc)
+{
+	static sgemm_fn *real;
+	if (!real)
+		*(void **)&real = dlsym(RTLD_NEXT, "cblas_sgemm");
+	sgemm_threads = blas_threads;
+	if (real)
+		real(order, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+}
+
+int openblas_get_num_threads(void);
+
+static void test_blas_threads(void)
+{
+	const dp_desc d = { .op = DP_OP_CONV, .algo = DP_ALGO_IM2COL_BLAS,
+	                    .precision = DP_PREC_FP32, .n = 1, .c = 16,
+	                    .h = 20, .w = 20, .k = 16, .r = 3, .s = 3,
+	                    .stride = 1, .pad_h = 1, .pad_w = 1 };
+	const size_t nx = 16 * 20 * 20, nw = 16 * 16 * 9, ny = 16 * 20 * 20;
+	float *x = malloc(nx * sizeof *x), *w = malloc(nw * sizeof *w);
+	float *b = calloc(16, sizeof *b);
+	for (size_t i = 0; x && i < nx; i++)
+		x[i] = (float)(i % 7) - 3;
+	for (size_t i = 0; w && i < nw; i++)
+		w[i] = (float)(i % 5) - 2;
+	openblas_set_num_threads(3);
+	for (int t = 1; t <= 2; t++) {
+		sgemm_threads = -2;
+		float *y = x && w && b ? run_at(&dp_conv_im2col_blas_generic, &d,
+		                                t, x, w, b, ny) : NULL;
+		ok(y && sgemm_threads == t, "im2col-blas on %d dpgen thread%s: "
+		   "OpenBLAS ran on %d", t, t > 1 ? "s" : "", sgemm_threads);
+		ok(blas_threads == 3 && openblas_get_num_threads() == 3,
+		   "then the caller's OpenBLAS setting (3) is back: %d",
+		   openblas_get_num_threads());
+		free(y);
+	}
+	dp_set_num_threads(1);
+	free(x);
+	free(w);
+	free(b);
 }
 
 static const struct cshape { int n, c, h, w, k, r, s, st, ph, pw; } cshapes[] = {
@@ -549,6 +622,7 @@ int main(void)
 	}
 	test_conv(dir);
 	test_gemm(dir);
+	test_blas_threads();
 	test_cli(dir);
 	test_two_users();
 	/* With the default thresholds too: the same result as one thread. */
