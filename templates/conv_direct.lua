@@ -10,15 +10,19 @@
 --
 -- The work is vectorized across the output width (8 floats, GCC/Clang
 -- vector extensions) and register-blocked: a block computes KB filters x
--- NV vectors of outputs (NV = rows x vectors per row) in KB * NV
--- accumulators. Per kernel tap it loads NV input vectors and broadcasts KB
--- weights, which prepare() has laid out [filter block][c][i][j][KB] so the
--- broadcasts read consecutive floats. The block shape is chosen for the
--- shape by a small cost model (plan below). An output width that is not a
--- multiple of 8 ends with a tail vector: its lanes past the row read the
--- zero padding, and only the lanes inside the row are stored (memcpy).
--- For large C the channels go in blocks whose weights stay in L1; blocks
--- after the first add to the outputs the previous one stored.
+-- NV vectors of outputs in KB * NV accumulators, the NV vectors taken in
+-- turn from the vectors of RB output rows, so a block may run from the end
+-- of one row into the next. Per kernel tap it loads NV input vectors and
+-- broadcasts KB weights, which prepare() has laid out
+-- [filter block][c][i][j][KB] so the broadcasts read consecutive floats.
+-- The block shape is chosen for the shape by a small cost model (plan
+-- below). An output width that is not a multiple of 8 ends with a tail
+-- vector: its lanes past the row read the zero padding, and only the
+-- lanes inside the row are stored (memcpy). A tail of at most 4 lanes
+-- shares its vector with the next row's tail (two 4-float halves), so a
+-- width of 28 costs 3.5 vectors a row, not 4. For large C the channels go
+-- in blocks whose weights stay in L1; blocks after the first add to the
+-- outputs the previous one stored.
 --
 -- Threads: the padding copy is shared by channels, the outputs by (filter
 -- block, row block) items through dp_parallel_for (dpgen.h), which keeps
@@ -65,13 +69,9 @@ local function runs(n, size)
 	return r
 end
 
--- The output vectors of a block of rb rows, { dy, x, n } row by row,
--- split into groups of at most nvc vectors, as equal as possible. A group
--- may run from the end of one row into the next: its vectors need not be
--- neighbours, only each vector's 8 lanes. Each group is { dy0, x0, offs }
--- with offs its vectors relative to (dy0, x0), the first vector's place,
--- and key the name of that relative pattern: groups with the same key are
--- one register block called at different places.
+-- How a vector appears in block names: "16" (row 0, column 16), "24w4"
+-- (a tail of 4 lanes), "24p4" (the tails of rows 0 and 1, 4 lanes each),
+-- "y1_m8" (row 1, column -8).
 local function vec_key(v)
 	local x = v.x < 0 and "m" .. -v.x or tostring(v.x)
 	local k = v.n == LANES and x or
@@ -80,6 +80,16 @@ local function vec_key(v)
 	return k
 end
 
+-- The output vectors of a block of rb rows, { dy, x, n } row by row,
+-- split into groups of at most nvc vectors, as equal as possible. A group
+-- may run from the end of one row into the next: its vectors need not be
+-- neighbours, only each vector's 8 lanes. A tail of at most HALF lanes is
+-- paired with the next row's tail ({ pair = true }: lanes 0..HALF-1 hold
+-- row dy, lanes HALF.. row dy + 1), and the last row of an odd block keeps
+-- a tail vector of its own. Each group is { dy0, x0, offs, key } with offs
+-- its vectors relative to (dy0, x0), the first vector's place, and key the
+-- name of that relative pattern: groups with the same key are one
+-- register block called at different places.
 local HALF = LANES // 2
 
 local function row_groups(starts, rb, nvc)
