@@ -215,6 +215,26 @@ local function geometry(d, p)
 	return g
 end
 
+-- The offset of `rows` rows of `unit` floats plus x columns, as it is
+-- added to a pointer: "", " + 16", " + ROW - 8", " + 2 * ROW".
+local function place(rows, unit, x)
+	local parts = {}
+	if rows == 1 then
+		parts[1] = unit
+	elseif rows > 1 then
+		parts[1] = string.format("%d * %s", rows, unit)
+	end
+	local s = table.concat(parts)
+	if x > 0 then
+		s = s == "" and tostring(x) or string.format("%s + %d", s, x)
+	elseif x < 0 then
+		s = s == "" and tostring(x) or string.format("%s - %d", s, -x)
+	end
+	if s == "" then return "" end
+	if s:sub(1, 1) == "-" then return " - " .. s:sub(2) end
+	return " + " .. s
+end
+
 -- The name and body of one register block: kb filters x the vectors
 -- offs of a group (row_groups).
 local function block_name(kb, offs)
@@ -315,17 +335,15 @@ local function emit_block(e, d, p, kb, offs)
 			cexpr.affine(t, 1, ph * p.geo.wp))
 		e:line("const float *restrict gt = g + %s;",
 			cexpr.affine(t, st * kb, ph * kb))
-		local function at(off)
-			return off == 0 and "x" or string.format("x + %d", off)
-		end
 		local function xload(v)
-			local off = vecs[v + 1].dy * st * p.geo.row + vecs[v + 1].x
-			if vecs[v + 1].pair then
-				return string.format("PAIR(%s, %s)", at(off),
-					at(off + st * p.geo.row))
+			local o = vecs[v + 1]
+			local off = place(o.dy * st, "ROW", o.x)
+			if o.pair then
+				return string.format("PAIR(x%s, x%s)", off,
+					place((o.dy + 1) * st, "ROW", o.x))
 			end
-			if off == 0 then return "*(const uvec *)x" end
-			return string.format("*(const uvec *)(x + %d)", off)
+			if off == "" then return "*(const uvec *)x" end
+			return string.format("*(const uvec *)(x%s)", off)
 		end
 		local function wload(f)
 			return string.format("gt[%d] - (vec){ 0 }", f)
@@ -597,11 +615,9 @@ local function emit_filter_block(e, d, p, blocks, kb)
 	local function calls(rb)
 		for _, g in ipairs(p.rgroups[rb]) do
 			local name = blocks[kb .. ":" .. g.key]
-			local xi = cexpr.affine(nil, 0, g.dy0 * d.stride * p.geo.row + g.x0)
-			local xo = cexpr.affine(nil, 0, g.dy0 * d.wo + g.x0)
-			xi = xi == "0" and "" or " + " .. xi
-			xo = xo == "0" and "" or " + " .. xo
-			e:line("%s(in%s, wk, bias + k, out%s%s);", name, xi, xo, args)
+			e:line("%s(in%s, wk, bias + k, out%s%s);", name,
+				place(g.dy0 * d.stride, "ROW", g.x0),
+				place(g.dy0, "WO", g.x0), args)
 		end
 	end
 	if #rr == 2 then
