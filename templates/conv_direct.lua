@@ -135,10 +135,14 @@ end
 local ACCUMULATORS = 8
 local FMA_LATENCY = 4
 
--- Cycles of one kernel tap of a kb x nv block on the machine class: two
--- FMAs per cycle, two loads per cycle (one input vector per vector, one
--- broadcast per filter), and the FMA latency that each accumulator's
--- chain must wait out.
+-- Cycles of one kernel tap of a kb x nv block (npairs of the vectors
+-- paired row tails) on the machine class: two FMAs per cycle, two loads
+-- per cycle (one input vector per vector, one broadcast per filter; a
+-- pair is two loads and a shuffle, counted as a load and an FMA slot),
+-- and the FMA latency that each accumulator's chain must wait out. Two
+-- loads, not three: with kb = 8, nv = 1 (9 loads per 8 FMAs) the
+-- kernels were 15-25% slower than with kb = 4, nv = 2 (6 per 8) on every
+-- layer of bench_direct (Zen 3).
 local function tap_cycles(kb, nv, npairs)
 	return math.max((kb * nv + npairs) / 2, (kb + nv + npairs) / 2,
 		FMA_LATENCY)
