@@ -140,9 +140,9 @@ local FMA_LATENCY = 4
 -- per cycle (one input vector per vector, one broadcast per filter; a
 -- pair is two loads and a shuffle, counted as a load and an FMA slot),
 -- and the FMA latency that each accumulator's chain must wait out. Two
--- loads, not three: with kb = 8, nv = 1 (9 loads per 8 FMAs) the
--- kernels were 15-25% slower than with kb = 4, nv = 2 (6 per 8) on every
--- layer of bench_direct (Zen 3).
+-- loads, not three: the layers of bench_direct whose blocks went from
+-- kb = 8, nv = 1 (9 loads per 8 FMAs) to kb = 4, nv = 2 (6 per 8) got
+-- 15-30% faster (Zen 3).
 local function tap_cycles(kb, nv, npairs)
 	return math.max((kb * nv + npairs) / 2, (kb + nv + npairs) / 2,
 		FMA_LATENCY)
