@@ -7,22 +7,30 @@
  *
  * Usage: bench_direct [LAYER...]   (indices into the table; default all)
  * Environment: DPGEN, DP_SRCDIR, CC, DP_KERNEL_CFLAGS, BENCH_BUDGET seconds
- * per measurement (default 0.3). */
+ * per measurement (default 0.3). With DPGEN_BASE set to another dpgen, the
+ * kernel that one generates is timed too, interleaved with DPGEN's
+ * (BENCH_ROUNDS rounds, default 5, of one measurement each; the minimum
+ * of each is kept): "base/gen" > 1 means DPGEN's kernel is faster. */
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "timing.h"
 #include "util.h"
 
-static const struct { int c, h, k, r, stride; } layers[] = {
-	{ 3, 28, 16, 3, 1 },      /* the demo layer */
-	{ 64, 56, 64, 3, 1 },
-	{ 128, 28, 128, 3, 1 },
-	{ 256, 14, 256, 3, 1 },
-	{ 512, 7, 512, 3, 1 },
-	{ 32, 28, 32, 5, 1 },
-	{ 3, 224, 64, 7, 1 },
-	{ 3, 224, 64, 7, 2 },     /* the ResNet stem of generated/MANIFEST */
+/* pad -1: "same" padding, (r - 1) / 2. */
+static const struct { int c, h, k, r, stride, pad; } layers[] = {
+	{ 3, 28, 16, 3, 1, -1 },      /* the demo layer */
+	{ 64, 56, 64, 3, 1, -1 },
+	{ 128, 28, 128, 3, 1, -1 },
+	{ 256, 14, 256, 3, 1, -1 },
+	{ 512, 7, 512, 3, 1, -1 },
+	{ 32, 28, 32, 5, 1, -1 },
+	{ 3, 224, 64, 7, 1, -1 },
+	{ 3, 224, 64, 7, 2, -1 },     /* the ResNet stem of generated/MANIFEST */
+	{ 16, 64, 16, 11, 1, -1 },    /* the large kernels of bench_conv */
+	{ 8, 128, 8, 15, 1, -1 },
+	{ 1, 47, 1, 23, 1, 0 },
 };
 enum { NLAYERS = sizeof layers / sizeof layers[0] };
 
@@ -93,6 +101,24 @@ static double time_kernel(const dp_kernel *kern, const dp_desc *d,
 	return t;
 }
 
+/* The kernel the dpgen at path base generates for d, built in dir (build_
+ * kernel reads the generator's path from $DPGEN). */
+static const dp_kernel *build_base(const dp_desc *d, const char *base,
+                                   const char *dir, char *err, size_t err_len)
+{
+	const char *own = getenv("DPGEN");
+	char *saved = own ? strdup(own) : NULL;
+	setenv("DPGEN", base, 1);
+	const dp_kernel *k = build_kernel(d, dir, err, err_len);
+	if (saved) {
+		setenv("DPGEN", saved, 1);
+		free(saved);
+	} else {
+		unsetenv("DPGEN");
+	}
+	return k;
+}
+
 static double max_rel_diff(const float *a, const float *b, size_t n)
 {
 	double e = 0, mx = 0;
@@ -120,7 +146,17 @@ int main(int argc, char **argv)
 		if (i >= 0 && i < NLAYERS)
 			want[i] = 1;
 	}
+	const char *rs = getenv("BENCH_ROUNDS");
+	const int rounds = rs && atoi(rs) > 0 ? atoi(rs) : 5;
+	const char *base_dpgen = getenv("DPGEN_BASE");
+	char base_dir[256];
+	if (base_dpgen && !*base_dpgen)
+		base_dpgen = NULL;
 	setenv("DP_KERNEL_CFLAGS", "-O3 -march=native", 0);
+	if (base_dpgen && !make_temp_dir(base_dir, sizeof base_dir)) {
+		fprintf(stderr, "bench_direct: no temporary directory\n");
+		return 1;
+	}
 	if (!make_temp_dir(dir, sizeof dir)) {
 		fprintf(stderr, "bench_direct: no temporary directory\n");
 		return 1;
@@ -134,13 +170,17 @@ int main(int argc, char **argv)
 		if (!want[l])
 			continue;
 		const int r = layers[l].r;
+		const int pad = layers[l].pad < 0 ? (r - 1) / 2 : layers[l].pad;
 		dp_desc d = { .op = DP_OP_CONV, .algo = DP_ALGO_DIRECT,
 		              .precision = DP_PREC_FP32, .n = 1, .c = layers[l].c,
 		              .h = layers[l].h, .w = layers[l].h, .k = layers[l].k,
 		              .r = r, .s = r, .stride = layers[l].stride,
-		              .pad_h = (r - 1) / 2, .pad_w = (r - 1) / 2 };
+		              .pad_h = pad, .pad_w = pad };
 		const dp_kernel *gen = build_kernel(&d, dir, err, sizeof err);
-		if (!gen) {
+		const dp_kernel *base = NULL;
+		if (gen && base_dpgen)
+			base = build_base(&d, base_dpgen, base_dir, err, sizeof err);
+		if (!gen || (base_dpgen && !base)) {
 			fprintf(stderr, "bench_direct: %s\n", err);
 			failed = 1;
 			continue;
@@ -161,6 +201,23 @@ int main(int argc, char **argv)
 		double tr = time_kernel(dp_generic_kernel(&d), &d, x, w, b, y1,
 		                        budget, &mr);
 		double diff = max_rel_diff(y0, y1, no);
+		double bmin = -1;
+		if (base) {
+			/* Interleaved: gen, base, gen, base, ... */
+			float *y2 = malloc(no * 4);
+			for (int round = 0; round < rounds && y2; round++) {
+				double m, t;
+				t = time_kernel(gen, &d, x, w, b, y0, budget / rounds, &m);
+				if (t >= 0 && m < mg)
+					mg = m;
+				t = time_kernel(base, &d, x, w, b, y2, budget / rounds, &m);
+				if (t >= 0 && (bmin < 0 || m < bmin))
+					bmin = m;
+			}
+			if (!y2 || max_rel_diff(y2, y1, no) > 1e-4)
+				diff = 1;
+			free(y2);
+		}
 		char label[64];
 		snprintf(label, sizeof label, "C%d H%d K%d %dx%d s%d", d.c, d.h,
 		         d.k, r, r, d.stride);
@@ -168,11 +225,16 @@ int main(int argc, char **argv)
 		printf("%2d %-22s %10.1f %10.1f %10.1f %10.1f %6.2f %6.2f %8.1f%s\n",
 		       l, label, tg * 1e6, mg * 1e6, tr * 1e6, mr * 1e6, tr / tg,
 		       mr / mg, flops / mg * 1e-9, diff > 1e-4 ? "  MISMATCH" : "");
+		if (base)
+			printf("%2s %-22s base (DPGEN_BASE) min %.1f us, base/gen %.3f\n",
+			       "", "", bmin * 1e6, bmin / mg);
 		fflush(stdout);
 		if (tg < 0 || tr < 0 || diff > 1e-4)
 			failed = 1;
 		free(x); free(w); free(b); free(y0); free(y1);
 	}
 	remove_tree(dir);
+	if (base_dpgen)
+		remove_tree(base_dir);
 	return failed;
 }

@@ -10,15 +10,19 @@
 --
 -- The work is vectorized across the output width (8 floats, GCC/Clang
 -- vector extensions) and register-blocked: a block computes KB filters x
--- NV vectors of outputs (NV = rows x vectors per row) in KB * NV
--- accumulators. Per kernel tap it loads NV input vectors and broadcasts KB
--- weights, which prepare() has laid out [filter block][c][i][j][KB] so the
--- broadcasts read consecutive floats. The block shape is chosen for the
--- shape by a small cost model (plan below). An output width that is not a
--- multiple of 8 ends with a tail vector: its lanes past the row read the
--- zero padding, and only the lanes inside the row are stored (memcpy).
--- For large C the channels go in blocks whose weights stay in L1; blocks
--- after the first add to the outputs the previous one stored.
+-- NV vectors of outputs in KB * NV accumulators, the NV vectors taken in
+-- turn from the vectors of RB output rows, so a block may run from the end
+-- of one row into the next. Per kernel tap it loads NV input vectors and
+-- broadcasts KB weights, which prepare() has laid out
+-- [filter block][c][i][j][KB] so the broadcasts read consecutive floats.
+-- The block shape is chosen for the shape by a small cost model (plan
+-- below). An output width that is not a multiple of 8 ends with a tail
+-- vector: its lanes past the row read the zero padding, and only the
+-- lanes inside the row are stored (memcpy). A tail of at most 4 lanes
+-- shares its vector with the next row's tail (two 4-float halves), so a
+-- width of 28 costs 3.5 vectors a row, not 4. For large C the channels go
+-- in blocks whose weights stay in L1; blocks after the first add to the
+-- outputs the previous one stored.
 --
 -- Threads: the padding copy is shared by channels, the outputs by (filter
 -- block, row block) items through dp_parallel_for (dpgen.h), which keeps
@@ -53,13 +57,6 @@ local function row_vectors(wo)
 	return vecs
 end
 
--- How a vector appears in names and keys: "16", or "24w4" for a tail of
--- 4 lanes.
-local function vec_key(v)
-	if v.n == LANES then return tostring(v.x) end
-	return string.format("%dw%d", v.x, v.n)
-end
-
 -- Blocks of at most `size` over n items: runs of { first, count, size }
 -- (the full blocks, then one shorter block for the remainder).
 local function runs(n, size)
@@ -72,18 +69,57 @@ local function runs(n, size)
 	return r
 end
 
--- The vectors of one row split into groups of at most nvc, as equal as
--- possible: { x0, offs = { vectors with x relative to x0 } }.
-local function column_groups(starts, nvc)
-	local ngroups = ceil_div(#starts, nvc)
+-- How a vector appears in block names: "16" (row 0, column 16), "24w4"
+-- (a tail of 4 lanes), "24p4" (the tails of rows 0 and 1, 4 lanes each),
+-- "y1_m8" (row 1, column -8).
+local function vec_key(v)
+	local x = v.x < 0 and "m" .. -v.x or tostring(v.x)
+	local k = v.n == LANES and x or
+		string.format(v.pair and "%sp%d" or "%sw%d", x, v.n)
+	if v.dy > 0 then k = string.format("y%d_%s", v.dy, k) end
+	return k
+end
+
+-- The output vectors of a block of rb rows, { dy, x, n } row by row,
+-- split into groups of at most nvc vectors, as equal as possible. A group
+-- may run from the end of one row into the next: its vectors need not be
+-- neighbours, only each vector's 8 lanes. A tail of at most HALF lanes is
+-- paired with the next row's tail ({ pair = true }: lanes 0..HALF-1 hold
+-- row dy, lanes HALF.. row dy + 1), and the last row of an odd block keeps
+-- a tail vector of its own. Each group is { dy0, x0, offs, key } with offs
+-- its vectors relative to (dy0, x0), the first vector's place, and key the
+-- name of that relative pattern: groups with the same key are one
+-- register block called at different places.
+local HALF = LANES // 2
+
+local function row_groups(starts, rb, nvc)
+	local all = {}
+	for dy = 0, rb - 1 do
+		for _, v in ipairs(starts) do
+			if v.n > HALF then
+				all[#all + 1] = { dy = dy, x = v.x, n = v.n }
+			elseif dy % 2 == 0 and dy + 1 < rb then
+				-- A tail of at most half a vector, with the next row's.
+				all[#all + 1] = { dy = dy, x = v.x, n = v.n, pair = true }
+			elseif dy % 2 == 0 then
+				all[#all + 1] = { dy = dy, x = v.x, n = v.n }
+			end
+		end
+	end
+	local ngroups = ceil_div(#all, nvc)
 	local groups, at = {}, 1
 	for g = 1, ngroups do
-		local take = ceil_div(#starts - at + 1, ngroups - g + 1)
-		local grp = { x0 = starts[at].x, offs = {} }
+		local take = ceil_div(#all - at + 1, ngroups - g + 1)
+		local first = all[at]
+		local grp = { dy0 = first.dy, x0 = first.x, offs = {} }
+		local names = {}
 		for v = at, at + take - 1 do
-			grp.offs[#grp.offs + 1] = { x = starts[v].x - grp.x0,
-				n = starts[v].n }
+			local o = { dy = all[v].dy - first.dy, x = all[v].x - first.x,
+				n = all[v].n, pair = all[v].pair }
+			grp.offs[#grp.offs + 1] = o
+			names[#names + 1] = vec_key(o)
 		end
+		grp.key = table.concat(names, "_")
 		groups[#groups + 1] = grp
 		at = at + take
 	end
@@ -92,47 +128,69 @@ end
 
 -- Accumulators per register block. Eight is what the FMA latency needs
 -- (4 cycles x 2 FMAs per cycle) and leaves gcc room: with 12, gcc 12 runs
--- short of the 16 vector registers and turns the input loads into memory
--- operands of every FMA, or copies accumulators around (measured: 12
--- accumulators were up to 2x slower than 8 with gcc, equal with clang).
+-- short of the 16 vector registers and spills accumulators, or turns the
+-- input loads into memory operands of every FMA (measured: 12
+-- accumulators up to 2x slower than 8 with gcc, equal with clang; with
+-- PIN below and no predictive commoning, still 10% slower).
 local ACCUMULATORS = 8
+local FMA_LATENCY = 4
 
--- Cycles of one kernel tap of a kb x nv block on the machine class: two
--- FMAs per cycle, at most three loads per cycle, and an FMA latency of 4
--- cycles that each accumulator's chain must wait out.
-local function tap_cycles(kb, nv)
-	return math.max(kb * nv / 2, (kb + nv) / 3, 4)
+-- Cycles of one kernel tap of a kb x nv block (npairs of the vectors
+-- paired row tails) on the machine class: two FMAs per cycle, two loads
+-- per cycle (one input vector per vector, one broadcast per filter; a
+-- pair is two loads and a shuffle, counted as a load and an FMA slot),
+-- and the FMA latency that each accumulator's chain must wait out. Two
+-- loads, not three: the layers of bench_direct whose blocks went from
+-- kb = 8, nv = 1 (9 loads per 8 FMAs) to kb = 4, nv = 2 (6 per 8) got
+-- 15-30% faster (Zen 3).
+local function tap_cycles(kb, nv, npairs)
+	return math.max((kb * nv + npairs) / 2, (kb + nv + npairs) / 2,
+		FMA_LATENCY)
 end
 
--- The blocking for shape d: filters per block, output rows per block,
--- vectors per row per block; the cheapest by the model above, counting
--- the taps of every block, the loop overhead per (channel, kernel row)
--- and the bias loads and stores per block. Ties go to more filters and
--- fewer vectors: one input vector against kb broadcasts is the block gcc
--- compiles best.
+-- Most register blocks (distinct functions) a kernel may have.
+local MAX_BLOCKS = 8
+
+-- The blocking for shape d: filters per block, output rows per block, the
+-- vectors of a row block in groups of at most nvc; the cheapest by the
+-- model above, counting the taps of every block, the loop overhead per
+-- (channel, kernel row) and the bias loads and stores per block. Ties go
+-- to more filters, then fewer rows and vectors.
 local function plan(d)
 	local starts = row_vectors(d.wo)
 	local taps = d.c * d.r * d.s
 	local best
 	for kb = math.min(d.k, ACCUMULATORS), 1, -1 do
-		for rb = 1, math.min(d.ho, ACCUMULATORS // kb) do
-			for nvc = 1, math.min(#starts, ACCUMULATORS // (kb * rb)) do
-				local groups = column_groups(starts, nvc)
-				local cost = 0
+		for nvc = 1, ACCUMULATORS // kb do
+			for rb = 1, math.min(d.ho, ACCUMULATORS) do
+				local cost, distinct, nblocks = 0, {}, 0
+				local rgroups = {}
+				for _, rr in ipairs(runs(d.ho, rb)) do
+					rgroups[rr.size] = row_groups(starts, rr.size, nvc)
+				end
 				for _, kr in ipairs(runs(d.k, kb)) do
 					for _, rr in ipairs(runs(d.ho, rb)) do
-						for _, g in ipairs(groups) do
-							local nv = rr.size * #g.offs
+						for _, g in ipairs(rgroups[rr.size]) do
+							local nv, npairs = #g.offs, 0
+							for _, o in ipairs(g.offs) do
+								if o.pair then npairs = npairs + 1 end
+							end
 							local calls = kr.count * rr.count
 							cost = cost + calls * (taps *
-								tap_cycles(kr.size, nv) +
+								tap_cycles(kr.size, nv, npairs) +
 								d.c * d.r * 2 + kr.size * nv)
+							local key = kr.size .. ":" .. g.key
+							if not distinct[key] then
+								distinct[key] = true
+								nblocks = nblocks + 1
+							end
 						end
 					end
 				end
-				if not best or cost < best.cost - 1e-9 then
+				if nblocks <= MAX_BLOCKS and
+					(not best or cost < best.cost - 1e-9) then
 					best = { cost = cost, kb = kb, rb = rb, nvc = nvc,
-						groups = groups }
+						rgroups = rgroups }
 				end
 			end
 		end
@@ -161,33 +219,49 @@ local function geometry(d, p)
 	return g
 end
 
--- The name and body of one register block: kb filters, rows rb, vectors
--- at column offsets offs in each row.
-local function keys(offs)
-	local k = {}
-	for _, o in ipairs(offs) do k[#k + 1] = vec_key(o) end
-	return table.concat(k, ",")
+-- The offset of `rows` rows of `unit` floats plus x columns, as it is
+-- added to a pointer: "", " + 16", " + ROW - 8", " + 2 * ROW".
+local function place(rows, unit, x)
+	local parts = {}
+	if rows == 1 then
+		parts[1] = unit
+	elseif rows > 1 then
+		parts[1] = string.format("%d * %s", rows, unit)
+	end
+	local s = table.concat(parts)
+	if x > 0 then
+		s = s == "" and tostring(x) or string.format("%s + %d", s, x)
+	elseif x < 0 then
+		s = s == "" and tostring(x) or string.format("%s - %d", s, -x)
+	end
+	if s == "" then return "" end
+	if s:sub(1, 1) == "-" then return " - " .. s:sub(2) end
+	return " + " .. s
 end
 
-local function block_name(kb, rb, offs)
+-- The name and body of one register block: kb filters x the vectors
+-- offs of a group (row_groups).
+local function block_name(kb, offs)
 	local parts = {}
 	for _, o in ipairs(offs) do parts[#parts + 1] = vec_key(o) end
-	return string.format("block_f%d_r%d_x%s", kb, rb, table.concat(parts, "_"))
+	return string.format("block_f%d_x%s", kb, table.concat(parts, "_"))
 end
 
-local function emit_block(e, d, p, kb, rb, offs)
+local function emit_block(e, d, p, kb, offs)
 	local st = d.stride
-	local vecs = {}
-	for dy = 0, rb - 1 do
-		for _, o in ipairs(offs) do
-			vecs[#vecs + 1] = { dy = dy, x = o.x, n = o.n }
-		end
-	end
+	local vecs = offs
 	local nv = #vecs
-	local name = block_name(kb, rb, offs)
+	local name = block_name(kb, offs)
 	local what = {}
 	for _, v in ipairs(vecs) do
-		what[#what + 1] = string.format("(%d, %d)", v.dy, v.x)
+		if v.pair then
+			what[#what + 1] = string.format("(%d-%d, %d: %d lanes each)",
+				v.dy, v.dy + 1, v.x, v.n)
+		elseif v.n < LANES then
+			what[#what + 1] = string.format("(%d, %d: %d lanes)", v.dy, v.x, v.n)
+		else
+			what[#what + 1] = string.format("(%d, %d)", v.dy, v.x)
+		end
 	end
 	e:comment({
 		string.format("%d filter%s x %d vector%s of outputs at (row, column) %s",
@@ -197,7 +271,7 @@ local function emit_block(e, d, p, kb, rb, offs)
 			kb * nv),
 		"the block's first row and column; w: the block's weights [c][i][j][f].",
 	})
-	local head = string.format("static inline void %s(", name)
+	local head = string.format("static NOINLINE void %s(", name)
 	local pad = string.rep(" ", #head)
 	e:line("%sconst float *restrict in, const float *restrict w,", head)
 	if p.cblocked then
@@ -207,9 +281,9 @@ local function emit_block(e, d, p, kb, rb, offs)
 		e:line("%sconst float *restrict bias, float *restrict out)", pad)
 	end
 	e:open("{")
-	local function dst_of(f, v)
+	local function dst_of(f, v, ddy)
 		local off = cexpr.affine(nil, 0, f * d.ho * d.wo +
-			vecs[v + 1].dy * d.wo + vecs[v + 1].x)
+			(vecs[v + 1].dy + (ddy or 0)) * d.wo + vecs[v + 1].x)
 		return off == "0" and "out" or "out + " .. off
 	end
 	for f = 0, kb - 1 do
@@ -229,7 +303,12 @@ local function emit_block(e, d, p, kb, rb, offs)
 		e:open("if (c0 > 0) {")
 		for f = 0, kb - 1 do
 			for v = 0, nv - 1 do
-				if vecs[v + 1].n < LANES then
+				if vecs[v + 1].pair then
+					e:line("memcpy(&a%d_%d, %s, %d * sizeof(float));", f, v,
+						dst_of(f, v), vecs[v + 1].n)
+					e:line("memcpy((float *)&a%d_%d + %d, %s, %d * sizeof(float));",
+						f, v, HALF, dst_of(f, v, 1), vecs[v + 1].n)
+				elseif vecs[v + 1].n < LANES then
 					e:line("memcpy(&a%d_%d, %s, %d * sizeof(float));", f, v,
 						dst_of(f, v), vecs[v + 1].n)
 				else
@@ -261,9 +340,14 @@ local function emit_block(e, d, p, kb, rb, offs)
 		e:line("const float *restrict gt = g + %s;",
 			cexpr.affine(t, st * kb, ph * kb))
 		local function xload(v)
-			local off = vecs[v + 1].dy * st * p.geo.row + vecs[v + 1].x
-			if off == 0 then return "*(const uvec *)x" end
-			return string.format("*(const uvec *)(x + %d)", off)
+			local o = vecs[v + 1]
+			local off = place(o.dy * st, "ROW", o.x)
+			if o.pair then
+				return string.format("PAIR(x%s, x%s)", off,
+					place((o.dy + 1) * st, "ROW", o.x))
+			end
+			if off == "" then return "*(const uvec *)x" end
+			return string.format("*(const uvec *)(x%s)", off)
 		end
 		local function wload(f)
 			return string.format("gt[%d] - (vec){ 0 }", f)
@@ -274,7 +358,16 @@ local function emit_block(e, d, p, kb, rb, offs)
 			for v = 0, nv - 1 do
 				xs[#xs + 1] = string.format("x%d = %s", v, xload(v))
 			end
-			e:line("const vec %s;", table.concat(xs, ", "))
+			if kb > 1 then
+				e:line("vec %s;", table.concat(xs, ", "))
+				local pins = {}
+				for v = 0, nv - 1 do
+					pins[#pins + 1] = string.format("PIN(x%d);", v)
+				end
+				e:line("%s", table.concat(pins, " "))
+			else
+				e:line("const vec %s;", table.concat(xs, ", "))
+			end
 			for f = 0, kb - 1 do
 				local fmas = {}
 				for v = 0, nv - 1 do
@@ -295,8 +388,8 @@ local function emit_block(e, d, p, kb, rb, offs)
 				for f = 0, kb - 1 do
 					fmas[#fmas + 1] = string.format("a%d_%d += w%d * xv;", f, v, f)
 				end
-				e:line("%sxv = %s; %s", v == 0 and "vec " or "", xload(v),
-					table.concat(fmas, " "))
+				e:line("%sxv = %s;%s %s", v == 0 and "vec " or "", xload(v),
+					kb > 1 and " PIN(xv);" or "", table.concat(fmas, " "))
 			end
 		end
 		e:close("}")
@@ -306,7 +399,12 @@ local function emit_block(e, d, p, kb, rb, offs)
 	for f = 0, kb - 1 do
 		for v = 0, nv - 1 do
 			local dst = dst_of(f, v)
-			if vecs[v + 1].n < LANES then
+			if vecs[v + 1].pair then
+				e:line("memcpy(%s, &a%d_%d, %d * sizeof(float));", dst, f, v,
+					vecs[v + 1].n)
+				e:line("memcpy(%s, (float *)&a%d_%d + %d, %d * sizeof(float));",
+					dst_of(f, v, 1), f, v, HALF, vecs[v + 1].n)
+			elseif vecs[v + 1].n < LANES then
 				e:line("memcpy(%s, &a%d_%d, %d * sizeof(float));", dst, f, v,
 					vecs[v + 1].n)
 			else
@@ -332,8 +430,8 @@ local function emit_constants(e, d, p)
 	e:line("\t * (phase p holds padded columns p, p + STRIDE, ...); WP reaches")
 	e:line("\t * the last lane of the last output vector plus the widest tap. */")
 	e:line("\tHP = %d, WP = %d, ROW = STRIDE * WP, PLANE = HP * ROW,", g.hp, g.wp)
-	e:line("\t/* Register block: KB filters x RB output rows x up to %d", p.nvc)
-	e:line("\t * vectors per row (the cheapest for this shape). */")
+	e:line("\t/* Register blocks: KB filters x up to %d vectors of a block of", p.nvc)
+	e:line("\t * RB output rows (the cheapest for this shape). */")
 	e:line("\tKB = %d, RB = %d,", p.kb, p.rb)
 	e:line("\t/* Channels per block (weights of a block in half of L1). */")
 	e:line("\tCB = %d", p.cb)
@@ -341,16 +439,49 @@ local function emit_constants(e, d, p)
 	e:line()
 end
 
-local function emit_types(e)
+local function emit_types(e, pairs)
 	e:line("/* gcc contracts a * b + c into one FMA only when told to: in ISO C")
-	e:line(" * mode its default is -ffp-contract=off (clang contracts by default). */")
+	e:line(" * mode its default is -ffp-contract=off (clang contracts by default).")
+	e:line(" * Predictive commoning would keep the input vectors of a block's")
+	e:line(" * lower rows in registers for the next kernel row, which the 16")
+	e:line(" * vector registers cannot afford: the accumulators get spilled. */")
 	e:line("#if defined(__GNUC__) && !defined(__clang__)")
-	e:line('#pragma GCC optimize("fp-contract=fast")')
+	e:line('#pragma GCC optimize("fp-contract=fast", "no-predictive-commoning")')
+	e:line("#endif")
+	e:line("/* PIN(v): an empty asm that takes v in a vector register (AVX: one")
+	e:line(" * ymm register), so that gcc loads an input vector once for all the")
+	e:line(" * FMAs that use it instead of making it a memory operand of each.")
+	e:line(" * NOINLINE: each register block")
+	e:line(" * is compiled alone (inlined into one function, gcc shares the")
+	e:line(" * broadcasts of different blocks and spills them). */")
+	e:line("#if defined(__GNUC__) && defined(__AVX__)")
+	e:line('#define PIN(v) __asm__("" : "+x"(v))')
+	e:line("#else")
+	e:line("#define PIN(v) ((void)(v))")
+	e:line("#endif")
+	e:line("#if defined(__GNUC__)")
+	e:line("#define NOINLINE __attribute__((noinline))")
+	e:line("#else")
+	e:line("#define NOINLINE")
 	e:line("#endif")
 	e:line("typedef float vec __attribute__((vector_size(%d)));", LANES * 4)
 	e:line("/* For loads and stores at any float position. */")
 	e:line("typedef float uvec __attribute__((vector_size(%d), aligned(4)));",
 		LANES * 4)
+	if pairs then
+		e:line("typedef float uhalf __attribute__((vector_size(%d), aligned(4)));",
+			HALF * 4)
+		e:line()
+		e:line("/* The %d floats at lo, then the %d at hi: the tails of two rows",
+			HALF, HALF)
+		e:line(" * in one vector (a macro: a function returning a vector would")
+		e:line(" * have an ABI that depends on -mavx). */")
+		local idx = {}
+		for l = 0, LANES - 1 do idx[#idx + 1] = tostring(l) end
+		e:line("#define PAIR(lo, hi) __builtin_shufflevector(*(const uhalf *)(lo), \\")
+		e:line("                                             *(const uhalf *)(hi), \\")
+		e:line("                                             %s)", table.concat(idx, ", "))
+	end
 	e:line()
 end
 
@@ -486,10 +617,11 @@ local function emit_filter_block(e, d, p, blocks, kb)
 	e:line("float *out = kout + y * WO;")
 	local rr = runs(d.ho, p.rb)
 	local function calls(rb)
-		for _, g in ipairs(p.groups) do
-			local name = blocks[kb .. ":" .. rb .. ":" .. keys(g.offs)]
-			local x = g.x0 == 0 and "" or string.format(" + %d", g.x0)
-			e:line("%s(in%s, wk, bias + k, out%s%s);", name, x, x, args)
+		for _, g in ipairs(p.rgroups[rb]) do
+			local name = blocks[kb .. ":" .. g.key]
+			e:line("%s(in%s, wk, bias + k, out%s%s);", name,
+				place(g.dy0 * d.stride, "ROW", g.x0),
+				place(g.dy0, "WO", g.x0), args)
 		end
 	end
 	if #rr == 2 then
@@ -577,7 +709,13 @@ function M.generate(d, name)
 	e:line()
 	e:line('#include "%s.h"', name)
 	e:line()
-	emit_types(e)
+	local pairs = false
+	for _, groups in next, p.rgroups do
+		for _, g in ipairs(groups) do
+			for _, o in ipairs(g.offs) do pairs = pairs or o.pair or false end
+		end
+	end
+	emit_types(e, pairs)
 	parallel.emit(e)
 	emit_constants(e, d, p)
 	emit_state(e)
@@ -585,11 +723,10 @@ function M.generate(d, name)
 	local blocks = {}
 	for _, kr in ipairs(runs(d.k, p.kb)) do
 		for _, rr in ipairs(runs(d.ho, p.rb)) do
-			for _, g in ipairs(p.groups) do
-				local key = kr.size .. ":" .. rr.size .. ":" ..
-					keys(g.offs)
+			for _, g in ipairs(p.rgroups[rr.size]) do
+				local key = kr.size .. ":" .. g.key
 				if not blocks[key] then
-					blocks[key] = emit_block(e, d, p, kr.size, rr.size, g.offs)
+					blocks[key] = emit_block(e, d, p, kr.size, g.offs)
 				end
 			end
 		end
