@@ -11,11 +11,25 @@
 --     mr = nil, nr = nil, -- optional register block override (nr: 8*j)
 --     packs_b = name,     -- optional: emit no NAME_pack_b; B comes packed
 --                         -- by the GEMM `name`, whose layout this one shares
+--     a_packed = false,   -- true: A is packed once, by NAME_pack_a_all,
+--                         -- and NAME_run reads it packed (ws holds no A)
+--     b_panels = fn,      -- optional: B is never packed whole; NAME_run
+--                         -- packs it one KC x NC block at a time, just in
+--                         -- time, by calling the caller's C function
+--         void fn(const void *src, float *bp, int pc, int kc, int j0, int j1)
+--                         -- which writes panels [j0, j1) (units of NR, of
+--                         -- all of N) of rows [pc, pc + kc) of B, panel j at
+--                         -- bp + (j - j0) * kc * NR, each kc steps of NR
+--                         -- floats, zero past N. It may run on any thread,
+--                         -- several at once on disjoint panels.
 --   }
 --   gemm.plan(spec)             -> { mr, nr, kc, mc, nc, np, ... } the
 --                                  blocking the generator picks for spec
 --   gemm.packed_b_floats(spec)  -> floats of the packed B buffer
 --   gemm.workspace_floats(spec) -> floats of the packed A buffer (per call)
+--   gemm.packed_a_floats(spec)  -> floats of A packed by NAME_pack_a_all
+--   With b_panels, packed_b_floats is the one KC x NC block NAME_run
+--   packs into (its bp argument, per call), not all of B.
 --   gemm.ALIGN_FLOATS           -> 16: give both buffers 64-byte alignment
 --                                  for speed (any float alignment is correct)
 --   gemm.emit(e, spec)          -> plan; emits into emitter e (lib.emit)
@@ -25,6 +39,11 @@
 --     void NAME_run(const float *a, const float *bp, float *c, float *ws)
 --         C (M x N, row stride ldc) (+)= A (M x K, row stride lda) * B,
 --         with bp from NAME_pack_b and ws the packed-A workspace.
+--     void NAME_pack_a_all(const float *a, float *ap)      (a_packed)
+--         A (M x K, row stride lda) -> ap, all of it; once per weights.
+--     void NAME_run(const float *a, const void *src, float *c, float *bp)
+--         (b_panels) the same product; B comes from fn(src, ...), bp is
+--         its block buffer; a is packed if a_packed.
 --   The emitted code uses GCC/Clang vector extensions (no intrinsics) and
 --   dp_parallel_for (dpgen.h, through par_for of lib.parallel): NAME_run
 --   shares the panels of C among threads, NAME_pack_b the panels of B; ws
@@ -60,6 +79,9 @@ local B_BLOCK_BYTES = 8 * 1024 * 1024  -- KC x NC of packed B
 local PACK_A_MIN_PANELS = 16           -- see plan()
 local KC_MAX = 256            -- a KC x NR panel of B: 16 KiB, half of L1
 local KC_SINGLE = 384         -- up to this depth K is one block
+-- b_panels: the KC x NC block of B packed just in time stays in L2 next
+-- to the A block (A_BLOCK_BYTES) while every panel of it is swept.
+local B_JIT_BYTES = 160 * 1024
 
 local function ceil_div(a, b) return (a + b - 1) // b end
 local function round_up(a, b) return ceil_div(a, b) * b end
@@ -118,14 +140,19 @@ function M.plan(spec)
 	-- NC: B is packed once, ahead of time, so the only limit on the KC x
 	-- NC block one A block sweeps is the outer cache: in practice all of N.
 	p.np = round_up(n, p.nr)
-	local nc_max = math.max(p.nr, B_BLOCK_BYTES // (p.kc * 4) // p.nr * p.nr)
+	p.b_panels = spec.b_panels
+	p.a_packed = spec.a_packed and true or false
+	local b_bytes = p.b_panels and B_JIT_BYTES or B_BLOCK_BYTES
+	local nc_max = math.max(p.nr, b_bytes // (p.kc * 4) // p.nr * p.nr)
 	local nblocks = ceil_div(p.np, nc_max)
 	p.nc = round_up(ceil_div(p.np, nblocks), p.nr)
 	-- Packing A costs about as much per element as one micro-kernel pass
 	-- over it, and buys contiguous reads: worth it only when each packed
 	-- block serves several NR-column panels. With few panels the
 	-- micro-kernel broadcasts straight from the rows of A.
-	if spec.pack_a ~= nil then
+	if p.a_packed then
+		p.pack_a = true
+	elseif spec.pack_a ~= nil then
 		p.pack_a = spec.pack_a and true or false
 	else
 		p.pack_a = p.nc // p.nr >= PACK_A_MIN_PANELS
@@ -135,6 +162,7 @@ function M.plan(spec)
 	local mc_max = math.max(p.mr, A_BLOCK_BYTES // (p.kc * 4) // p.mr * p.mr)
 	local mblocks = ceil_div(m, mc_max)
 	p.mc = round_up(ceil_div(m, mblocks), p.mr)
+	p.mp = round_up(m, p.mr)
 	-- Leftover rows (the last A block only) and columns (the last panel).
 	p.mt = m % p.mr
 	p.nt = n % p.nr
@@ -145,12 +173,18 @@ end
 
 function M.packed_b_floats(spec)
 	local p = M.plan(spec)
+	if p.b_panels then return p.kc * p.nc end
 	return p.k * p.np
 end
 
 function M.workspace_floats(spec)
 	local p = M.plan(spec)
-	return p.pack_a and p.mc * p.kc or 0
+	return (p.pack_a and not p.a_packed) and p.mc * p.kc or 0
+end
+
+function M.packed_a_floats(spec)
+	local p = M.plan(spec)
+	return p.mp * p.k
 end
 
 -- A function head whose parameter lines line up after the "(".
@@ -187,10 +221,21 @@ local function emit_types(e, pre, P, p)
 	e:line("\t/* Depth of a block: a KC x NR panel of B stays in L1. */")
 	e:line("\t%s_KC = %d,", P, p.kc)
 	e:line("\t/* Rows of A per block (at most L2 / 4), columns of B per sweep")
-	e:line("\t * (B is packed ahead of time: all of N up to 8 MiB).")
-	e:line("\t * A is %s. */",
-		p.pack_a and "packed" or "read in place (few panels of B)")
+	if p.b_panels then
+		e:line("\t * (B is packed a KC x NC block at a time, just in time: the")
+		e:line("\t * block stays in L2, %d KiB at most).", B_JIT_BYTES // 1024)
+		e:line("\t * A is %s. */", p.a_packed and "packed once, ahead of time" or
+			(p.pack_a and "packed" or "read in place (few panels of B)"))
+	else
+		e:line("\t * (B is packed ahead of time: all of N up to 8 MiB).")
+		e:line("\t * A is %s. */",
+			p.pack_a and "packed" or "read in place (few panels of B)")
+	end
 	e:line("\t%s_MC = %d, %s_NC = %d,", P, p.mc, P, p.nc)
+	if p.a_packed then
+		e:line("\t/* M rounded up to MR: the height of packed A. */")
+		e:line("\t%s_MP = %d,", P, p.mp)
+	end
 	e:line("\t/* N rounded up to NR: the width of packed B. */")
 	e:line("\t%s_NP = %d", P, p.np)
 	e:line("};")
@@ -248,6 +293,26 @@ local function emit_pack_b(e, pre, P, p)
 	e:line()
 end
 
+-- b_panels: the caller packs B; NAME_run calls it through this job, on
+-- the panels of one KC x NC block, shared among threads.
+local function emit_pack_b_jit(e, pre, P, p)
+	e:line("/* B is packed by the caller, one KC x NC block at a time. */")
+	e:line("static void %s(const void *ctx, float *bp, int pc, int kc, int j0, int j1);",
+		p.b_panels)
+	e:line()
+	e:line("struct %s_pack_job { const void *src; float *bp; int pc, kc, j0; };",
+		pre)
+	e:line()
+	e:line("static void %s_pack_b_panels(void *ctx, int begin, int end)", pre)
+	e:open("{")
+	e:line("const struct %s_pack_job *job = ctx;", pre)
+	e:line("%s(job->src, job->bp + begin * job->kc * %s_NR, job->pc, job->kc,",
+		p.b_panels, P)
+	e:line("%sjob->j0 + begin, job->j0 + end);", string.rep(" ", #p.b_panels + 1))
+	e:close("}")
+	e:line()
+end
+
 local function emit_pack_a(e, pre, P, p)
 	if not p.pack_a then return end
 	e:comment({
@@ -280,6 +345,20 @@ local function emit_pack_a(e, pre, P, p)
 	end
 	body(p.mr)
 	e:close("}")
+	e:close("}")
+	e:line()
+	if not p.a_packed then return end
+	e:comment({
+		"All of A, once (the caller keeps it): block pc of KC columns at",
+		"ap + pc * MP, its MR-row panels one after the other, as NAME_pack_a",
+		"lays out one block.",
+	})
+	e:line("static void %s_pack_a_all(const float *restrict a, float *restrict ap)",
+		pre)
+	e:open("{")
+	e:single(string.format("for (int pc = 0; pc < %s_K; pc += %s_KC)", P, P),
+		string.format("%s_pack_a(a, ap + pc * %s_MP, 0, %s_M, pc, %s_min(%s_KC, %s_K - pc));",
+			pre, P, P, pre, P, P))
 	e:close("}")
 	e:line()
 end
@@ -445,7 +524,11 @@ local function emit_items(e, pre, P, p)
 	e:line("const int j = g->jc + it / g->mb * %s_NR;", P)
 	e:line("const int b0 = it % g->mb;")
 	e:line("const int b1 = %s_min(g->mb, b0 + end - it);", pre)
-	e:line("const float *restrict panel = g->bp + g->pc * %s_NP + j * kc;", P)
+	if p.b_panels then
+		e:line("const float *restrict panel = g->bp + (j - g->jc) * kc;")
+	else
+		e:line("const float *restrict panel = g->bp + g->pc * %s_NP + j * kc;", P)
+	end
 	e:line("const int i0 = b0 * %s_MR, i1 = %s;", P,
 		p.m_ragged and string.format("%s_min(b1 * %s_MR, mfull)", pre, P) or
 		string.format("b1 * %s_MR", P))
@@ -457,6 +540,64 @@ local function emit_items(e, pre, P, p)
 		e:close("}")
 	end
 	emit_rows(e, pre, P, p, "")
+	e:close("}")
+	e:close("}")
+	e:line()
+end
+
+-- b_panels: per KC x NC block, the caller packs B (threads share the
+-- panels), then the blocks of A sweep it as in emit_run.
+local function emit_run_jit(e, pre, P, p)
+	e:comment({
+		string.format("C %s A * B, B packed here a KC x NC block at a time into bp",
+			p.accumulate and "+=" or "="),
+		string.format("by %s(src, ...)%s. Loops, outer to inner: NC",
+			p.b_panels, p.a_packed and ", A packed by " .. pre .. "_pack_a_all" or ""),
+		"columns, KC steps of depth (pack the block of B: its panels shared",
+		"among threads), MC rows of A, then the NR-column panels of B x",
+		"MR-row blocks of A of the block, shared among threads.",
+	})
+	assert(p.a_packed, "gemm: b_panels needs a_packed")
+	head(e, string.format(
+		"static void %s_run(const float *restrict ap, const void *src,", pre),
+		"float *restrict c, float *restrict bp)")
+	e:open("{")
+	e:line("struct %s_job g = { .bp = bp, .c = c };", pre)
+	e:line("struct %s_pack_job pj = { .src = src, .bp = bp };", pre)
+	e:open("for (int jc = 0; jc < %s_NP; jc += %s_NC) {", P, P)
+	e:line("const int jend = %s_min(jc + %s_NC, %s_NP);", pre, P, P)
+	e:open("for (int pc = 0; pc < %s_K; pc += %s_KC) {", P, P)
+	e:line("const int kc = %s_min(%s_KC, %s_K - pc);", pre, P, P)
+	if p.accumulate then
+		e:line("const int add = 1;   /* C += A * B */")
+	else
+		e:line("const int add = pc > 0;   /* the first block sets C */")
+	end
+	e:line("pj.pc = pc;")
+	e:line("pj.kc = kc;")
+	e:line("pj.j0 = jc / %s_NR;", P)
+	e:line("par_for((jend - jc) / %s_NR, (double)kc * (jend - jc), %s_pack_b_panels,",
+		P, pre)
+	e:line("        &pj);")
+	e:open("for (int ic = 0; ic < %s_M; ic += %s_MC) {", P, P)
+	e:line("const int mc = %s_min(%s_MC, %s_M - ic);", pre, P, P)
+	e:line("g.a = ap + pc * %s_MP + ic * kc;", P)
+	e:line("g.jc = jc;")
+	e:line("g.pc = pc;")
+	e:line("g.kc = kc;")
+	e:line("g.ic = ic;")
+	e:line("g.mc = mc;")
+	if p.m_ragged then
+		e:line("g.mfull = mc / %s_MR * %s_MR;", P, P)
+	else
+		e:line("g.mfull = mc;")
+	end
+	e:line("g.add = add;")
+	e:line("g.mb = (mc + %s_MR - 1) / %s_MR;", P, P)
+	e:line("par_for((jend - jc) / %s_NR * g.mb, 2.0 * mc * kc * (jend - jc),", P)
+	e:line("        %s_items, &g);", pre)
+	e:close("}")
+	e:close("}")
 	e:close("}")
 	e:close("}")
 	e:line()
@@ -524,11 +665,14 @@ function M.emit(e, spec)
 	assert(type(spec.name) == "string" and spec.name:match("^[%a_][%w_]*$"),
 		"gemm: spec.name must be a C identifier")
 	local p = M.plan(spec)
+	assert(not p.a_packed or p.b_panels, "gemm: a_packed comes with b_panels")
 	local pre = spec.name
 	local P = string.upper(pre)
 	parallel.emit(e)
 	emit_types(e, pre, P, p)
-	if spec.packs_b then
+	if p.b_panels then
+		emit_pack_b_jit(e, pre, P, p)
+	elseif spec.packs_b then
 		e:line("/* %s packs nothing: it reads what %s_pack_b packed. */",
 			pre, spec.packs_b)
 		e:line()
@@ -538,7 +682,11 @@ function M.emit(e, spec)
 	emit_pack_a(e, pre, P, p)
 	emit_micros(e, pre, P, p)
 	emit_items(e, pre, P, p)
-	emit_run(e, pre, P, p)
+	if p.b_panels then
+		emit_run_jit(e, pre, P, p)
+	else
+		emit_run(e, pre, P, p)
+	end
 	return p
 end
 
