@@ -125,19 +125,19 @@ end
 local function emit_runs_case(e, nv, nruns)
 	for r = 0, nruns - 1 do
 		local ms = {}
+		for v = 0, nv - 1 do ms[#ms + 1] = string.format("m%d_%d", r, v) end
+		e:line("conv_ivec %s;", table.concat(ms, ", "))
 		for v = 0, nv - 1 do
 			local sh = v > 0 and " - " .. v * LANES or ""
-			ms[#ms + 1] = string.format("m%d_%d = lanes_in(lo[%d]%s, hi[%d]%s)",
-				r, v, r, sh, r, sh)
+			e:line("lanes_in(&m%d_%d, lo[%d]%s, hi[%d]%s);", r, v, r, sh, r, sh)
 		end
-		e:line("const conv_ivec %s;", table.concat(ms, ", "))
 	end
 	e:open("for (int q = 0; q < kc; q++) {")
 	e:line("const float *restrict src = xp + rowoff[q];")
 	for v = 0, nv - 1 do
 		local terms = {}
 		for r = 0, nruns - 1 do
-			terms[#terms + 1] = string.format("(load(src + off[%d]%s) & m%d_%d)",
+			terms[#terms + 1] = string.format("(LOAD(src + off[%d]%s) & m%d_%d)",
 				r, v > 0 and " + " .. v * LANES or "", r, v)
 		end
 		e:line("*(gemm_vec *)(dst + %d) = (gemm_vec)(%s);", v * LANES,
@@ -172,19 +172,16 @@ local function emit_pack(e, d, plan)
 	e:line()
 	e:line("typedef int conv_ivec __attribute__((vector_size(%d)));", LANES * 4)
 	e:line()
-	e:line("/* NR floats from anywhere (unaligned), as bits for masking. */")
-	e:line("static inline conv_ivec load(const float *p)")
-	e:open("{")
-	e:line("return (conv_ivec)*(const gemm_uvec *)p;")
-	e:close("}")
+	e:line("/* One vector of floats from anywhere (unaligned), as bits for")
+	e:line(" * masking. (A macro: a function returning a vector changes the ABI")
+	e:line(" * with and without AVX, and compilers warn.) */")
+	e:line("#define LOAD(p) ((conv_ivec)*(const gemm_uvec *)(p))")
 	e:line()
 	e:line("/* All ones in lanes [lo, hi) of one vector, zeros elsewhere. */")
-	e:line("static inline conv_ivec lanes_in(int lo, int hi)")
+	e:line("static inline void lanes_in(conv_ivec *m, int lo, int hi)")
 	e:open("{")
-	e:line("conv_ivec m;")
 	e:single(string.format("for (int x = 0; x < %d; x++)", LANES),
-		"m[x] = x >= lo && x < hi ? -1 : 0;")
-	e:line("return m;")
+		"(*m)[x] = x >= lo && x < hi ? -1 : 0;")
 	e:close("}")
 	e:line()
 	e:line("struct cols_src { const float *xp, *bias; float *out; };")

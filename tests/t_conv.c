@@ -32,6 +32,12 @@ static const struct { int n, c, h, w, k, r, s, st, ph, pw; } shapes[] = {
 	{ 1, 1, 4, 4, 1, 3, 3, 1, 3, 3 },    /* pad = kernel: bias-only rows */
 	{ 1, 1, 1, 20, 2, 1, 5, 1, 0, 2 },   /* one-row image */
 	{ 3, 1, 23, 5, 2, 3, 1, 3, 1, 0 },   /* batch 3, stride 3, 3x1 */
+	/* im2col's blocking: depth C*R*S past one block (432), output pixels
+	 * past one block of columns (400), filters in two row blocks with a
+	 * leftover (157); a stride-2 7x7 over several blocks; a deep 1x1. */
+	{ 2, 48, 20, 20, 157, 3, 3, 1, 1, 1 },
+	{ 1, 3, 40, 37, 8, 7, 7, 2, 3, 3 },
+	{ 1, 40, 9, 9, 7, 1, 1, 1, 0, 0 },
 };
 
 static const dp_algo algos[] = {
