@@ -1,23 +1,27 @@
-/* bench_im2col.c - fp32 im2col convolution, one thread: the generated
- * kernel (generated with $DPGEN into a temporary directory, compiled with
- * -O3 -march=native unless DP_KERNEL_CFLAGS says otherwise) against the
- * generic im2col and im2col-blas (OpenBLAS) on bench-conv's layers. With
- * DPGEN_BASE set, the kernel that dpgen generates is timed too ("base"),
- * for before/after comparisons in one run.
+/* bench_im2col.c - fp32 im2col convolution, one thread unless told
+ * otherwise: the generated kernel (generated with $DPGEN into a temporary
+ * directory, compiled with -O3 -march=native unless DP_KERNEL_CFLAGS says
+ * otherwise) against the generic im2col and im2col-blas (OpenBLAS) on
+ * bench-conv's layers. With DPGEN_BASE set, the kernel that dpgen
+ * generates is timed too ("base"), for before/after comparisons in one run.
  *
  * The candidates are interleaved: each round times every candidate once
- * (the fastest of a few calls, thread CPU time), and the table gives the
- * median and the minimum over the rounds; ratios are generic / generated
- * (> 1: the generated kernel is faster). Shared machines are noisy: only
- * ratios measured in the same run mean much.
+ * (the fastest of a few calls), and the table gives the median and the
+ * minimum over the rounds; gen/x is x's median over the generated
+ * kernel's (> 1: the generated kernel is faster). Shared machines are
+ * noisy: only ratios measured in the same run mean much.
  *
  * Usage: bench_im2col [LAYER...]   (indices into the table; default all)
  * Environment: DPGEN, DPGEN_BASE, DP_SRCDIR, CC, DP_KERNEL_CFLAGS,
- * BENCH_ROUNDS (default 7). */
+ * BENCH_ROUNDS (default 7), BENCH_KEEP (keep the generated kernels),
+ * BENCH_THREADS (default 1, timed in thread CPU time; more are timed in
+ * wall time). OpenBLAS gets as many threads as the others. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+
+#include <cblas.h>
 
 #include "util.h"
 
@@ -35,11 +39,14 @@ static const struct { int c, h, k, r, stride, pad; } layers[] = {
 };
 enum { NLAYERS = sizeof layers / sizeof layers[0], MAXC = 4, MAXR = 64 };
 
-/* CPU time of this thread: time spent descheduled does not count. */
+/* With one thread, the CPU time of this thread (time spent descheduled
+ * does not count); with more, wall time. */
+static clockid_t clock_id = CLOCK_THREAD_CPUTIME_ID;
+
 static double cpu_seconds(void)
 {
 	struct timespec ts;
-	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+	clock_gettime(clock_id, &ts);
 	return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
@@ -99,14 +106,21 @@ int main(int argc, char **argv)
 			want[i] = 1;
 	}
 	setenv("DP_KERNEL_CFLAGS", "-O3 -march=native", 0);
-	dp_set_num_threads(1);
+	const char *ts = getenv("BENCH_THREADS");
+	int threads = ts && *ts ? atoi(ts) : 1;
+	threads = threads < 1 ? 1 : threads;
+	if (threads > 1)
+		clock_id = CLOCK_MONOTONIC;
+	dp_set_num_threads(threads);
+	openblas_set_num_threads(threads);
 	if (!make_temp_dir(dir, sizeof dir) ||
 	    (base && *base && !make_temp_dir(bdir, sizeof bdir))) {
 		fprintf(stderr, "bench_im2col: no temporary directory\n");
 		return 1;
 	}
-	printf("fp32 im2col conv, batch 1, one thread, %d interleaved rounds, "
-	       "thread CPU time (us)\n", rounds);
+	printf("fp32 im2col conv, batch 1, %d thread(s), %d interleaved rounds, "
+	       "%s time (us)\n", threads, rounds,
+	       threads > 1 ? "wall" : "thread CPU");
 	printf("%2s %-24s %-9s %10s %10s %8s %8s\n", "#", "layer", "kernel",
 	       "median", "min", "gen/x", "GFLOP/s");
 	for (int l = 0; l < NLAYERS; l++) {
@@ -201,7 +215,10 @@ int main(int argc, char **argv)
 		}
 		free(x); free(w); free(b);
 	}
-	remove_tree(dir);
+	if (getenv("BENCH_KEEP"))   /* for profilers: the kernels' objects */
+		printf("kernels kept in %s\n", dir);
+	else
+		remove_tree(dir);
 	if (base && *base)
 		remove_tree(bdir);
 	return failed;

@@ -21,9 +21,9 @@
 -- vectors and its lanes picked by a mask, so packing a row of a panel is
 -- a few vector loads, ands and ors, no test per element.
 --
--- The bias is written into each block of the output when its first block
--- of B is packed (the GEMM accumulates onto it), so the output too is
--- touched while it is in cache. Threads (dp_parallel_for) share the
+-- The bias is where the GEMM's micro-kernels start their sums (lib.gemm's
+-- bias), so the output is written once, not set and then read back.
+-- Threads (dp_parallel_for) share the
 -- channels of the padded copy, the panels of each block of B and the
 -- blocks of the product; each output is computed by one thread in the
 -- same order, so results do not depend on the thread count.
@@ -184,7 +184,7 @@ local function emit_pack(e, d, plan)
 		"(*m)[x] = x >= lo && x < hi ? -1 : 0;")
 	e:close("}")
 	e:line()
-	e:line("struct cols_src { const float *xp, *bias; float *out; };")
+	e:line("struct cols_src { const float *xp; };")
 	e:line()
 	e:comment({
 		"The GEMM's B, rows [pc, pc + kc) of the column matrix, panels",
@@ -195,9 +195,7 @@ local function emit_pack(e, d, plan)
 		string.format("%d panels are one whole run); run r fills lanes [lo[r], hi[r]) from",
 			plan.np // plan.nr),
 		"plane offset off[r] + lane, for every tap (the tap adds rowoff[q]).",
-		"Lanes no run covers (past P) stay zero. With the first block of",
-		"rows (pc == 0) the panels' columns of the output are set to the",
-		"bias, which the GEMM then accumulates onto.",
+		"Lanes no run covers (past P) stay zero.",
 	})
 	e:line("static void cols_panels(const void *ctx, float *bp, int pc, int kc, int j0,")
 	e:line("                        int j1)")
@@ -212,12 +210,6 @@ local function emit_pack(e, d, plan)
 	e:close("}")
 	e:open("for (int j = j0; j < j1; j++) {")
 	e:line("const int p0 = j * GEMM_NR;")
-	e:open("if (pc == 0) {")
-	e:line("const int n = gemm_min(GEMM_NR, P - p0);")
-	e:open("for (int k = 0; k < K; k++)")
-	e:single("for (int x = 0; x < n; x++)", "s->out[k * P + p0 + x] = s->bias[k];")
-	e.depth = e.depth - 1
-	e:close("}")
 	e:line("int lo[%d], hi[%d], off[%d], runs = 0;", maxruns, maxruns, maxruns)
 	e:line("int y = p0 / WO, x = p0 % WO, lane = 0;")
 	e:open("while (lane < GEMM_NR && y < HO) {")
@@ -287,9 +279,9 @@ local function emit_contract(e)
 	e:line("memset(xp + XP, 0, GEMM_NR * sizeof(float));")
 	e:open("for (int n = 0; n < N; n++) {")
 	e:line("struct planes_job pj = { input + n * C * H * W, xp };")
-	e:line("struct cols_src src = { xp, packed_a + PACKED_A, output + n * K * P };")
+	e:line("const struct cols_src src = { xp };")
 	e:line("par_for(C * PHASES, (double)XP, pad_planes, &pj);")
-	e:line("gemm_run(packed_a, &src, src.out, packed_b);")
+	e:line("gemm_run(packed_a, &src, output + n * K * P, packed_b, packed_a + PACKED_A);")
 	e:close("}")
 	e:line("return DP_OK;")
 	e:close("}")
@@ -298,8 +290,8 @@ end
 
 function M.generate(d, name)
 	local p, crs = d.ho * d.wo, d.c * d.r * d.s
-	local spec = { name = "gemm", m = d.k, n = p, k = crs, accumulate = true,
-		a_packed = true, b_panels = "cols_panels" }
+	local spec = { name = "gemm", m = d.k, n = p, k = crs, accumulate = false,
+		a_packed = true, b_panels = "cols_panels", bias = true }
 	local plan = gemm.plan(spec)
 	d = setmetatable({
 		hq = d.ho + (d.r - 1) // d.stride,

@@ -34,8 +34,10 @@ static const struct { int n, c, h, w, k, r, s, st, ph, pw; } shapes[] = {
 	{ 3, 1, 23, 5, 2, 3, 1, 3, 1, 0 },   /* batch 3, stride 3, 3x1 */
 	/* im2col's blocking: depth C*R*S past one block (432), output pixels
 	 * past one block of columns (400), filters in two row blocks with a
-	 * leftover (157); a stride-2 7x7 over several blocks; a deep 1x1. */
+	 * leftover (157); 12 blocks of columns (threads take whole blocks);
+	 * a stride-2 7x7 over several blocks; a deep 1x1. */
 	{ 2, 48, 20, 20, 157, 3, 3, 1, 1, 1 },
+	{ 1, 29, 40, 40, 7, 3, 3, 1, 1, 1 },
 	{ 1, 3, 40, 37, 8, 7, 7, 2, 3, 3 },
 	{ 1, 40, 9, 9, 7, 1, 1, 1, 0, 0 },
 };

@@ -22,14 +22,18 @@
 --                         -- bp + (j - j0) * kc * NR, each kc steps of NR
 --                         -- floats, zero past N. It may run on any thread,
 --                         -- several at once on disjoint panels.
+--     bias = false,       -- true (with b_panels, accumulate false): C =
+--                         -- bias[row] + A*B, the bias the micro-kernels'
+--                         -- starting value (NAME_run takes it last)
 --   }
 --   gemm.plan(spec)             -> { mr, nr, kc, mc, nc, np, ... } the
 --                                  blocking the generator picks for spec
 --   gemm.packed_b_floats(spec)  -> floats of the packed B buffer
 --   gemm.workspace_floats(spec) -> floats of the packed A buffer (per call)
 --   gemm.packed_a_floats(spec)  -> floats of A packed by NAME_pack_a_all
---   With b_panels, packed_b_floats is the one KC x NC block NAME_run
---   packs into (its bp argument, per call), not all of B.
+--   With b_panels, packed_b_floats is the SLOTS KC x NC blocks NAME_run
+--   packs into (its bp argument, per call), not all of B: one block, or
+--   with many blocks one per slot (a fixed count: threads share slots).
 --   gemm.ALIGN_FLOATS           -> 16: give both buffers 64-byte alignment
 --                                  for speed (any float alignment is correct)
 --   gemm.emit(e, spec)          -> plan; emits into emitter e (lib.emit)
@@ -43,7 +47,8 @@
 --         A (M x K, row stride lda) -> ap, all of it; once per weights.
 --     void NAME_run(const float *a, const void *src, float *c, float *bp)
 --         (b_panels) the same product; B comes from fn(src, ...), bp is
---         its block buffer; a is packed if a_packed.
+--         its block buffer; a is packed if a_packed. With bias, one more
+--         parameter: const float *bias (M floats).
 --   The emitted code uses GCC/Clang vector extensions (no intrinsics) and
 --   dp_parallel_for (dpgen.h, through par_for of lib.parallel): NAME_run
 --   shares the panels of C among threads, NAME_pack_b the panels of B; ws
@@ -82,6 +87,9 @@ local KC_SINGLE = 384         -- up to this depth K is one block
 -- b_panels: the KC x NC block of B packed just in time stays in L2 next
 -- to the A block (A_BLOCK_BYTES) while every panel of it is swept.
 local B_JIT_BYTES = 160 * 1024
+-- b_panels with at least this many NC blocks: threads share runs of whole
+-- blocks, this many runs, each with its own block buffer.
+local JIT_SLOTS = 8
 
 local function ceil_div(a, b) return (a + b - 1) // b end
 local function round_up(a, b) return ceil_div(a, b) * b end
@@ -142,10 +150,15 @@ function M.plan(spec)
 	p.np = round_up(n, p.nr)
 	p.b_panels = spec.b_panels
 	p.a_packed = spec.a_packed and true or false
+	p.bias = spec.bias and true or false
+	assert(not p.bias or (p.b_panels and not p.accumulate),
+		"gemm: bias comes with b_panels and accumulate = false")
 	local b_bytes = p.b_panels and B_JIT_BYTES or B_BLOCK_BYTES
 	local nc_max = math.max(p.nr, b_bytes // (p.kc * 4) // p.nr * p.nr)
 	local nblocks = ceil_div(p.np, nc_max)
 	p.nc = round_up(ceil_div(p.np, nblocks), p.nr)
+	-- b_panels: with many blocks, threads take whole blocks (slots).
+	p.slots = (p.b_panels and ceil_div(p.np, p.nc) >= JIT_SLOTS) and JIT_SLOTS or 1
 	-- Packing A costs about as much per element as one micro-kernel pass
 	-- over it, and buys contiguous reads: worth it only when each packed
 	-- block serves several NR-column panels. With few panels the
@@ -173,7 +186,7 @@ end
 
 function M.packed_b_floats(spec)
 	local p = M.plan(spec)
-	if p.b_panels then return p.kc * p.nc end
+	if p.b_panels then return p.slots * p.kc * p.nc end
 	return p.k * p.np
 end
 
@@ -235,6 +248,12 @@ local function emit_types(e, pre, P, p)
 	if p.a_packed then
 		e:line("\t/* M rounded up to MR: the height of packed A. */")
 		e:line("\t%s_MP = %d,", P, p.mp)
+	end
+	if p.b_panels then
+		e:line("\t/* Block buffers of B: threads share %s. */",
+			p.slots > 1 and "runs of whole NC blocks, one buffer per run"
+				or "the panels of each block")
+		e:line("\t%s_SLOTS = %d,", P, p.slots)
 	end
 	e:line("\t/* N rounded up to NR: the width of packed B. */")
 	e:line("\t%s_NP = %d", P, p.np)
@@ -390,8 +409,14 @@ local function emit_micro(e, pre, P, p, fname, rows, cols)
 		if r == 0 then return "0" end
 		return string.format("%d * %s_LDA", r, P)
 	end
-	head(e, string.format("static inline void %s(int kc, const float *restrict a,",
-		fname), "const float *restrict b, float *restrict c, int add)")
+	if p.bias then
+		head(e, string.format("static inline void %s(int kc, const float *restrict a,",
+			fname), "const float *restrict b, float *restrict c, int add,",
+			"const float *restrict bias)")
+	else
+		head(e, string.format("static inline void %s(int kc, const float *restrict a,",
+			fname), "const float *restrict b, float *restrict c, int add)")
+	end
 	e:open("{")
 	-- Start fetching the block of C now: it is needed only after the kc
 	-- steps, and it is usually out of L1 and L2.
@@ -409,6 +434,18 @@ local function emit_micro(e, pre, P, p, fname, rows, cols)
 			names[#names + 1] = string.format("c%d_%d = { 0 }", r, v)
 		end
 		e:line("%s %s;", V, table.concat(names, ", "))
+	end
+	if p.bias then
+		-- The first block of depth starts from the bias (and stores).
+		e:open("if (!add) {")
+		for r = 0, rows - 1 do
+			local names = {}
+			for v = 0, nv - 1 do
+				names[#names + 1] = string.format("c%d_%d = ", r, v)
+			end
+			e:line("%sbias[%d] - (%s){ 0 };", table.concat(names), r, V)
+		end
+		e:close("}")
 	end
 	e:open("for (int q = 0; q < kc; q++) {")
 	for v = 0, nv - 1 do
@@ -489,13 +526,15 @@ local function emit_rows(e, pre, P, p, suffix)
 		string.format("a + (ic + i) * %s_LDA + pc", P)
 	local c_expr = string.format("c + (ic + i) * %s_LDC + j", P)
 	e:open("for (int i = i0; i < i1; i += %s_MR)", P)
-	e:line("%s_micro%s(kc, %s, panel, %s, add);", pre, suffix, a_expr, c_expr)
+	local bias_arg = p.bias and ", g->bias + ic + i" or ""
+	e:line("%s_micro%s(kc, %s, panel, %s, add%s);", pre, suffix, a_expr, c_expr,
+		bias_arg)
 	e.depth = e.depth - 1
 	if p.m_ragged then
 		e:open("if (b1 * %s_MR > mfull) {", P)
 		e:line("const int i = mfull;")
-		e:line("%s_micro_mt%s(kc, %s, panel, %s, add);", pre, suffix, a_expr,
-			c_expr)
+		e:line("%s_micro_mt%s(kc, %s, panel, %s, add%s);", pre, suffix, a_expr,
+			c_expr, bias_arg)
 		e:close("}")
 	end
 end
@@ -508,6 +547,7 @@ end
 local function emit_items(e, pre, P, p)
 	e:line("struct %s_job {", pre)
 	e:line("	const float *a, *bp;")
+	if p.bias then e:line("	const float *bias;") end
 	e:line("	float *c;")
 	e:line("	int jc, pc, kc, ic, mc, mfull, add, mb;")
 	e:line("};")
@@ -546,26 +586,41 @@ local function emit_items(e, pre, P, p)
 end
 
 -- b_panels: per KC x NC block, the caller packs B (threads share the
--- panels), then the blocks of A sweep it as in emit_run.
+-- panels), then the blocks of A sweep it as in emit_run. With SLOTS > 1
+-- the threads share whole NC blocks instead: SLOTS runs of consecutive
+-- blocks, each with a block buffer of its own (a fixed count, so the
+-- workspace does not depend on the thread count), and the par_for calls
+-- inside a run are nested, so serial.
 local function emit_run_jit(e, pre, P, p)
-	e:comment({
-		string.format("C %s A * B, B packed here a KC x NC block at a time into bp",
-			p.accumulate and "+=" or "="),
-		string.format("by %s(src, ...)%s. Loops, outer to inner: NC",
-			p.b_panels, p.a_packed and ", A packed by " .. pre .. "_pack_a_all" or ""),
-		"columns, KC steps of depth (pack the block of B: its panels shared",
-		"among threads), MC rows of A, then the NR-column panels of B x",
-		"MR-row blocks of A of the block, shared among threads.",
-	})
 	assert(p.a_packed, "gemm: b_panels needs a_packed")
-	head(e, string.format(
-		"static void %s_run(const float *restrict ap, const void *src,", pre),
-		"float *restrict c, float *restrict bp)")
+	e:line("struct %s_args {", pre)
+	e:line("	const float *ap;")
+	e:line("	const void *src;")
+	e:line("	float *c, *bp;")
+	if p.bias then e:line("	const float *bias;") end
+	e:line("};")
+	e:line()
+	e:comment({
+		string.format("Columns [jc, jc + NC) of C %s A * B, B packed here by",
+			p.accumulate and "+=" or (p.bias and "= bias +" or "=")),
+		string.format("%s(src, ...) into bp a KC x NC block at a time, A packed",
+			p.b_panels),
+		string.format("by %s_pack_a_all. Loops, outer to inner: KC steps of depth", pre),
+		"(pack the block of B: its",
+		"panels shared among threads), MC rows of A, then the NR-column",
+		"panels of B x MR-row blocks of A of the block, shared among threads.",
+	})
+	head(e, string.format("static void %s_block(const struct %s_args *r, float *bp, int jc)",
+		pre, pre))
 	e:open("{")
-	e:line("struct %s_job g = { .bp = bp, .c = c };", pre)
-	e:line("struct %s_pack_job pj = { .src = src, .bp = bp };", pre)
-	e:open("for (int jc = 0; jc < %s_NP; jc += %s_NC) {", P, P)
 	e:line("const int jend = %s_min(jc + %s_NC, %s_NP);", pre, P, P)
+	if p.bias then
+		e:line("struct %s_job g = { .bp = bp, .c = r->c, .bias = r->bias };", pre)
+	else
+		e:line("struct %s_job g = { .bp = bp, .c = r->c };", pre)
+	end
+	e:line("struct %s_pack_job pj = { .src = r->src, .bp = bp, .j0 = jc / %s_NR };",
+		pre, P)
 	e:open("for (int pc = 0; pc < %s_K; pc += %s_KC) {", P, P)
 	e:line("const int kc = %s_min(%s_KC, %s_K - pc);", pre, P, P)
 	if p.accumulate then
@@ -575,13 +630,12 @@ local function emit_run_jit(e, pre, P, p)
 	end
 	e:line("pj.pc = pc;")
 	e:line("pj.kc = kc;")
-	e:line("pj.j0 = jc / %s_NR;", P)
 	e:line("par_for((jend - jc) / %s_NR, (double)kc * (jend - jc), %s_pack_b_panels,",
 		P, pre)
 	e:line("        &pj);")
 	e:open("for (int ic = 0; ic < %s_M; ic += %s_MC) {", P, P)
 	e:line("const int mc = %s_min(%s_MC, %s_M - ic);", pre, P, P)
-	e:line("g.a = ap + pc * %s_MP + ic * kc;", P)
+	e:line("g.a = r->ap + pc * %s_MP + ic * kc;", P)
 	e:line("g.jc = jc;")
 	e:line("g.pc = pc;")
 	e:line("g.kc = kc;")
@@ -599,6 +653,51 @@ local function emit_run_jit(e, pre, P, p)
 	e:close("}")
 	e:close("}")
 	e:close("}")
+	e:line()
+	local nblocks = ceil_div(p.np, p.nc)
+	if p.slots > 1 then
+		e:comment({
+			string.format("Slots [begin, end) of %d: slot s computes the NC blocks", p.slots),
+			string.format("[s * %d / %d, (s + 1) * %d / %d), packing into a block buffer of its own.",
+				nblocks, p.slots, nblocks, p.slots),
+		})
+		e:line("static void %s_slots(void *ctx, int begin, int end)", pre)
+		e:open("{")
+		e:line("const struct %s_args *r = ctx;", pre)
+		e:open("for (int s = begin; s < end; s++) {")
+		e:line("float *bp = r->bp + s * %s_KC * %s_NC;", P, P)
+		e:single(string.format("for (int b = s * %d / %s_SLOTS; b < (s + 1) * %d / %s_SLOTS; b++)",
+				nblocks, P, nblocks, P),
+			string.format("%s_block(r, bp, b * %s_NC);", pre, P))
+		e:close("}")
+		e:close("}")
+		e:line()
+	end
+	e:comment({
+		string.format("C %s A * B: see %s_block. bp: %s.",
+			p.accumulate and "+=" or (p.bias and "= bias +" or "="), pre,
+			p.slots > 1 and "SLOTS block buffers" or "one block buffer"),
+	})
+	local params = { "float *restrict c, float *restrict bp" }
+	if p.bias then
+		params[1] = params[1] .. ","
+		params[2] = "const float *restrict bias)"
+	else
+		params[1] = params[1] .. ")"
+	end
+	head(e, string.format(
+		"static void %s_run(const float *restrict ap, const void *src,", pre),
+		table.unpack(params))
+	e:open("{")
+	e:line("struct %s_args r = { ap, src, c, bp%s };", pre,
+		p.bias and ", bias" or "")
+	if p.slots > 1 then
+		e:line("par_for(%s_SLOTS, 2.0 * %s_M * %s_K * %s_NP, %s_slots, &r);",
+			P, P, P, P, pre)
+	else
+		e:single(string.format("for (int jc = 0; jc < %s_NP; jc += %s_NC)", P, P),
+			string.format("%s_block(&r, bp, jc);", pre))
+	end
 	e:close("}")
 	e:line()
 end
