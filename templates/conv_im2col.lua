@@ -184,30 +184,29 @@ local function emit_pack(e, d, plan)
 		"(*m)[x] = x >= lo && x < hi ? -1 : 0;")
 	e:close("}")
 	e:line()
-	e:line("struct cols_src { const float *xp; };")
+	e:line("/* The padded image, and where each row of the column matrix starts")
+	e:line(" * in it (ROWS of the state). */")
+	e:line("struct cols_src { const float *xp; const int *rowoff; };")
 	e:line()
 	e:comment({
 		"The GEMM's B, rows [pc, pc + kc) of the column matrix, panels",
-		"[j0, j1) of NR output pixels, into bp (see b_panels in lib/gemm.lua):",
-		"row q of a panel is tap pc + q of every pixel of the panel. The",
-		"panel's pixels are runs along output rows (at most " .. maxruns ..
-			" here; " .. fullpanels .. " of the",
-		string.format("%d panels are one whole run); run r fills lanes [lo[r], hi[r]) from",
-			plan.np // plan.nr),
-		"plane offset off[r] + lane, for every tap (the tap adds rowoff[q]).",
-		"Lanes no run covers (past P) stay zero.",
+		"[j0, j1) of NR output pixels (see b_panels and b_rows in",
+		"lib/gemm.lua): row q of a panel is tap pc + q of every pixel of the",
+		"panel. The panel's pixels are runs along output rows (at most " .. maxruns,
+		string.format("here; %d of the %d panels are one whole run). A panel that is",
+			fullpanels, plan.np // plan.nr),
+		"one whole run is not copied: its row q is the NR floats at",
+		"xp + off + rowoff[pc + q], which the GEMM reads in place. Any other",
+		"is packed into bp: run r fills lanes [lo[r], hi[r]) from plane",
+		"offset off[r] + lane of every tap; lanes no run covers (past P) stay",
+		"zero.",
 	})
 	e:line("static void cols_panels(const void *ctx, float *bp, int pc, int kc, int j0,")
-	e:line("                        int j1)")
+	e:line("                        int j1, const float **pb, const int **po)")
 	e:open("{")
 	e:line("const struct cols_src *s = ctx;")
 	e:line("const float *restrict xp = s->xp;")
-	e:line("float *restrict dst = bp;")
-	e:line("int rowoff[GEMM_KC];")
-	e:open("for (int q = 0; q < kc; q++) {")
-	e:line("const int ct = pc + q;")
-	e:line("rowoff[q] = ct / (R * S) * PHASES * PLANE + TAP[ct % (R * S)];")
-	e:close("}")
+	e:line("const int *restrict rowoff = s->rowoff + pc;")
 	e:open("for (int j = j0; j < j1; j++) {")
 	e:line("const int p0 = j * GEMM_NR;")
 	e:line("int lo[%d], hi[%d], off[%d], runs = 0;", maxruns, maxruns, maxruns)
@@ -222,6 +221,14 @@ local function emit_pack(e, d, plan)
 	e:line("y++;")
 	e:line("x = 0;")
 	e:close("}")
+	e:open("if (runs == 1 && hi[0] == GEMM_NR) {   /* read in place */")
+	e:line("pb[j - j0] = xp + off[0];")
+	e:line("po[j - j0] = rowoff;")
+	e:line("continue;")
+	e:close("}")
+	e:line("float *restrict dst = bp + (j - j0) * kc * GEMM_NR;")
+	e:line("pb[j - j0] = dst;")
+	e:line("po[j - j0] = s->rowoff + ROWS;")
 	e:line("switch (runs) {")
 	for n = 1, maxruns do
 		e:open("case %d: {", n)
@@ -237,11 +244,13 @@ end
 
 local function emit_contract(e)
 	e:line("/* State: the weights packed as the GEMM's A (gemm_pack_a_all),")
-	e:line(" * then the bias. */")
+	e:line(" * the bias, then ROWS: where row ct of the column matrix starts in")
+	e:line(" * the padded image (channel ct / (R*S), tap ct % (R*S)), and")
+	e:line(" * after them the rows of a packed panel (q * NR). */")
 	e:line("static size_t state_bytes(const dp_desc *d)")
 	e:open("{")
 	e:line("(void)d;")
-	e:line("return (PACKED_A + K) * sizeof(float);")
+	e:line("return (PACKED_A + K) * sizeof(float) + (ROWS + GEMM_KC) * sizeof(int);")
 	e:close("}")
 	e:line()
 	e:line("static dp_status prepare(const dp_desc *d, const float *weights,")
@@ -252,6 +261,11 @@ local function emit_contract(e)
 	e:line("gemm_pack_a_all(weights, st);")
 	e:single("if (bias)", "memcpy(st + PACKED_A, bias, K * sizeof(float));")
 	e:single("else", "memset(st + PACKED_A, 0, K * sizeof(float));")
+	e:line("int *rows = (int *)(st + PACKED_A + K);")
+	e:single("for (int ct = 0; ct < ROWS; ct++)",
+		"rows[ct] = ct / (R * S) * PHASES * PLANE + TAP[ct % (R * S)];")
+	e:single("for (int q = 0; q < GEMM_KC; q++)",
+		"rows[ROWS + q] = q * GEMM_NR;")
 	e:line("return DP_OK;")
 	e:close("}")
 	e:line()
@@ -269,6 +283,7 @@ local function emit_contract(e)
 	e:line("                         void *workspace)")
 	e:open("{")
 	e:line("const float *packed_a = state;")
+	e:line("const int *rows = (const int *)(packed_a + PACKED_A + K);")
 	e:line("float *slack = align_up(workspace);")
 	e:line("float *xp = slack + GEMM_NR;")
 	e:line("float *packed_b = align_up(xp + XP + GEMM_NR);")
@@ -279,7 +294,7 @@ local function emit_contract(e)
 	e:line("memset(xp + XP, 0, GEMM_NR * sizeof(float));")
 	e:open("for (int n = 0; n < N; n++) {")
 	e:line("struct planes_job pj = { input + n * C * H * W, xp };")
-	e:line("const struct cols_src src = { xp };")
+	e:line("const struct cols_src src = { xp, rows };")
 	e:line("par_for(C * PHASES, (double)XP, pad_planes, &pj);")
 	e:line("gemm_run(packed_a, &src, output + n * K * P, packed_b, packed_a + PACKED_A);")
 	e:close("}")
@@ -291,7 +306,7 @@ end
 function M.generate(d, name)
 	local p, crs = d.ho * d.wo, d.c * d.r * d.s
 	local spec = { name = "gemm", m = d.k, n = p, k = crs, accumulate = false,
-		a_packed = true, b_panels = "cols_panels", bias = true }
+		a_packed = true, b_panels = "cols_panels", b_rows = true, bias = true }
 	local plan = gemm.plan(spec)
 	d = setmetatable({
 		hq = d.ho + (d.r - 1) // d.stride,
@@ -314,7 +329,7 @@ function M.generate(d, name)
 	e:line("\tHO = %d, WO = %d, P = HO * WO,", d.ho, d.wo)
 	e:line("\tHQ = %d, WQ = %d, PLANE = HQ * WQ, PHASES = STRIDE * STRIDE,",
 		d.hq, d.wq)
-	e:line("\tXP = C * PHASES * PLANE,")
+	e:line("\tXP = C * PHASES * PLANE, ROWS = C * R * S,")
 	e:line("\tPACKED_A = %d, PACKED_B = %d, ALIGN = %d",
 		gemm.packed_a_floats(spec), gemm.packed_b_floats(spec),
 		gemm.ALIGN_FLOATS)

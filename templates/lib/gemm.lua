@@ -22,6 +22,12 @@
 --                         -- bp + (j - j0) * kc * NR, each kc steps of NR
 --                         -- floats, zero past N. It may run on any thread,
 --                         -- several at once on disjoint panels.
+--     b_rows = false,     -- true (with b_panels): a panel of B need not
+--                         -- be packed: fn gets two more parameters,
+--         const float **pb, const int **po
+--                         -- and sets, for each panel j, pb[j - j0] and
+--                         -- po[j - j0]: its row q is the NR floats at
+--                         -- pb[..] + po[..][q] (packed: bp + .., q * NR)
 --     bias = false,       -- true (with b_panels, accumulate false): C =
 --                         -- bias[row] + A*B, the bias the micro-kernels'
 --                         -- starting value (NAME_run takes it last)
@@ -151,6 +157,9 @@ function M.plan(spec)
 	p.b_panels = spec.b_panels
 	p.a_packed = spec.a_packed and true or false
 	p.bias = spec.bias and true or false
+	p.b_rows = spec.b_rows and true or false
+	assert(not p.b_rows or (p.b_panels and p.bias),
+		"gemm: b_rows comes with b_panels and bias")
 	assert(not p.bias or (p.b_panels and not p.accumulate),
 		"gemm: bias comes with b_panels and accumulate = false")
 	local b_bytes = p.b_panels and B_JIT_BYTES or B_BLOCK_BYTES
@@ -315,19 +324,42 @@ end
 -- b_panels: the caller packs B; NAME_run calls it through this job, on
 -- the panels of one KC x NC block, shared among threads.
 local function emit_pack_b_jit(e, pre, P, p)
-	e:line("/* B is packed by the caller, one KC x NC block at a time. */")
-	e:line("static void %s(const void *ctx, float *bp, int pc, int kc, int j0, int j1);",
-		p.b_panels)
-	e:line()
-	e:line("struct %s_pack_job { const void *src; float *bp; int pc, kc, j0; };",
-		pre)
+	local ind = string.rep(" ", #p.b_panels + 1)
+	if p.b_rows then
+		e:line("/* B is packed by the caller, one KC x NC block at a time, or its")
+		e:line(" * panels read where they are: panel j's row q is the NR floats at")
+		e:line(" * pb[j] + po[j][q]. */")
+		e:line("static void %s(const void *ctx, float *bp, int pc, int kc, int j0, int j1,",
+			p.b_panels)
+		e:line("%sconst float **pb, const int **po);", string.rep(" ", #p.b_panels + 13))
+		e:line()
+		e:line("struct %s_pack_job {", pre)
+		e:line("	const void *src;")
+		e:line("	float *bp;")
+		e:line("	const float **pb;")
+		e:line("	const int **po;")
+		e:line("	int pc, kc, j0;")
+		e:line("};")
+	else
+		e:line("/* B is packed by the caller, one KC x NC block at a time. */")
+		e:line("static void %s(const void *ctx, float *bp, int pc, int kc, int j0, int j1);",
+			p.b_panels)
+		e:line()
+		e:line("struct %s_pack_job { const void *src; float *bp; int pc, kc, j0; };",
+			pre)
+	end
 	e:line()
 	e:line("static void %s_pack_b_panels(void *ctx, int begin, int end)", pre)
 	e:open("{")
 	e:line("const struct %s_pack_job *job = ctx;", pre)
 	e:line("%s(job->src, job->bp + begin * job->kc * %s_NR, job->pc, job->kc,",
 		p.b_panels, P)
-	e:line("%sjob->j0 + begin, job->j0 + end);", string.rep(" ", #p.b_panels + 1))
+	if p.b_rows then
+		e:line("%sjob->j0 + begin, job->j0 + end, job->pb + begin, job->po + begin);",
+			ind)
+	else
+		e:line("%sjob->j0 + begin, job->j0 + end);", ind)
+	end
 	e:close("}")
 	e:line()
 end
@@ -409,7 +441,11 @@ local function emit_micro(e, pre, P, p, fname, rows, cols)
 		if r == 0 then return "0" end
 		return string.format("%d * %s_LDA", r, P)
 	end
-	if p.bias then
+	if p.b_rows then
+		head(e, string.format("static inline void %s(int kc, const float *restrict a,",
+			fname), "const float *restrict b, const int *restrict bo,",
+			"float *restrict c, int add, const float *restrict bias)")
+	elseif p.bias then
 		head(e, string.format("static inline void %s(int kc, const float *restrict a,",
 			fname), "const float *restrict b, float *restrict c, int add,",
 			"const float *restrict bias)")
@@ -448,8 +484,10 @@ local function emit_micro(e, pre, P, p, fname, rows, cols)
 		e:close("}")
 	end
 	e:open("for (int q = 0; q < kc; q++) {")
+	if p.b_rows then e:line("const float *restrict bq = b + bo[q];") end
 	for v = 0, nv - 1 do
-		e:line("const %s b%d = *(const %s *)(b + %d);", V, v, U, v * LANES)
+		e:line("const %s b%d = *(const %s *)(%s + %d);", V, v, U,
+			p.b_rows and "bq" or "b", v * LANES)
 	end
 	for r = 0, rows - 1 do
 		e:line("const %s a%d = a[%s] - (%s){ 0 };", V, r, a_at(r), V)
@@ -460,7 +498,7 @@ local function emit_micro(e, pre, P, p, fname, rows, cols)
 		e:line("%s", table.concat(fmas, " "))
 	end
 	e:line("a += %s;", p.pack_a and P .. "_MR" or "1")
-	e:line("b += %s_NR;", P)
+	if not p.b_rows then e:line("b += %s_NR;", P) end
 	e:close("}")
 	-- The store: whole vectors, then the lanes of a last partial one.
 	local function store(op)
@@ -527,14 +565,15 @@ local function emit_rows(e, pre, P, p, suffix)
 	local c_expr = string.format("c + (ic + i) * %s_LDC + j", P)
 	e:open("for (int i = i0; i < i1; i += %s_MR)", P)
 	local bias_arg = p.bias and ", g->bias + ic + i" or ""
-	e:line("%s_micro%s(kc, %s, panel, %s, add%s);", pre, suffix, a_expr, c_expr,
-		bias_arg)
+	local panel = p.b_rows and "panel, bo" or "panel"
+	e:line("%s_micro%s(kc, %s, %s, %s, add%s);", pre, suffix, a_expr, panel,
+		c_expr, bias_arg)
 	e.depth = e.depth - 1
 	if p.m_ragged then
 		e:open("if (b1 * %s_MR > mfull) {", P)
 		e:line("const int i = mfull;")
-		e:line("%s_micro_mt%s(kc, %s, panel, %s, add%s);", pre, suffix, a_expr,
-			c_expr, bias_arg)
+		e:line("%s_micro_mt%s(kc, %s, %s, %s, add%s);", pre, suffix, a_expr,
+			panel, c_expr, bias_arg)
 		e:close("}")
 	end
 end
@@ -547,6 +586,10 @@ end
 local function emit_items(e, pre, P, p)
 	e:line("struct %s_job {", pre)
 	e:line("	const float *a, *bp;")
+	if p.b_rows then
+		e:line("	const float *const *pb;")
+		e:line("	const int *const *po;")
+	end
 	if p.bias then e:line("	const float *bias;") end
 	e:line("	float *c;")
 	e:line("	int jc, pc, kc, ic, mc, mfull, add, mb;")
@@ -564,7 +607,10 @@ local function emit_items(e, pre, P, p)
 	e:line("const int j = g->jc + it / g->mb * %s_NR;", P)
 	e:line("const int b0 = it % g->mb;")
 	e:line("const int b1 = %s_min(g->mb, b0 + end - it);", pre)
-	if p.b_panels then
+	if p.b_rows then
+		e:line("const float *restrict panel = g->pb[(j - g->jc) / %s_NR];", P)
+		e:line("const int *restrict bo = g->po[(j - g->jc) / %s_NR];", P)
+	elseif p.b_panels then
 		e:line("const float *restrict panel = g->bp + (j - g->jc) * kc;")
 	else
 		e:line("const float *restrict panel = g->bp + g->pc * %s_NP + j * kc;", P)
@@ -619,8 +665,18 @@ local function emit_run_jit(e, pre, P, p)
 	else
 		e:line("struct %s_job g = { .bp = bp, .c = r->c };", pre)
 	end
-	e:line("struct %s_pack_job pj = { .src = r->src, .bp = bp, .j0 = jc / %s_NR };",
-		pre, P)
+	if p.b_rows then
+		e:line("const float *pb[%s_NC / %s_NR];", P, P)
+		e:line("const int *po[%s_NC / %s_NR];", P, P)
+		e:line("struct %s_pack_job pj = { .src = r->src, .bp = bp, .pb = pb, .po = po,",
+			pre)
+		e:line("                          .j0 = jc / %s_NR };", P)
+		e:line("g.pb = pb;")
+		e:line("g.po = po;")
+	else
+		e:line("struct %s_pack_job pj = { .src = r->src, .bp = bp, .j0 = jc / %s_NR };",
+			pre, P)
+	end
 	e:open("for (int pc = 0; pc < %s_K; pc += %s_KC) {", P, P)
 	e:line("const int kc = %s_min(%s_KC, %s_K - pc);", pre, P, P)
 	if p.accumulate then
