@@ -140,8 +140,9 @@ local function emit_runs_case(e, nv, nruns)
 			terms[#terms + 1] = string.format("(LOAD(src + off[%d]%s) & m%d_%d)",
 				r, v > 0 and " + " .. v * LANES or "", r, v)
 		end
-		e:line("*(gemm_vec *)(dst + %d) = (gemm_vec)(%s);", v * LANES,
-			table.concat(terms, " |\n\t\t\t\t\t"))
+		local expr = nruns == 1 and terms[1] or
+			"(" .. table.concat(terms, " |\n\t\t\t\t\t") .. ")"
+		e:line("*(gemm_vec *)(dst + %d) = (gemm_vec)%s;", v * LANES, expr)
 	end
 	e:line("dst += GEMM_NR;")
 	e:close("}")
@@ -270,8 +271,9 @@ local function emit_contract(e)
 	e:close("}")
 	e:line()
 	e:line("/* Workspace: the padded image with NR floats of slack each side")
-	e:line(" * (the masked loads of a run may reach past its ends), then one")
-	e:line(" * KC x NC block of packed B, each from a 64-byte boundary. */")
+	e:line(" * (the masked loads of a run may reach past its ends), then the")
+	e:line(" * GEMM's buffers for blocks of B (GEMM_SLOTS of KC x NC), each")
+	e:line(" * from a 64-byte boundary. */")
 	e:line("static size_t workspace_bytes(const dp_desc *d)")
 	e:open("{")
 	e:line("(void)d;")

@@ -96,6 +96,7 @@ local B_JIT_BYTES = 160 * 1024
 -- b_panels with at least this many NC blocks: threads share runs of whole
 -- blocks, this many runs, each with its own block buffer.
 local JIT_SLOTS = 8
+local JIT_NC_MAX = 4096       -- 256 panels of 16
 
 local function ceil_div(a, b) return (a + b - 1) // b end
 local function round_up(a, b) return ceil_div(a, b) * b end
@@ -164,6 +165,8 @@ function M.plan(spec)
 		"gemm: bias comes with b_panels and accumulate = false")
 	local b_bytes = p.b_panels and B_JIT_BYTES or B_BLOCK_BYTES
 	local nc_max = math.max(p.nr, b_bytes // (p.kc * 4) // p.nr * p.nr)
+	-- b_rows: a pointer and an offset table per panel on the stack.
+	if p.b_panels then nc_max = math.min(nc_max, JIT_NC_MAX) end
 	local nblocks = ceil_div(p.np, nc_max)
 	p.nc = round_up(ceil_div(p.np, nblocks), p.nr)
 	-- b_panels: with many blocks, threads take whole blocks (slots).
@@ -259,9 +262,12 @@ local function emit_types(e, pre, P, p)
 		e:line("\t%s_MP = %d,", P, p.mp)
 	end
 	if p.b_panels then
-		e:line("\t/* Block buffers of B: threads share %s. */",
-			p.slots > 1 and "runs of whole NC blocks, one buffer per run"
-				or "the panels of each block")
+		if p.slots > 1 then
+			e:line("\t/* Block buffers of B: threads share runs of whole NC")
+			e:line("\t * blocks, one buffer per run. */")
+		else
+			e:line("\t/* Block buffers of B: one; threads share its panels. */")
+		end
 		e:line("\t%s_SLOTS = %d,", P, p.slots)
 	end
 	e:line("\t/* N rounded up to NR: the width of packed B. */")
@@ -408,8 +414,8 @@ local function emit_pack_a(e, pre, P, p)
 		pre)
 	e:open("{")
 	e:single(string.format("for (int pc = 0; pc < %s_K; pc += %s_KC)", P, P),
-		string.format("%s_pack_a(a, ap + pc * %s_MP, 0, %s_M, pc, %s_min(%s_KC, %s_K - pc));",
-			pre, P, P, pre, P, P))
+		string.format("%s_pack_a(a, ap + pc * %s_MP, 0, %s_M, pc,\n%s%s_min(%s_KC, %s_K - pc));",
+			pre, P, P, string.rep("\t", e.depth + 1) .. string.rep(" ", #pre + 8), pre, P, P))
 	e:close("}")
 	e:line()
 end
@@ -532,7 +538,11 @@ local function emit_micros(e, pre, P, p)
 		string.format("The register block: c[%d x %d] (+)= the kc-step product of",
 			p.mr, p.nr),
 	}
-	if p.pack_a then
+	if p.b_rows then
+		lines[#lines + 1] = "a packed A panel (kc x MR) and a B panel (kc x NR) whose row q is"
+		lines[#lines + 1] = "the NR floats at b + bo[q], in registers. The first block of depth"
+		lines[#lines + 1] = "(add == 0) starts from the bias of each row."
+	elseif p.pack_a then
 		lines[#lines + 1] = "a packed A panel (kc x MR) and a B panel (kc x NR), in registers."
 	else
 		lines[#lines + 1] = "MR rows of A, read in place (row stride LDA), and a B panel"
@@ -566,14 +576,21 @@ local function emit_rows(e, pre, P, p, suffix)
 	e:open("for (int i = i0; i < i1; i += %s_MR)", P)
 	local bias_arg = p.bias and ", g->bias + ic + i" or ""
 	local panel = p.b_rows and "panel, bo" or "panel"
-	e:line("%s_micro%s(kc, %s, %s, %s, add%s);", pre, suffix, a_expr, panel,
-		c_expr, bias_arg)
+	local function call(fname)
+		if p.b_rows then
+			e:line("%s(kc, %s, %s,", fname, a_expr, panel)
+			e:line("%s%s, add%s);", string.rep(" ", #fname + 1), c_expr, bias_arg)
+		else
+			e:line("%s(kc, %s, %s, %s, add%s);", fname, a_expr, panel, c_expr,
+				bias_arg)
+		end
+	end
+	call(pre .. "_micro" .. suffix)
 	e.depth = e.depth - 1
 	if p.m_ragged then
 		e:open("if (b1 * %s_MR > mfull) {", P)
 		e:line("const int i = mfull;")
-		e:line("%s_micro_mt%s(kc, %s, %s, %s, add%s);", pre, suffix, a_expr,
-			panel, c_expr, bias_arg)
+		call(pre .. "_micro_mt" .. suffix)
 		e:close("}")
 	end
 end
