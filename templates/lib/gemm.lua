@@ -16,7 +16,7 @@
 --     b_panels = fn,      -- optional: B is never packed whole; NAME_run
 --                         -- packs it one KC x NC block at a time, just in
 --                         -- time, by calling the caller's C function
---         void fn(const void *src, float *bp, int pc, int kc, int j0, int j1)
+--         void fn(const void *ctx, float *bp, int pc, int kc, int j0, int j1)
 --                         -- which writes panels [j0, j1) (units of NR, of
 --                         -- all of N) of rows [pc, pc + kc) of B, panel j at
 --                         -- bp + (j - j0) * kc * NR, each kc steps of NR
@@ -24,7 +24,7 @@
 --                         -- several at once on disjoint panels.
 --     b_rows = false,     -- true (with b_panels): a panel of B need not
 --                         -- be packed: fn gets two more parameters,
---         const float **pb, const int **po
+--             const float **pb, const int **po
 --                         -- and sets, for each panel j, pb[j - j0] and
 --                         -- po[j - j0]: its row q is the NR floats at
 --                         -- pb[..] + po[..][q] (packed: bp + .., q * NR)
@@ -37,11 +37,11 @@
 --   gemm.packed_b_floats(spec)  -> floats of the packed B buffer
 --   gemm.workspace_floats(spec) -> floats of the packed A buffer (per call)
 --   gemm.packed_a_floats(spec)  -> floats of A packed by NAME_pack_a_all
+--   gemm.ALIGN_FLOATS           -> 16: give both buffers 64-byte alignment
+--                                  for speed (any float alignment is correct)
 --   With b_panels, packed_b_floats is the SLOTS KC x NC blocks NAME_run
 --   packs into (its bp argument, per call), not all of B: one block, or
 --   with many blocks one per slot (a fixed count: threads share slots).
---   gemm.ALIGN_FLOATS           -> 16: give both buffers 64-byte alignment
---                                  for speed (any float alignment is correct)
 --   gemm.emit(e, spec)          -> plan; emits into emitter e (lib.emit)
 --                                  static C functions:
 --     void NAME_pack_b(const float *b, float *bp)
@@ -52,9 +52,9 @@
 --     void NAME_pack_a_all(const float *a, float *ap)      (a_packed)
 --         A (M x K, row stride lda) -> ap, all of it; once per weights.
 --     void NAME_run(const float *a, const void *src, float *c, float *bp)
---         (b_panels) the same product; B comes from fn(src, ...), bp is
---         its block buffer; a is packed if a_packed. With bias, one more
---         parameter: const float *bias (M floats).
+--         (b_panels, which needs a_packed) the same product; B comes
+--         from fn(src, ...), bp is its block buffers, a is packed A. With
+--         bias, one more parameter: const float *bias (M floats).
 --   The emitted code uses GCC/Clang vector extensions (no intrinsics) and
 --   dp_parallel_for (dpgen.h, through par_for of lib.parallel): NAME_run
 --   shares the panels of C among threads, NAME_pack_b the panels of B; ws
@@ -72,6 +72,12 @@
 -- micro-kernel prefetches its block of C before the k loop. With fewer
 -- than PACK_A_MIN_PANELS panels of B per sweep A is not packed: the
 -- micro-kernel broadcasts from its rows in place (ws unused).
+-- b_panels (implicit B, e.g. im2col's column matrix): A is packed once
+-- ahead of time and B one KC x NC block (at most B_JIT_BYTES, to stay in
+-- L2) at a time, just before the sweep of A over it; with b_rows, panels
+-- that exist somewhere already are read there through a row-offset table
+-- instead of being copied. None of this changes the emitted code of a
+-- spec that does not ask for it.
 -- The machine class: 32 KiB L1d, 512 KiB L2 per core, AVX2 + FMA.
 local parallel = require("lib.parallel")
 
