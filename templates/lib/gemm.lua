@@ -102,6 +102,10 @@ local B_JIT_BYTES = 160 * 1024
 -- b_panels with at least this many NC blocks: threads share runs of whole
 -- blocks, this many runs, each with its own block buffer.
 local JIT_SLOTS = 8
+-- With fewer blocks than slots, slots also split the rows of A, into
+-- parts of at least this many rows (each part packs its own copy of the
+-- block of B: cheap next to the product once the part is this tall).
+local JIT_SLOT_ROWS = 128
 local JIT_NC_MAX = 4096       -- 256 panels of 16
 
 local function ceil_div(a, b) return (a + b - 1) // b end
@@ -175,8 +179,21 @@ function M.plan(spec)
 	if p.b_panels then nc_max = math.min(nc_max, JIT_NC_MAX) end
 	local nblocks = ceil_div(p.np, nc_max)
 	p.nc = round_up(ceil_div(p.np, nblocks), p.nr)
-	-- b_panels: with many blocks, threads take whole blocks (slots).
-	p.slots = (p.b_panels and ceil_div(p.np, p.nc) >= JIT_SLOTS) and JIT_SLOTS or 1
+	-- b_panels: threads take whole blocks (slots): SN runs of NC blocks
+	-- by SM parts of the rows of A (see JIT_SLOTS, JIT_SLOT_ROWS).
+	p.slots_n, p.slots_m, p.slot_rows = 1, 1, m
+	if p.b_panels then
+		local nb = ceil_div(p.np, p.nc)
+		if nb >= JIT_SLOTS then
+			p.slots_n = JIT_SLOTS
+		else
+			p.slots_n = nb
+			local sm = math.max(1, math.min(m // JIT_SLOT_ROWS, ceil_div(JIT_SLOTS, nb)))
+			p.slot_rows = round_up(ceil_div(m, sm), p.mr)
+			p.slots_m = ceil_div(m, p.slot_rows)
+		end
+	end
+	p.slots = p.slots_n * p.slots_m
 	-- Packing A costs about as much per element as one micro-kernel pass
 	-- over it, and buys contiguous reads: worth it only when each packed
 	-- block serves several NR-column panels. With few panels the
@@ -271,12 +288,15 @@ local function emit_types(e, pre, P, p)
 	end
 	if p.b_panels then
 		if p.slots > 1 then
-			e:line("\t/* Block buffers of B: threads share runs of whole NC")
-			e:line("\t * blocks, one buffer per run. */")
+			e:line("\t/* Block buffers of B, one per slot: threads share the")
+			e:line("\t * slots, SLOTS_N runs of whole NC blocks by SLOTS_M parts")
+			e:line("\t * of SLOT_ROWS rows of A. */")
 		else
 			e:line("\t/* Block buffers of B: one; threads share its panels. */")
 		end
-		e:line("\t%s_SLOTS = %d,", P, p.slots)
+		e:line("\t%s_SLOTS_N = %d, %s_SLOTS_M = %d, %s_SLOT_ROWS = %d,", P, p.slots_n,
+			P, p.slots_m, P, p.slot_rows)
+		e:line("\t%s_SLOTS = %s_SLOTS_N * %s_SLOTS_M,", P, P, P)
 	end
 	e:line("\t/* N rounded up to NR: the width of packed B. */")
 	e:line("\t%s_NP = %d", P, p.np)
@@ -738,8 +758,9 @@ local function emit_run_jit(e, pre, P, p)
 	e:line("};")
 	e:line()
 	e:comment({
-		string.format("Columns [jc, jc + NC) of C %s A * B, B packed here by",
+		string.format("Columns [jc, jc + NC), rows [m0, m1) of C %s A * B, B packed",
 			p.accumulate and "+=" or (p.bias and "= bias +" or "=")),
+		"here by",
 		string.format("%s(src, ...) into bp a KC x NC block at a time, A packed",
 			p.b_panels),
 		string.format("by %s_pack_a_all. Loops, outer to inner: KC steps of depth", pre),
@@ -747,8 +768,8 @@ local function emit_run_jit(e, pre, P, p)
 		"panels shared among threads), MC rows of A, then the NR-column",
 		"panels of B x MR-row blocks of A of the block, shared among threads.",
 	})
-	head(e, string.format("static void %s_block(const struct %s_args *r, float *bp, int jc)",
-		pre, pre))
+	head(e, string.format("static void %s_block(const struct %s_args *r, float *bp, int jc,",
+		pre, pre), "int m0, int m1)")
 	e:open("{")
 	e:line("const int jend = %s_min(jc + %s_NC, %s_NP);", pre, P, P)
 	if p.bias then
@@ -780,8 +801,8 @@ local function emit_run_jit(e, pre, P, p)
 	e:line("par_for((jend - jc) / %s_NR, (double)kc * (jend - jc), %s_pack_b_panels,",
 		P, pre)
 	e:line("        &pj);")
-	e:open("for (int ic = 0; ic < %s_M; ic += %s_MC) {", P, P)
-	e:line("const int mc = %s_min(%s_MC, %s_M - ic);", pre, P, P)
+	e:open("for (int ic = m0; ic < m1; ic += %s_MC) {", P)
+	e:line("const int mc = %s_min(%s_MC, m1 - ic);", pre, P)
 	e:line("g.a = r->ap + pc * %s_MP + ic * kc;", P)
 	e:line("g.jc = jc;")
 	e:line("g.pc = pc;")
@@ -804,18 +825,24 @@ local function emit_run_jit(e, pre, P, p)
 	local nblocks = ceil_div(p.np, p.nc)
 	if p.slots > 1 then
 		e:comment({
-			string.format("Slots [begin, end) of %d: slot s computes the NC blocks", p.slots),
-			string.format("[s * %d / %d, (s + 1) * %d / %d), packing into a block buffer of its own.",
-				nblocks, p.slots, nblocks, p.slots),
+			string.format("Slots [begin, end): slot s computes the NC blocks [n * %d / SLOTS_N,",
+				nblocks),
+			string.format("(n + 1) * %d / SLOTS_N), n = s / SLOTS_M, rows [t * SLOT_ROWS,", nblocks),
+			"(t + 1) * SLOT_ROWS), t = s % SLOTS_M, packing B into a block",
+			"buffer of its own. The slots are fixed, so each output is computed",
+			"the same way whatever the thread count.",
 		})
 		e:line("static void %s_slots(void *ctx, int begin, int end)", pre)
 		e:open("{")
 		e:line("const struct %s_args *r = ctx;", pre)
 		e:open("for (int s = begin; s < end; s++) {")
+		e:line("const int n = s / %s_SLOTS_M, t = s %% %s_SLOTS_M;", P, P)
+		e:line("const int m0 = t * %s_SLOT_ROWS, m1 = %s_min(m0 + %s_SLOT_ROWS, %s_M);",
+			P, pre, P, P)
 		e:line("float *bp = r->bp + s * %s_KC * %s_NC;", P, P)
-		e:single(string.format("for (int b = s * %d / %s_SLOTS; b < (s + 1) * %d / %s_SLOTS; b++)",
+		e:single(string.format("for (int b = n * %d / %s_SLOTS_N; b < (n + 1) * %d / %s_SLOTS_N; b++)",
 				nblocks, P, nblocks, P),
-			string.format("%s_block(r, bp, b * %s_NC);", pre, P))
+			string.format("%s_block(r, bp, b * %s_NC, m0, m1);", pre, P))
 		e:close("}")
 		e:close("}")
 		e:line()
@@ -843,7 +870,7 @@ local function emit_run_jit(e, pre, P, p)
 			P, P, P, P, pre)
 	else
 		e:single(string.format("for (int jc = 0; jc < %s_NP; jc += %s_NC)", P, P),
-			string.format("%s_block(&r, bp, jc);", pre))
+			string.format("%s_block(&r, bp, jc, 0, %s_M);", pre, P))
 	end
 	e:close("}")
 	e:line()
