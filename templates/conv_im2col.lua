@@ -24,9 +24,11 @@
 -- The bias is where the GEMM's micro-kernels start their sums (lib.gemm's
 -- bias), so the output is written once, not set and then read back.
 -- Threads (dp_parallel_for) share the
--- channels of the padded copy, the panels of each block of B and the
--- blocks of the product; each output is computed by one thread in the
--- same order, so results do not depend on the thread count.
+-- channels of the padded copy, then the GEMM's slots (fixed runs of
+-- column blocks by parts of the filters, each packing its own blocks of
+-- B) or, for a small product in one slot, the panels of each block; each
+-- output is computed by one thread in the same order, so results do not
+-- depend on the thread count.
 local emit = require("lib.emit")
 local gemm = require("lib.gemm")
 local kernel = require("lib.kernel")

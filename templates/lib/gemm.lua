@@ -74,7 +74,10 @@
 -- micro-kernel broadcasts from its rows in place (ws unused).
 -- b_panels (implicit B, e.g. im2col's column matrix): A is packed once
 -- ahead of time and B one KC x NC block (at most B_JIT_BYTES, to stay in
--- L2) at a time, just before the sweep of A over it; with b_rows, panels
+-- L2) at a time, just before the sweep of A over it. Threads then share
+-- fixed slots (runs of NC blocks by parts of the rows of A), each with its
+-- own block buffer, so one par_for per call and no per-thread state;
+-- with b_rows, panels
 -- that exist somewhere already are read there through a row-offset table
 -- instead of being copied. None of this changes the emitted code of a
 -- spec that does not ask for it.
