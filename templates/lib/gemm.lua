@@ -76,11 +76,10 @@
 -- ahead of time and B one KC x NC block (at most B_JIT_BYTES, to stay in
 -- L2) at a time, just before the sweep of A over it. Threads then share
 -- fixed slots (runs of NC blocks by parts of the rows of A), each with its
--- own block buffer, so one par_for per call and no per-thread state;
--- with b_rows, panels
--- that exist somewhere already are read there through a row-offset table
--- instead of being copied. None of this changes the emitted code of a
--- spec that does not ask for it.
+-- own block buffer, so one par_for per call and no per-thread state.
+-- With b_rows, panels that exist somewhere already are read there
+-- through a row-offset table instead of being copied. None of this
+-- changes the emitted code of a spec that does not ask for it.
 -- The machine class: 32 KiB L1d, 512 KiB L2 per core, AVX2 + FMA.
 local parallel = require("lib.parallel")
 
