@@ -32,6 +32,19 @@ static const struct { int n, c, h, w, k, r, s, st, ph, pw; } shapes[] = {
 	{ 1, 1, 4, 4, 1, 3, 3, 1, 3, 3 },    /* pad = kernel: bias-only rows */
 	{ 1, 1, 1, 20, 2, 1, 5, 1, 0, 2 },   /* one-row image */
 	{ 3, 1, 23, 5, 2, 3, 1, 3, 1, 0 },   /* batch 3, stride 3, 3x1 */
+	/* im2col's blocking: depth C*R*S past one block (432), output pixels
+	 * past one block of columns (400), filters in two row blocks with a
+	 * leftover (157); 12 blocks of columns (threads take whole blocks);
+	 * a stride-2 7x7 over several blocks; a deep 1x1 (81 pixels: a last
+	 * panel of one column, 7 filters: a last row block of 3); 18 pixels
+	 * (a last panel of two columns) by 11 filters; 257 filters in two
+	 * parts of rows, one per thread slot. */
+	{ 2, 48, 20, 20, 157, 3, 3, 1, 1, 1 },
+	{ 1, 29, 40, 40, 7, 3, 3, 1, 1, 1 },
+	{ 1, 3, 40, 37, 8, 7, 7, 2, 3, 3 },
+	{ 1, 40, 9, 9, 7, 1, 1, 1, 0, 0 },
+	{ 1, 6, 9, 2, 11, 3, 3, 1, 1, 1 },
+	{ 1, 4, 6, 6, 257, 3, 3, 1, 1, 1 },
 };
 
 static const dp_algo algos[] = {
