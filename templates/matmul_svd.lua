@@ -214,10 +214,9 @@ end
 -- for large blocks) T Q ran 15-20% slower. So when N % 8 == 0 (all rows
 -- of C share one alignment) execute finds the first column h where C is
 -- 32-byte aligned and the vectors start there; columns [0, h) and the
--- last 8 - h get one unaligned vector each, overlapping the aligned ones
--- (they store the same values: each column is computed in the same order
--- whatever vector it falls in). Q is padded with 8 zero columns so that
--- the vectors shifted by h stay inside it.
+-- columns past the last aligned block get one unaligned block of 16 each
+-- (at 0 and at N - 16), overlapping the aligned ones; they store the same
+-- values, since every block is computed by the same loop body.
 local THIN_MAX = 16
 local LANES = 8
 
@@ -238,8 +237,8 @@ local function thin_plan(d)
 	p.kp = p.kv * LANES
 	p.rb1 = p.kv == 1 and 13 or 6
 	p.rb2, p.nv2 = 6, 2
-	p.shift = d.n % LANES == 0 and d.n >= 2 * LANES
-	p.nq = (d.n + LANES - 1) // LANES * LANES + (p.shift and LANES or 0)
+	p.shift = d.n % LANES == 0 and d.n >= p.nv2 * LANES
+	p.nq = (d.n + LANES - 1) // LANES * LANES
 	local mb = math.max(12, math.min(MB_MAX, T_BYTES // (4 * p.kp)) // 12 * 12)
 	p.mb = d.m <= mb and d.m or mb
 	return p
@@ -295,7 +294,7 @@ end
 local function emit_thin_tq(e, d, p, h)
 	e:line("static inline void thin_tq_%d(const float *restrict t,", h)
 	e:line("                              const float *restrict q, float *restrict c%s)",
-		p.shift and ", int h" or "")
+		p.shift and ",\n                              const int *restrict js, int nj" or "")
 	e:open("{")
 	local function block(nv, jexpr, lanes)
 		-- Step s = 0 sets the accumulators (a multiply: zeroing 12
@@ -345,23 +344,10 @@ local function emit_thin_tq(e, d, p, h)
 		end
 	end
 	if p.shift then
-		e:line("/* Vectors from column h, where C is aligned: nv of them; the")
-		e:line(" * columns before h and after the last are covered by the first")
-		e:line(" * and the last 8 columns, stored unaligned. */")
-		e:line("const int nv = h ? SVD_N / %d - 1 : SVD_N / %d;", LANES, LANES)
-		e:open("if (h) {")
-		block(1, "0")
-		e:close("}")
-		e:open("for (int j = h; j + %d <= h + nv * %d; j += %d) {",
-			p.nv2 * LANES, LANES, p.nv2 * LANES)
+		e:line("/* The blocks of 16 columns start at js[0..nj) (see execute). */")
+		e:open("for (int b = 0; b < nj; b++) {")
+		e:line("const int j = js[b];")
 		block(p.nv2, "j")
-		e:close("}")
-		e:open("if (nv % 2) {")
-		e:line("const int j = h + (nv - 1) * %d;", LANES)
-		block(1, "j")
-		e:close("}")
-		e:open("if (h) {")
-		block(1, tostring(d.n - LANES))
 		e:close("}")
 		e:close("}")
 		e:line()
@@ -406,7 +392,7 @@ local function thin_calls(e, p, rows, heights)
 		r0 = r0 + h * n
 	end
 	r0 = 0
-	local harg = p.shift and ", h" or ""
+	local harg = p.shift and ", js, nj" or ""
 	for _, hc in ipairs(split_rows(rows, p.rb2)) do
 		local h, n = hc[1], hc[2]
 		heights.tq[h] = true
@@ -430,8 +416,22 @@ local function generate_thin(d, name)
 	body.depth = 1
 	if p.shift then
 		body:line("/* The first column where C is 32-byte aligned (a float is")
-		body:line(" * 4-byte aligned; N % 8 == 0: the same in every row). */")
+		body:line(" * 4-byte aligned; N % 8 == 0: the same in every row), and the")
+		body:line(" * blocks of 16 columns T Q stores: from h, aligned, plus one at 0")
+		body:line(" * and one at N - 16 for the columns before h and after the last")
+		body:line(" * aligned block, overlapping it. All go through one loop, so")
+		body:line(" * every column is computed by the same code (gcc contracts a * b")
+		body:line(" * + c into a multiply-add or not depending on the code around it,")
+		body:line(" * and would round unrolled copies differently): C does not depend")
+		body:line(" * on its alignment. */")
 		body:line("const int h = (int)(((uintptr_t)0 - (uintptr_t)output) % 32 / sizeof(float));")
+		body:line("int js[SVD_N / %d + 2], nj = 0;", p.nv2 * LANES)
+		body:line("if (h)")
+		body:line("	js[nj++] = 0;")
+		body:line("for (int j = h; j + %d <= SVD_N; j += %d)", p.nv2 * LANES, p.nv2 * LANES)
+		body:line("	js[nj++] = j;")
+		body:line("if ((SVD_N - h) %% %d)", p.nv2 * LANES)
+		body:line("	js[nj++] = SVD_N - %d;", p.nv2 * LANES)
 	end
 	body:open("for (int i = 0; i + SVD_MB <= SVD_M; i += SVD_MB) {")
 	body:line("const float *a = input + i * SVD_K;")
@@ -464,12 +464,11 @@ local function generate_thin(d, name)
 	e:line("#endif")
 	e:line("typedef float svd_vec __attribute__((vector_size(%d)));", LANES * 4)
 	e:line("/* T Q sets its accumulators with a multiply (step 0) and adds the")
-	e:line(" * other steps with multiply-adds. gcc may instead fuse the step-0")
-	e:line(" * product into step 1's add, and does so where it unrolls the step")
-	e:line(" * loop (the single vectors) but not elsewhere: columns would round")
-	e:line(" * differently depending on the alignment of C. An empty asm that")
-	e:line(" * takes the product in a register and gives it back (no instruction)")
-	e:line(" * hides that it is a product, so every vector rounds alike. Without")
+	e:line(" * other steps with multiply-adds. gcc (-ffp-contract=fast) may")
+	e:line(" * instead fuse the step-0 product into step 1's add, where it")
+	e:line(" * unrolls the loop of steps. An empty asm that takes the product in")
+	e:line(" * a register and gives it back (no instruction) hides that it is a")
+	e:line(" * product, so the rounding is the one the source spells out. Without")
 	e:line(" * FMA nothing is fused (and without AVX no register holds a vector).")
 	e:line(" */")
 	e:line("#if defined(__AVX__) && defined(__FMA__)")
@@ -485,7 +484,7 @@ local function generate_thin(d, name)
 		"Rank k <= " .. THIN_MAX .. ": both products are thin, and get loops of",
 		"their own instead of GEMMs. State: P (K x KP, k padded with zeros",
 		"to whole vectors), then Q (k x NQ, N padded likewise" ..
-			(p.shift and ", plus 8" or "") .. "). Workspace:",
+			"). Workspace:",
 		"the block T = A[rows] P, MB x KP floats. Every part is a multiple",
 		"of 16 floats, used from its first 64-byte boundary.",
 	})
