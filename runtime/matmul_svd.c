@@ -153,11 +153,18 @@ int dp_svd_energy_rank(const double *s, int mn, double energy)
  * multiple of the GEMM's 6-row register block, at most MB_MAX rows. */
 enum { T_BYTES = 48 * 1024, MB_MAX = 192, MR = 6, ALIGN_BYTES = 64 };
 
+/* rank_b, at least 1: prepare and execute refuse rank_b < 1, and the
+ * sizes asked for before must not divide by it (nor the GEMM's plan). */
+static int rank(const dp_desc *d)
+{
+	return d->rank_b > 1 ? d->rank_b : 1;
+}
+
 static int block_rows(const dp_desc *d)
 {
-	int mb = T_BYTES / (4 * d->rank_b) / MR * MR;
+	int mb = T_BYTES / (4 * rank(d)) / MR * MR;
 	mb = mb < MR ? MR : mb > MB_MAX ? MB_MAX : mb;
-	return d->mm_m < mb ? d->mm_m : mb;
+	return d->mm_m < 1 ? 1 : d->mm_m < mb ? d->mm_m : mb;
 }
 
 /* The GEMM descriptions of the two products for a block of `rows`. */
@@ -165,14 +172,14 @@ static dp_desc ap_desc(const dp_desc *d, int rows)
 {
 	return (dp_desc){ .op = DP_OP_MATMUL, .algo = DP_ALGO_GEMM,
 	                  .precision = DP_PREC_FP32, .mm_m = rows,
-	                  .mm_k = d->mm_k, .mm_n = d->rank_b };
+	                  .mm_k = d->mm_k, .mm_n = rank(d) };
 }
 
 static dp_desc tq_desc(const dp_desc *d, int rows)
 {
 	return (dp_desc){ .op = DP_OP_MATMUL, .algo = DP_ALGO_GEMM,
 	                  .precision = DP_PREC_FP32, .mm_m = rows,
-	                  .mm_k = d->rank_b, .mm_n = d->mm_n };
+	                  .mm_k = rank(d), .mm_n = d->mm_n };
 }
 
 static size_t round_bytes(size_t x)
@@ -223,21 +230,29 @@ static dp_status prepare(const dp_desc *d, const float *b, const float *bias,
 	return st;
 }
 
-/* Workspace: T (MB x k floats), then the larger of the two GEMMs'
- * workspaces (they run one after the other). */
+/* Workspace: T (MB x k floats), then the largest of the GEMMs'
+ * workspaces (they run one after the other), for the full blocks and for
+ * the last, shorter one: the GEMM's block of A need not shrink with M. */
 static size_t t_bytes(const dp_desc *d)
 {
-	return round_bytes((size_t)block_rows(d) * (size_t)d->rank_b *
+	return round_bytes((size_t)block_rows(d) * (size_t)rank(d) *
 	                   sizeof(float));
+}
+
+static size_t gemms_ws(const dp_desc *d, int rows)
+{
+	const dp_desc ap = ap_desc(d, rows), tq = tq_desc(d, rows);
+	return max_size(dp_matmul_gemm_generic.workspace_bytes(&ap),
+	                dp_matmul_gemm_generic.workspace_bytes(&tq));
 }
 
 static size_t workspace_bytes(const dp_desc *d)
 {
-	const int mb = block_rows(d);
-	const dp_desc ap = ap_desc(d, mb), tq = tq_desc(d, mb);
-	return ALIGN_BYTES + t_bytes(d) +
-	       max_size(dp_matmul_gemm_generic.workspace_bytes(&ap),
-	                dp_matmul_gemm_generic.workspace_bytes(&tq));
+	const int mb = block_rows(d), tail = d->mm_m % mb;
+	size_t ws = gemms_ws(d, mb);
+	if (tail > 0)
+		ws = max_size(ws, gemms_ws(d, tail));
+	return ALIGN_BYTES + t_bytes(d) + ws;
 }
 
 /* C = (A P) Q, MB rows at a time: the block T of A P is multiplied by Q

@@ -206,6 +206,10 @@ static void truncated(void)
 		{ 200, 100, 70, 1, 0 }, { 205, 130, 77, 8, 0 },
 		{ 397, 64, 40, 16, 0 }, { 13, 50, 33, 8, 0 }, { 31, 40, 45, 12, 0 },
 		{ 203, 203, 96, 8, 1 },
+		/* Generic: K = 384 is one GEMM depth block, so its A block holds
+		 * 84 rows; blocks of 192 rows get three of 66, the last 80 rows
+		 * one of 84 (a larger workspace than the full blocks need). */
+		{ 272, 384, 40, 8, 0 },
 	};
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
 		const int m = cases[i][0], k = cases[i][1], n = cases[i][2];
