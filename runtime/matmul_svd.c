@@ -9,6 +9,8 @@
  * execute computes C = (A P) Q a block of MB rows at a time: the block of
  * A P (MB x k) goes into the workspace, where it stays in cache, and is
  * multiplied by Q at once; the M x k intermediate is never written out.
+ * Both products are the generic GEMM's (matmul_gemm.c), P and Q packed
+ * for it at prepare.
  *
  * Why double (dgesdd, not sgesdd): the factorization runs once per
  * weights and is not part of the execution time, so its cost (about twice
@@ -24,6 +26,7 @@
  * has A up front, truncates A with dp_svd_truncate before the product. */
 #include <lapacke.h>
 #include <math.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -141,12 +144,66 @@ int dp_svd_energy_rank(const double *s, int mn, double energy)
 
 /* ---- the generic kernel ---- */
 
-enum { MB = 64 };   /* rows of A per block: MB x k floats of A P */
+/* The two products are the generic GEMM's (matmul_gemm.c), on the
+ * factors it packed at prepare: ap = A[rows] P (rows x K times K x k) and
+ * tq = T Q (rows x k times k x N). Its packed layout of B depends on K and
+ * N only (not on M), so the full blocks and the last, shorter one share
+ * the packed factors. Rows go MB at a time, MB such that the block T of
+ * A P takes at most T_BYTES (it is written and read at once, from L2), a
+ * multiple of the GEMM's 6-row register block, at most MB_MAX rows. */
+enum { T_BYTES = 48 * 1024, MB_MAX = 192, MR = 6, ALIGN_BYTES = 64 };
+
+/* rank_b, at least 1: prepare and execute refuse rank_b < 1, and the
+ * sizes asked for before must not divide by it (nor the GEMM's plan). */
+static int rank(const dp_desc *d)
+{
+	return d->rank_b > 1 ? d->rank_b : 1;
+}
+
+static int block_rows(const dp_desc *d)
+{
+	int mb = T_BYTES / (4 * rank(d)) / MR * MR;
+	mb = mb < MR ? MR : mb > MB_MAX ? MB_MAX : mb;
+	return d->mm_m < 1 ? 1 : d->mm_m < mb ? d->mm_m : mb;
+}
+
+/* The GEMM descriptions of the two products for a block of `rows`. */
+static dp_desc ap_desc(const dp_desc *d, int rows)
+{
+	return (dp_desc){ .op = DP_OP_MATMUL, .algo = DP_ALGO_GEMM,
+	                  .precision = DP_PREC_FP32, .mm_m = rows,
+	                  .mm_k = d->mm_k, .mm_n = rank(d) };
+}
+
+static dp_desc tq_desc(const dp_desc *d, int rows)
+{
+	return (dp_desc){ .op = DP_OP_MATMUL, .algo = DP_ALGO_GEMM,
+	                  .precision = DP_PREC_FP32, .mm_m = rows,
+	                  .mm_k = rank(d), .mm_n = d->mm_n };
+}
+
+static size_t round_bytes(size_t x)
+{
+	return (x + ALIGN_BYTES - 1) / ALIGN_BYTES * ALIGN_BYTES;
+}
+
+static size_t max_size(size_t a, size_t b)
+{
+	return a > b ? a : b;
+}
+
+/* State: the GEMM state of P (packed), then that of Q, each starting a
+ * multiple of 64 bytes after the first (the GEMM aligns inside its own). */
+static size_t state_p_bytes(const dp_desc *d)
+{
+	const dp_desc ap = ap_desc(d, block_rows(d));
+	return round_bytes(dp_matmul_gemm_generic.state_bytes(&ap));
+}
 
 static size_t state_bytes(const dp_desc *d)
 {
-	const size_t k = (size_t)d->rank_b;
-	return k * ((size_t)d->mm_k + (size_t)d->mm_n) * sizeof(float);
+	const dp_desc tq = tq_desc(d, block_rows(d));
+	return state_p_bytes(d) + dp_matmul_gemm_generic.state_bytes(&tq);
 }
 
 static dp_status prepare(const dp_desc *d, const float *b, const float *bias,
@@ -155,57 +212,76 @@ static dp_status prepare(const dp_desc *d, const float *b, const float *bias,
 	(void)bias;
 	if (d->rank_a != 0 || d->rank_b < 1)
 		return DP_ERR_UNSUPPORTED;
-	float *p = state;
-	float *q = p + (size_t)d->mm_k * (size_t)d->rank_b;
-	return dp_svd_factors(d->mm_k, d->mm_n, b, d->rank_b, p, q);
+	const int mb = block_rows(d);
+	const dp_desc ap = ap_desc(d, mb), tq = tq_desc(d, mb);
+	const size_t k = (size_t)d->rank_b;
+	float *p = malloc((size_t)d->mm_k * k * sizeof *p);
+	float *q = malloc(k * (size_t)d->mm_n * sizeof *q);
+	dp_status st = p && q ? dp_svd_factors(d->mm_k, d->mm_n, b, d->rank_b,
+	                                       p, q) : DP_ERR_NOMEM;
+	if (st == DP_OK)
+		st = dp_matmul_gemm_generic.prepare(&ap, p, NULL, state);
+	if (st == DP_OK)
+		st = dp_matmul_gemm_generic.prepare(&tq, q, NULL,
+		                                    (char *)state +
+		                                    state_p_bytes(d));
+	free(p);
+	free(q);
+	return st;
+}
+
+/* Workspace: T (MB x k floats), then the largest of the GEMMs'
+ * workspaces (they run one after the other), for the full blocks and for
+ * the last, shorter one: the GEMM's block of A need not shrink with M. */
+static size_t t_bytes(const dp_desc *d)
+{
+	return round_bytes((size_t)block_rows(d) * (size_t)rank(d) *
+	                   sizeof(float));
+}
+
+static size_t gemms_ws(const dp_desc *d, int rows)
+{
+	const dp_desc ap = ap_desc(d, rows), tq = tq_desc(d, rows);
+	return max_size(dp_matmul_gemm_generic.workspace_bytes(&ap),
+	                dp_matmul_gemm_generic.workspace_bytes(&tq));
 }
 
 static size_t workspace_bytes(const dp_desc *d)
 {
-	return (size_t)MB * (size_t)d->rank_b * sizeof(float);
+	const int mb = block_rows(d), tail = d->mm_m % mb;
+	size_t ws = gemms_ws(d, mb);
+	if (tail > 0)
+		ws = max_size(ws, gemms_ws(d, tail));
+	return ALIGN_BYTES + t_bytes(d) + ws;
 }
 
-/* One block of rows: t = a P (rows x k), then c = t Q. i-p-j order, so
- * the inner loops run along contiguous rows and vectorize. */
-static void block(int rows, int kdim, int n, int k, const float *restrict a,
-                  const float *restrict p, const float *restrict q,
-                  float *restrict t, float *restrict c)
-{
-	for (int i = 0; i < rows; i++) {
-		float *restrict ti = t + (size_t)i * k;
-		memset(ti, 0, (size_t)k * sizeof *ti);
-		for (int x = 0; x < kdim; x++) {
-			const float ax = a[(size_t)i * kdim + x];
-			const float *restrict px = p + (size_t)x * k;
-			for (int r = 0; r < k; r++)
-				ti[r] += ax * px[r];
-		}
-	}
-	for (int i = 0; i < rows; i++) {
-		const float *restrict ti = t + (size_t)i * k;
-		float *restrict ci = c + (size_t)i * n;
-		memset(ci, 0, (size_t)n * sizeof *ci);
-		for (int r = 0; r < k; r++) {
-			const float tr = ti[r];
-			const float *restrict qr = q + (size_t)r * n;
-			for (int j = 0; j < n; j++)
-				ci[j] += tr * qr[j];
-		}
-	}
-}
-
+/* C = (A P) Q, MB rows at a time: the block T of A P is multiplied by Q
+ * at once, while it is still in cache; the M x k intermediate is never
+ * written out. Each GEMM shares its work among threads itself (bitwise
+ * identical for any count). */
 static dp_status execute(const dp_desc *d, const void *state, const float *a,
                          float *c, void *workspace)
 {
-	const int m = d->mm_m, kdim = d->mm_k, n = d->mm_n, k = d->rank_b;
-	if (d->rank_a != 0 || k < 1)
+	const int m = d->mm_m, kdim = d->mm_k, n = d->mm_n;
+	if (d->rank_a != 0 || d->rank_b < 1)
 		return DP_ERR_UNSUPPORTED;
-	const float *p = state;
-	const float *q = p + (size_t)kdim * (size_t)k;
-	for (int i = 0; i < m; i += MB) {
-		const int rows = m - i < MB ? m - i : MB;
-		block(rows, kdim, n, k, a + (size_t)i * kdim, p, q, workspace,
-		      c + (size_t)i * n);
+	const int mb = block_rows(d);
+	const void *sp = state;
+	const void *sq = (const char *)state + state_p_bytes(d);
+	float *t = (float *)(((uintptr_t)workspace + ALIGN_BYTES - 1) &
+	                     ~(uintptr_t)(ALIGN_BYTES - 1));
+	void *ws = (char *)t + t_bytes(d);
+	for (int i = 0; i < m; i += mb) {
+		const int rows = m - i < mb ? m - i : mb;
+		const dp_desc ap = ap_desc(d, rows), tq = tq_desc(d, rows);
+		dp_status st = dp_matmul_gemm_generic.execute(&ap, sp,
+		                                              a + (size_t)i * kdim,
+		                                              t, ws);
+		if (st == DP_OK)
+			st = dp_matmul_gemm_generic.execute(&tq, sq, t,
+			                                    c + (size_t)i * n, ws);
+		if (st != DP_OK)
+			return st;
 	}
 	return DP_OK;
 }

@@ -191,56 +191,93 @@ end
 
 -- The thin path (k <= THIN_MAX): both products are too narrow for the
 -- GEMM emitter's blocks (A P is k <= 16 columns wide: one or two vectors,
--- so at most 6 x 1-2 accumulators, too few to hide the FMA latency), so
--- they get loops of their own, every size a constant:
---   A P: RB1 rows of A (12 with one vector of k, 6 with two) in RB1 x KV
---        accumulators; each step broadcasts A[r][x] straight from the
---        rows of A (no packing) and multiplies by row x of P (K x KP,
---        k padded with zeros to KP = 8 KV floats).
+-- so at most 6 x 1-2 accumulators, too few to hide the FMA latency), and
+-- at k = 8 a few microseconds of work, so fixed costs (packing A, edge
+-- tiles) would dominate. They get loops of their own, every size a
+-- constant:
+--   A P: h rows of A in h x KV accumulators (h up to 13 with one vector
+--        of k, 6 with two: with P and the broadcast, at most 15 of the 16
+--        vector registers); each step broadcasts A[r][x] straight from
+--        the rows of A (no packing) and multiplies by row x of P (K x KP,
+--        k padded with zeros to KP = 8 KV floats). A block's rows are
+--        split into register blocks of nearly equal height (64 = 13 + 13
+--        + 13 + 13 + 12, not 5 x 12 + 4: a block of 4 rows has too few
+--        accumulators to keep both FMA pipes busy).
 --   T Q: row i of T is k values: C[i][j..] = sum_s t[i][s] Q[s][j..],
---        an outer-product accumulation over RB2 = 6 rows by 2 vectors of
---        N, Q (k x NQ, N padded with zeros to NQ) read from L1.
--- Rows go in blocks of MB (a multiple of 12): T = MB x KP floats.
+--        an outer-product accumulation over 6 rows (or 5, balanced the
+--        same way) by 2 vectors of N, Q (k x NQ) read from L1.
+-- Rows go in blocks of MB: T = MB x KP floats.
+--
+-- Storing C dominates T Q's memory traffic (8 or 16 multiply-adds per
+-- value stored), and a 32-byte store that straddles two cache lines costs
+-- about twice one that does not: with C 16 bytes off (what malloc returns
+-- for large blocks) T Q ran 15-20% slower. So when N % 8 == 0 (all rows
+-- of C share one alignment) execute finds the first column h where C is
+-- 32-byte aligned and the vectors start there; columns [0, h) and the
+-- columns past the last aligned block get one unaligned block of 16 each
+-- (at 0 and at N - 16), overlapping the aligned ones; they store the same
+-- values, since every block is computed by the same loop body.
 local THIN_MAX = 16
 local LANES = 8
+
+-- Split `rows` into register blocks of at most hmax rows, as even as
+-- possible: returns { { height, count }, ... }, taller first.
+local function split_rows(rows, hmax)
+	local nb = (rows + hmax - 1) // hmax
+	local base, extra = rows // nb, rows % nb
+	local out = {}
+	if extra > 0 then out[#out + 1] = { base + 1, extra } end
+	if nb - extra > 0 then out[#out + 1] = { base, nb - extra } end
+	return out
+end
 
 local function thin_plan(d)
 	local r = d.rank_b
 	local p = { kv = (r + LANES - 1) // LANES }
 	p.kp = p.kv * LANES
-	p.rb1 = p.kv == 1 and 12 or 6
+	p.rb1 = p.kv == 1 and 13 or 6
 	p.rb2, p.nv2 = 6, 2
+	p.shift = d.n % LANES == 0 and d.n >= p.nv2 * LANES
 	p.nq = (d.n + LANES - 1) // LANES * LANES
 	local mb = math.max(12, math.min(MB_MAX, T_BYTES // (4 * p.kp)) // 12 * 12)
 	p.mb = d.m <= mb and d.m or mb
 	return p
 end
 
--- ap_h: T (h x KP, row stride KP) = A (h rows, stride K) * P.
+-- ap_h: T (h x KP, row stride KP) = A (h rows, stride K) * P. The first
+-- step sets the accumulators (a multiply), the others add to them.
 local function emit_thin_ap(e, d, p, h)
 	e:line("static inline void thin_ap_%d(const float *restrict a,", h)
 	e:line("                              const float *restrict p, float *restrict t)")
 	e:open("{")
+	local function step(x, first)
+		for v = 0, p.kv - 1 do
+			e:line("const svd_vec p%d = *(const svd_vec *)(p + %s * SVD_KP + %d);",
+				v, x, v * LANES)
+		end
+		for r = 0, h - 1 do
+			local fmas = {}
+			for v = 0, p.kv - 1 do
+				fmas[#fmas + 1] = first and
+					string.format("c%d_%d = a%d * p%d;", r, v, r, v) or
+					string.format("c%d_%d += a%d * p%d;", r, v, r, v)
+			end
+			e:line("const svd_vec a%d = a[%d * SVD_K + %s] - (svd_vec){ 0 }; %s",
+				r, r, x, table.concat(fmas, " "))
+		end
+	end
 	for r = 0, h - 1 do
 		local names = {}
 		for v = 0, p.kv - 1 do
-			names[#names + 1] = string.format("c%d_%d = { 0 }", r, v)
+			names[#names + 1] = string.format("c%d_%d", r, v)
 		end
 		e:line("svd_vec %s;", table.concat(names, ", "))
 	end
-	e:open("for (int x = 0; x < SVD_K; x++) {")
-	for v = 0, p.kv - 1 do
-		e:line("const svd_vec p%d = *(const svd_vec *)(p + x * SVD_KP + %d);",
-			v, v * LANES)
-	end
-	for r = 0, h - 1 do
-		local fmas = {}
-		for v = 0, p.kv - 1 do
-			fmas[#fmas + 1] = string.format("c%d_%d += a%d * p%d;", r, v, r, v)
-		end
-		e:line("const svd_vec a%d = a[%d * SVD_K + x] - (svd_vec){ 0 }; %s",
-			r, r, table.concat(fmas, " "))
-	end
+	e:open("{")
+	step("0", true)
+	e:close("}")
+	e:open("for (int x = 1; x < SVD_K; x++) {")
+	step("x", false)
 	e:close("}")
 	for r = 0, h - 1 do
 		for v = 0, p.kv - 1 do
@@ -252,33 +289,48 @@ local function emit_thin_ap(e, d, p, h)
 end
 
 -- tq_h: C (h rows, stride N) = T (h x KP) * Q, all N columns: groups of
--- nv2 vectors, then single vectors, then the lanes of a partial one.
+-- nv2 vectors, then single vectors, then the lanes of a partial one; with
+-- p.shift, the vectors start at column h (see above).
 local function emit_thin_tq(e, d, p, h)
 	e:line("static inline void thin_tq_%d(const float *restrict t,", h)
-	e:line("                              const float *restrict q, float *restrict c)")
+	e:line("                              const float *restrict q, float *restrict c%s)",
+		p.shift and ",\n                              const int *restrict js, int nj" or "")
 	e:open("{")
 	local function block(nv, jexpr, lanes)
+		-- Step s = 0 sets the accumulators (a multiply: zeroing 12
+		-- registers per block of 96 multiply-adds cost T Q ~20%).
+		local function step(sx, first)
+			for v = 0, nv - 1 do
+				e:line("const svd_vec q%d = *(const svd_uvec *)(q + %s * SVD_NQ + %s + %d);",
+					v, sx, jexpr, v * LANES)
+			end
+			for r = 0, h - 1 do
+				local fmas = {}
+				for v = 0, nv - 1 do
+					fmas[#fmas + 1] = first and
+						string.format("c%d_%d = t%d * q%d; SVD_OPAQUE(c%d_%d);",
+							r, v, r, v, r, v) or
+						string.format("c%d_%d += t%d * q%d;", r, v, r, v)
+				end
+				e:line("const svd_vec t%d = t[%d + %s] - (svd_vec){ 0 }; %s", r,
+					r * p.kp, sx, table.concat(fmas, " "))
+			end
+		end
 		for r = 0, h - 1 do
 			local names = {}
 			for v = 0, nv - 1 do
-				names[#names + 1] = string.format("c%d_%d = { 0 }", r, v)
+				names[#names + 1] = string.format("c%d_%d", r, v)
 			end
 			e:line("svd_vec %s;", table.concat(names, ", "))
 		end
-		e:open("for (int s = 0; s < SVD_R; s++) {")
-		for v = 0, nv - 1 do
-			e:line("const svd_vec q%d = *(const svd_vec *)(q + s * SVD_NQ + %s + %d);",
-				v, jexpr, v * LANES)
-		end
-		for r = 0, h - 1 do
-			local fmas = {}
-			for v = 0, nv - 1 do
-				fmas[#fmas + 1] = string.format("c%d_%d += t%d * q%d;", r, v, r, v)
-			end
-			e:line("const svd_vec t%d = t[%d + s] - (svd_vec){ 0 }; %s", r,
-				r * p.kp, table.concat(fmas, " "))
-		end
+		e:open("{")
+		step("0", true)
 		e:close("}")
+		if d.rank_b > 1 then
+			e:open("for (int s = 1; s < SVD_R; s++) {")
+			step("s", false)
+			e:close("}")
+		end
 		for r = 0, h - 1 do
 			for v = 0, nv - 1 do
 				if lanes then
@@ -290,6 +342,16 @@ local function emit_thin_tq(e, d, p, h)
 				end
 			end
 		end
+	end
+	if p.shift then
+		e:line("/* The blocks of 16 columns start at js[0..nj) (see execute). */")
+		e:open("for (int b = 0; b < nj; b++) {")
+		e:line("const int j = js[b];")
+		block(p.nv2, "j")
+		e:close("}")
+		e:close("}")
+		e:line()
+		return
 	end
 	local nfull = d.n // LANES
 	local groups = nfull // p.nv2
@@ -313,28 +375,35 @@ local function emit_thin_tq(e, d, p, h)
 	e:line()
 end
 
--- The calls for rows [i0, i0 + rows) of one block: full register blocks
--- in a loop, then one of the leftover height.
+-- The calls for the `rows` rows of one block (a, c, t at its first row):
+-- the register blocks of each product, balanced (split_rows), each
+-- height in a loop.
 local function thin_calls(e, p, rows, heights)
-	local rb1, rb2 = p.rb1, p.rb2
-	local f1, f2 = rows // rb1 * rb1, rows // rb2 * rb2
-	if f1 > 0 then
-		heights.ap[rb1] = true
-		e:line("for (int r = 0; r < %d; r += %d)", f1, rb1)
-		e:line("\tthin_ap_%d(a + r * SVD_K, p, t + r * SVD_KP);", rb1)
+	local r0 = 0
+	for _, hc in ipairs(split_rows(rows, p.rb1)) do
+		local h, n = hc[1], hc[2]
+		heights.ap[h] = true
+		if n == 1 then
+			e:line("thin_ap_%d(a + %d * SVD_K, p, t + %d * SVD_KP);", h, r0, r0)
+		else
+			e:line("for (int r = %d; r < %d; r += %d)", r0, r0 + h * n, h)
+			e:line("\tthin_ap_%d(a + r * SVD_K, p, t + r * SVD_KP);", h)
+		end
+		r0 = r0 + h * n
 	end
-	if rows > f1 then
-		heights.ap[rows - f1] = true
-		e:line("thin_ap_%d(a + %d * SVD_K, p, t + %d * SVD_KP);", rows - f1, f1, f1)
-	end
-	if f2 > 0 then
-		heights.tq[rb2] = true
-		e:line("for (int r = 0; r < %d; r += %d)", f2, rb2)
-		e:line("\tthin_tq_%d(t + r * SVD_KP, q, c + r * SVD_N);", rb2)
-	end
-	if rows > f2 then
-		heights.tq[rows - f2] = true
-		e:line("thin_tq_%d(t + %d * SVD_KP, q, c + %d * SVD_N);", rows - f2, f2, f2)
+	r0 = 0
+	local harg = p.shift and ", js, nj" or ""
+	for _, hc in ipairs(split_rows(rows, p.rb2)) do
+		local h, n = hc[1], hc[2]
+		heights.tq[h] = true
+		if n == 1 then
+			e:line("thin_tq_%d(t + %d * SVD_KP, q, c + %d * SVD_N%s);", h, r0, r0,
+				harg)
+		else
+			e:line("for (int r = %d; r < %d; r += %d)", r0, r0 + h * n, h)
+			e:line("\tthin_tq_%d(t + r * SVD_KP, q, c + r * SVD_N%s);", h, harg)
+		end
+		r0 = r0 + h * n
 	end
 end
 
@@ -345,6 +414,25 @@ local function generate_thin(d, name)
 	local heights = { ap = {}, tq = {} }
 	local body = emit.new()
 	body.depth = 1
+	if p.shift then
+		body:line("/* The first column where C is 32-byte aligned (a float is")
+		body:line(" * 4-byte aligned; N % 8 == 0: the same in every row), and the")
+		body:line(" * blocks of 16 columns T Q stores: from h, aligned, plus one at 0")
+		body:line(" * and one at N - 16 for the columns before h and after the last")
+		body:line(" * aligned block, overlapping it. All go through one loop, so")
+		body:line(" * every column is computed by the same code (gcc contracts a * b")
+		body:line(" * + c into a multiply-add or not depending on the code around it,")
+		body:line(" * and would round unrolled copies differently): C does not depend")
+		body:line(" * on its alignment. */")
+		body:line("const int h = (int)(((uintptr_t)0 - (uintptr_t)output) % 32 / sizeof(float));")
+		body:line("int js[SVD_N / %d + 2], nj = 0;", p.nv2 * LANES)
+		body:line("if (h)")
+		body:line("	js[nj++] = 0;")
+		body:line("for (int j = h; j + %d <= SVD_N; j += %d)", p.nv2 * LANES, p.nv2 * LANES)
+		body:line("	js[nj++] = j;")
+		body:line("if ((SVD_N - h) %% %d)", p.nv2 * LANES)
+		body:line("	js[nj++] = SVD_N - %d;", p.nv2 * LANES)
+	end
 	body:open("for (int i = 0; i + SVD_MB <= SVD_M; i += SVD_MB) {")
 	body:line("const float *a = input + i * SVD_K;")
 	body:line("float *c = output + i * SVD_N;")
@@ -375,14 +463,28 @@ local function generate_thin(d, name)
 	e:line('#pragma GCC optimize("fp-contract=fast")')
 	e:line("#endif")
 	e:line("typedef float svd_vec __attribute__((vector_size(%d)));", LANES * 4)
-	e:line("/* C rows need not be aligned. */")
+	e:line("/* T Q sets its accumulators with a multiply (step 0) and adds the")
+	e:line(" * other steps with multiply-adds. gcc (-ffp-contract=fast) may")
+	e:line(" * instead fuse the step-0 product into step 1's add, where it")
+	e:line(" * unrolls the loop of steps. An empty asm that takes the product in")
+	e:line(" * a register and gives it back (no instruction) hides that it is a")
+	e:line(" * product, so the rounding is the one the source spells out. Without")
+	e:line(" * FMA nothing is fused (and without AVX no register holds a vector).")
+	e:line(" */")
+	e:line("#if defined(__AVX__) && defined(__FMA__)")
+	e:line('#define SVD_OPAQUE(v) __asm__("" : "+x"(v))')
+	e:line("#else")
+	e:line("#define SVD_OPAQUE(v) ((void)0)")
+	e:line("#endif")
+	e:line("/* Rows of C and of Q need not be aligned. */")
 	e:line("typedef float svd_uvec __attribute__((vector_size(%d), aligned(4)));",
 		LANES * 4)
 	e:line()
 	e:comment({
 		"Rank k <= " .. THIN_MAX .. ": both products are thin, and get loops of",
 		"their own instead of GEMMs. State: P (K x KP, k padded with zeros",
-		"to whole vectors), then Q (k x NQ, N padded likewise). Workspace:",
+		"to whole vectors), then Q (k x NQ, N padded likewise" ..
+			"). Workspace:",
 		"the block T = A[rows] P, MB x KP floats. Every part is a multiple",
 		"of 16 floats, used from its first 64-byte boundary.",
 	})
@@ -391,18 +493,18 @@ local function generate_thin(d, name)
 	e:line("\tSVD_R = %d, SVD_KMIN = %d,", d.rank_b, math.min(d.k, d.n))
 	e:line("\t/* Row stride of P and T, of Q. */")
 	e:line("\tSVD_KP = %d, SVD_NQ = %d,", p.kp, p.nq)
-	e:line("\t/* Rows of A per block; register blocks of A P and of T Q. */")
-	e:line("\tSVD_MB = %d, SVD_RB1 = %d, SVD_RB2 = %d,", p.mb, p.rb1, p.rb2)
+	e:line("\t/* Rows of A per block. */")
+	e:line("\tSVD_MB = %d,", p.mb)
 	e:line("\tPACKED_P = %d, PACKED_Q = %d, T_FLOATS = %d,",
 		round16(d.k * p.kp), round16(d.rank_b * p.nq), round16(p.mb * p.kp))
 	e:line("\tALIGN = %d", gemm.ALIGN_FLOATS)
 	e:line("};")
 	e:line()
 	kernel.align_up(e)
-	for h = 1, p.rb1 do
+	for h = p.rb1, 1, -1 do
 		if heights.ap[h] then emit_thin_ap(e, d, p, h) end
 	end
-	for h = 1, p.rb2 do
+	for h = p.rb2, 1, -1 do
 		if heights.tq[h] then emit_thin_tq(e, d, p, h) end
 	end
 	e:line("static void ap_pack_b(const float *restrict p, float *restrict bp)")

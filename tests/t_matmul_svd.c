@@ -206,6 +206,10 @@ static void truncated(void)
 		{ 200, 100, 70, 1, 0 }, { 205, 130, 77, 8, 0 },
 		{ 397, 64, 40, 16, 0 }, { 13, 50, 33, 8, 0 }, { 31, 40, 45, 12, 0 },
 		{ 203, 203, 96, 8, 1 },
+		/* Generic: K = 384 is one GEMM depth block, so its A block holds
+		 * 84 rows; blocks of 192 rows get three of 66, the last 80 rows
+		 * one of 84 (a larger workspace than the full blocks need). */
+		{ 272, 384, 40, 8, 0 },
 	};
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
 		const int m = cases[i][0], k = cases[i][1], n = cases[i][2];
@@ -226,6 +230,50 @@ static void truncated(void)
 			   id ? "sqrt of the discarded s_i^2" : "||A (B - B_k)||_F",
 			   r.fro_slack);
 		}
+	}
+}
+
+/* The thin generated kernel (k <= 16) with N % 8 == 0 aligns its vector
+ * stores to C, with one unaligned vector at each end of a row: C must not
+ * depend on where the output starts (offsets 0..7 floats, bitwise). The
+ * generic kernel's GEMMs share their work among threads: C must not
+ * depend on the thread count (1 or 2, bitwise). */
+static void invariance(void)
+{
+	static const int cases[][4] = {   /* m, k, n, rank */
+		{ 50, 40, 48, 8 }, { 37, 64, 64, 16 }, { 29, 33, 16, 3 },
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		const int m = cases[i][0], k = cases[i][1], n = cases[i][2];
+		dp_desc d = svd_desc(m, k, n, cases[i][3]);
+		const dp_kernel *kern = generated(&d);
+		size_t na = (size_t)m * k, nb = (size_t)k * n, nc = (size_t)m * n;
+		float *a = malloc(na * 4), *b = malloc(nb * 4), *ref = malloc(nc * 4);
+		float *buf = aligned_alloc(64, (nc + 64) * 4);
+		rng_t r;
+		rng_seed(&r, 90 + i);
+		fill_normal(&r, a, na);
+		fill_normal(&r, b, nb);
+		int same = kern && dp_kernel_run(kern, &d, a, b, NULL, ref) == DP_OK;
+		for (int off = 0; same && off < 8; off++)
+			same = dp_kernel_run(kern, &d, a, b, NULL, buf + off) == DP_OK &&
+			       memcmp(buf + off, ref, nc * 4) == 0;
+		ok(same, "%s: C is bitwise the same at output offsets 0..7 floats",
+		   kern ? kern->name : "(none)");
+		dp_set_num_threads(1);
+		same = dp_kernel_run(&dp_matmul_svd_generic, &d, a, b, NULL, ref) ==
+		       DP_OK;
+		dp_set_num_threads(2);
+		same = same && dp_kernel_run(&dp_matmul_svd_generic, &d, a, b, NULL,
+		                             buf) == DP_OK &&
+		       memcmp(buf, ref, nc * 4) == 0;
+		dp_set_num_threads(0);
+		ok(same, "generic, %dx%dx%d rank %d: C is bitwise the same on 1 "
+		   "and 2 threads", m, k, n, cases[i][3]);
+		free(a);
+		free(b);
+		free(ref);
+		free(buf);
 	}
 }
 
@@ -277,6 +325,7 @@ int main(void)
 	}
 	full_rank();
 	truncated();
+	invariance();
 	refusals();
 	remove_tree(tmpdir);
 	return done_testing();
