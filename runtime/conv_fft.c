@@ -25,11 +25,12 @@
  * dp_parallel_for, here two per image: the padding (rows of the padded
  * planes), then the tiles (each tile's forward transforms, products,
  * inverse transforms, crop and bias, as one item). The tiles are cut into
- * at most MAX_SLICES fixed slices; slice s does its tiles in order with
- * slot s of the workspace as its scratch (the tile's spectra and the
- * accumulator), so no two threads share scratch and each tile is computed
- * alike on any thread: results are bitwise identical for any thread
- * count. The work passed along is counted in flops: 10 per radix-2
+ * at most MAX_SLICES fixed slices, the items of dp_parallel_for; a call
+ * for slices [s0, s1) runs their tiles in order on one thread with slot
+ * s0 of the workspace as its scratch (the tile's spectra and the
+ * accumulator): calls running at once never share a slot, and one
+ * thread reuses a single one. No tile reads scratch another wrote, so
+ * results are bitwise identical for any thread count. The work passed along is counted in flops: 10 per radix-2
  * butterfly (a complex multiply and two complex adds; 5 n log2 n for a
  * transform of n points), 8 per complex multiply-add of the products, 1
  * per float padded or stored. */
@@ -310,22 +311,20 @@ static void one_tile(const job *j, int tile, float *xr, float *xi, float *ar,
 	}
 }
 
-/* Slices [s0, s1) of the tiles, slice s with slot s. */
+/* The tiles of slices [s0, s1), with slot s0. */
 static void tile_slices(void *ctx, int s0, int s1)
 {
 	const job *j = ctx;
 	const int tiles = j->g->ty * j->g->tx;
 	const size_t spec = up((size_t)j->d->c * j->g->area * sizeof(float));
 	const size_t acc = up(j->g->area * sizeof(float));
-	for (int s = s0; s < s1; s++) {
-		char *w = j->slots + (size_t)s * j->slot;
-		float *xr = (float *)w, *xi = (float *)(w + spec);
-		float *ar = (float *)(w + 2 * spec), *ai = (float *)(w + 2 * spec + acc);
-		const int end = (int)((long long)tiles * (s + 1) / j->nslices);
-		for (int tile = (int)((long long)tiles * s / j->nslices); tile < end;
-		     tile++)
-			one_tile(j, tile, xr, xi, ar, ai);
-	}
+	char *w = j->slots + (size_t)s0 * j->slot;
+	float *xr = (float *)w, *xi = (float *)(w + spec);
+	float *ar = (float *)(w + 2 * spec), *ai = (float *)(w + 2 * spec + acc);
+	const int end = (int)((long long)tiles * s1 / j->nslices);
+	for (int tile = (int)((long long)tiles * s0 / j->nslices); tile < end;
+	     tile++)
+		one_tile(j, tile, xr, xi, ar, ai);
 }
 
 static dp_status execute(const dp_desc *d, const void *state,

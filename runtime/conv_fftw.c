@@ -33,9 +33,11 @@
  * of execute() is one dp_parallel_for, two per image: the channels (pad,
  * forward transform) and the filters (products, inverse transform, crop,
  * bias). The items of a phase are cut into at most MAX_SLICES fixed
- * slices; slice s does its items in order with slot s of the workspace
- * as its scratch (a real plane and an accumulated spectrum), so no two
- * threads share scratch, and each item is computed alike on any thread
+ * slices, the items of dp_parallel_for; a call for slices [s0, s1) runs
+ * their items in order on one thread with slot s0 of the workspace as its
+ * scratch (a real plane and an accumulated spectrum): calls running at
+ * once never share a slot, and one thread reuses a single one. No item
+ * reads scratch another wrote, and each is computed alike on any thread
  * (the same plan on arrays of the same alignment): results are bitwise
  * identical for any thread count. The plans are shared: the new-array
  * execute functions are thread-safe (FFTW's manual, "Thread safety"),
@@ -243,31 +245,31 @@ static int slice_start(int items, int n, int s)
 	return (int)((long long)items * s / n);
 }
 
-/* Slices [s0, s1) of the channels: each channel zero-padded (times the
- * normalization), into slot s's real plane, then its spectrum into x. */
+/* The channels of slices [s0, s1), with slot s0: each channel
+ * zero-padded (times the normalization) into the slot's real plane, then
+ * its spectrum into x. */
 static void channel_slices(void *ctx, int s0, int s1)
 {
 	const job *j = ctx;
 	const dp_desc *d = j->d;
 	const geom *g = j->g;
 	const float scale = (float)(1.0 / ((double)g->lh * g->lw));
-	for (int s = s0; s < s1; s++) {
-		float *real = j->slots + (size_t)s * (g->real + g->cplx);
-		const int end = slice_start(d->c, j->nslices, s + 1);
-		for (int c = slice_start(d->c, j->nslices, s); c < end; c++) {
-			memset(real, 0, g->real * sizeof(float));
-			for (int y = 0; y < d->h; y++)
-				for (int xx = 0; xx < d->w; xx++)
-					real[(size_t)(y + d->pad_h) * g->lw + xx + d->pad_w] =
-						scale * j->img[((size_t)c * d->h + y) * d->w + xx];
-			fftwf_execute_dft_r2c(j->hdr->plans->fwd, real,
-			                      (fftwf_complex *)(j->x + c * g->cplx));
-		}
+	float *real = j->slots + (size_t)s0 * (g->real + g->cplx);
+	const int end = slice_start(d->c, j->nslices, s1);
+	for (int c = slice_start(d->c, j->nslices, s0); c < end; c++) {
+		memset(real, 0, g->real * sizeof(float));
+		for (int y = 0; y < d->h; y++)
+			for (int xx = 0; xx < d->w; xx++)
+				real[(size_t)(y + d->pad_h) * g->lw + xx + d->pad_w] =
+					scale * j->img[((size_t)c * d->h + y) * d->w + xx];
+		fftwf_execute_dft_r2c(j->hdr->plans->fwd, real,
+		                      (fftwf_complex *)(j->x + c * g->cplx));
 	}
 }
 
-/* Slices [s0, s1) of the filters: Z summed over the channels into slot
- * s's spectrum, the inverse into its real plane, crop and bias. */
+/* The filters of slices [s0, s1), with slot s0: Z summed over the
+ * channels into the slot's spectrum, the inverse into its real plane,
+ * crop and bias. */
 static void filter_slices(void *ctx, int s0, int s1)
 {
 	const job *j = ctx;
@@ -275,29 +277,27 @@ static void filter_slices(void *ctx, int s0, int s1)
 	const geom *g = j->g;
 	const int C = d->c;
 	const size_t nf = (size_t)g->lh * g->hc;
-	for (int s = s0; s < s1; s++) {
-		float *real = j->slots + (size_t)s * (g->real + g->cplx);
-		float *acc = real + g->real;
-		const int end = slice_start(d->k, j->nslices, s + 1);
-		for (int k = slice_start(d->k, j->nslices, s); k < end; k++) {
-			memset(acc, 0, 2 * nf * sizeof(float));
-			for (int c = 0; c < C; c++) {
-				const float *v = j->spec + ((size_t)k * C + c) * g->cplx;
-				const float *xc = j->x + c * g->cplx;
-				for (size_t f = 0; f < nf; f++) {
-					float a = xc[2 * f], b = xc[2 * f + 1];
-					acc[2 * f] += a * v[2 * f] - b * v[2 * f + 1];
-					acc[2 * f + 1] += a * v[2 * f + 1] + b * v[2 * f];
-				}
+	float *real = j->slots + (size_t)s0 * (g->real + g->cplx);
+	float *acc = real + g->real;
+	const int end = slice_start(d->k, j->nslices, s1);
+	for (int k = slice_start(d->k, j->nslices, s0); k < end; k++) {
+		memset(acc, 0, 2 * nf * sizeof(float));
+		for (int c = 0; c < C; c++) {
+			const float *v = j->spec + ((size_t)k * C + c) * g->cplx;
+			const float *xc = j->x + c * g->cplx;
+			for (size_t f = 0; f < nf; f++) {
+				float a = xc[2 * f], b = xc[2 * f + 1];
+				acc[2 * f] += a * v[2 * f] - b * v[2 * f + 1];
+				acc[2 * f + 1] += a * v[2 * f + 1] + b * v[2 * f];
 			}
-			fftwf_execute_dft_c2r(j->hdr->plans->inv, (fftwf_complex *)acc,
-			                      real);
-			float *o = j->out + (size_t)k * g->ho * g->wo;
-			for (int i = 0; i < g->ho; i++)
-				for (int jj = 0; jj < g->wo; jj++)
-					o[(size_t)i * g->wo + jj] = real[(size_t)i * g->lw + jj] +
-						j->bias[k];
 		}
+		fftwf_execute_dft_c2r(j->hdr->plans->inv, (fftwf_complex *)acc,
+		                      real);
+		float *o = j->out + (size_t)k * g->ho * g->wo;
+		for (int i = 0; i < g->ho; i++)
+			for (int jj = 0; jj < g->wo; jj++)
+				o[(size_t)i * g->wo + jj] = real[(size_t)i * g->lw + jj] +
+					j->bias[k];
 	}
 }
 

@@ -63,12 +63,18 @@
 -- transforms, products, inverse transforms with crop and bias) is one
 -- par_for (lib/parallel.lua) over that phase's items: rows of the padded
 -- input, tiles (by groups of channels), frequencies, tiles (by groups of
--- filters). The items are cut into at most MAX_SLICES fixed slices; slice
--- s does its items in order and uses slot s of the workspace as its
--- scratch (transform scratch, kept rows, the GEMM's packed A), so no two
--- threads share scratch and each item is computed alike whichever thread
--- runs it: the output is bitwise identical for any thread count. A
--- par_for inside a phase (the GEMM's) runs serially. Each par_for gets the
+-- filters). The items are cut into at most MAX_SLICES fixed slices, the
+-- par_for's items; a call of the phase function gets slices [s0, s1),
+-- runs their items in order on one thread, and uses slot s0 of the
+-- workspace as its scratch (transform scratch, kept rows, the GEMM's
+-- packed A). Calls running at once have different first slices, so no
+-- two threads share scratch; on one thread the phase is one call and
+-- reuses one slot, the cache footprint of a serial kernel (a slot per
+-- slice cost the stem 18% on one thread: 8 MB of scratch going round).
+-- Scratch carries nothing from one item to the next, so each item is
+-- computed alike whatever thread and slot run it: the output is bitwise
+-- identical for any thread count. A par_for inside a phase (the GEMM's)
+-- runs serially. Each par_for gets the
 -- phase's work in flops, counted from what is emitted: the additions and
 -- multiplications of each FFT codelet (lib/fft.lua's op_counts) times the
 -- LANES transforms of a call, 2 per multiply-add of the products, 1 per
@@ -135,10 +141,11 @@ end
 local function emit_phases(e, phases, ops)
 	parallel.emit(e)
 	e:line("/* Threads: each phase of execute() is one par_for over a fixed cut")
-	e:line(" * of its items into at most MAX_SLICES slices; slice s does its items")
-	e:line(" * in order with slot s of the workspace as its scratch (no scratch")
-	e:line(" * is shared; each item computed alike on any thread: results are")
-	e:line(" * bitwise identical for any thread count). Items:")
+	e:line(" * of its items into at most MAX_SLICES slices. A call for slices")
+	e:line(" * [s0, s1) runs on one thread with slot s0 of the workspace as its")
+	e:line(" * scratch: calls running at once never share one, and one thread")
+	e:line(" * reuses a single slot. No item reads scratch another wrote, so the")
+	e:line(" * results are bitwise identical for any thread count. Items:")
 	for i, ph in ipairs(phases) do
 		e:line(" *   %s: %s%s", ph.name, ph.what, i == #phases and ". */" or ";")
 	end
@@ -410,16 +417,17 @@ local function emit_channel_threads(e, d, g, packed_a)
 			how = "TILES KP (HALF inv + OUT_Y c2r) + K HO WO" },
 	}, ops)
 	local transforms = 2 * g.t * g.half * LANES + g.out_y * g.t * LANES
-	e:line("/* The scratch of a slice, floats (whole 64-byte lines): the row-pass")
+	e:line("/* A slot of scratch, floats (whole 64-byte lines): the row-pass")
 	e:line(" * scratch of a tile transform (SCRATCH) and the kept rows of an")
 	if packed_a > transforms then
-		e:line(" * inverse tile (ROWS_OUT), or more: the GEMM's packed A. Slices of")
-		e:line(" * every phase but the padding use one. */")
+		e:line(" * inverse tile (ROWS_OUT), or more: the GEMM's packed A. Every phase")
+		e:line(" * but the padding takes one per call, SLOTS at most. */")
 		e:line("enum { SLOT = (PACKED_A + ALIGN - 1) / ALIGN * ALIGN,")
 		e:line("       SLOTS = PROD_SLICES };   /* the most slices */")
 	else
-		e:line(" * inverse tile (ROWS_OUT); %s. */", packed_a > 0 and
-			"in the products, the GEMM's packed A (fewer)" or "the GEMM packs nothing")
+		e:line(" * inverse tile (ROWS_OUT); %s. One per call, SLOTS at most. */",
+			packed_a > 0 and "in the products, the GEMM's packed A (fewer)" or
+			(g.loop and "the products need none" or "the GEMM packs nothing"))
 		if packed_a > 0 then
 			e:line("enum { SLOT = SCRATCH + ROWS_OUT, SLOTS = PROD_SLICES };   /* the most slices */")
 		else
@@ -450,17 +458,15 @@ local function emit_execute(e, g)
 	e:line("static void forward_slices(void *ctx, int s0, int s1)")
 	e:open("{")
 	e:line("const struct job *j = ctx;")
-	e:open("for (int s = s0; s < s1; s++) {")
-	e:line("vec *scratch = (vec *)(j->slots + (ptrdiff_t)s * SLOT);")
-	e:line("const int end = slice_start(FWD_ITEMS, FWD_SLICES, s + 1);")
-	e:open("for (int i = slice_start(FWD_ITEMS, FWD_SLICES, s); i < end; i++) {")
+	e:line("vec *scratch = (vec *)(j->slots + (ptrdiff_t)s0 * SLOT);")
+	e:line("const int end = slice_start(FWD_ITEMS, FWD_SLICES, s1);")
+	e:open("for (int i = slice_start(FWD_ITEMS, FWD_SLICES, s0); i < end; i++) {")
 	e:line("const int t = i / (CP / LANES), c0 = i % (CP / LANES) * LANES;")
 	e:line("const int y0 = t / TILES_X * OUT_Y, x0 = t % TILES_X * OUT_X;")
 	e:line("const float *base = j->p + ((ptrdiff_t)y0 * WP + x0) * CP + c0;")
 	e:line("float *xt = j->x + (ptrdiff_t)t * 2 * CP + c0;")
 	e:line("tile_forward((const vec *)base, WP * CP / LANES, CP / LANES, (vec *)xt,")
 	e:line("             (vec *)(xt + CP), XF / LANES, scratch);")
-	e:close("}")
 	e:close("}")
 	e:close("}")
 	e:line()
@@ -478,13 +484,11 @@ local function emit_execute(e, g)
 		e:line("products(j->x, j->packed_w, j->z, slice_start(PROD_ITEMS, PROD_SLICES, s0),")
 		e:line("         slice_start(PROD_ITEMS, PROD_SLICES, s1));")
 	else
-		e:open("for (int s = s0; s < s1; s++) {")
-		e:line("float *packed_a = j->slots + (ptrdiff_t)s * SLOT;")
-		e:line("const int end = slice_start(PROD_ITEMS, PROD_SLICES, s + 1);")
-		e:single("for (int f = slice_start(PROD_ITEMS, PROD_SLICES, s); f < end; f++)",
+		e:line("float *packed_a = j->slots + (ptrdiff_t)s0 * SLOT;")
+		e:line("const int end = slice_start(PROD_ITEMS, PROD_SLICES, s1);")
+		e:single("for (int f = slice_start(PROD_ITEMS, PROD_SLICES, s0); f < end; f++)",
 			"gemm_run(j->x + f * XF, j->packed_w + (ptrdiff_t)f * PACKED_B, j->z + f * ZF,")
 		e:line("\t         packed_a);")
-		e:close("}")
 	end
 	e:close("}")
 	e:line()
@@ -492,11 +496,10 @@ local function emit_execute(e, g)
 	e:line("static void inverse_slices(void *ctx, int s0, int s1)")
 	e:open("{")
 	e:line("const struct job *j = ctx;")
-	e:open("for (int s = s0; s < s1; s++) {")
-	e:line("vec *scratch = (vec *)(j->slots + (ptrdiff_t)s * SLOT);")
+	e:line("vec *scratch = (vec *)(j->slots + (ptrdiff_t)s0 * SLOT);")
 	e:line("vec *rows = scratch + SCRATCH / LANES;")
-	e:line("const int end = slice_start(INV_ITEMS, INV_SLICES, s + 1);")
-	e:open("for (int i = slice_start(INV_ITEMS, INV_SLICES, s); i < end; i++) {")
+	e:line("const int end = slice_start(INV_ITEMS, INV_SLICES, s1);")
+	e:open("for (int i = slice_start(INV_ITEMS, INV_SLICES, s0); i < end; i++) {")
 	e:line("const int t = i / (KP / LANES), k0 = i % (KP / LANES) * LANES;")
 	e:line("const int ty = t / TILES_X, tx = t % TILES_X;")
 	e:line("const int nr = HO - ty * OUT_Y < OUT_Y ? HO - ty * OUT_Y : OUT_Y;")
@@ -511,7 +514,6 @@ local function emit_execute(e, g)
 	e.depth = e.depth + 2
 	e:line("plane[(ptrdiff_t)y * WO + x] = rows[y * FT + x][l] + b;")
 	e.depth = e.depth - 2
-	e:close("}")
 	e:close("}")
 	e:close("}")
 	e:close("}")
@@ -965,11 +967,11 @@ local function emit_lane_threads(e, d, g)
 					g.out_y * ops.c2r) + d.k * d.ho * d.wo,
 				how = "TILES KP (8 FREQ C + HALF inv + OUT_Y c2r) + K HO WO" },
 		}, ops)
-		e:line("/* The scratch of a slice, vectors (whole 64-byte lines): in the")
+		e:line("/* A slot of scratch, vectors (whole 64-byte lines): in the")
 		e:line(" * forward phase a spectrum as rows_forward writes it (2 SPEC) and")
 		e:line(" * its scratch; in the output phase the products of a tile (2 FREQ),")
 		e:line(" * the kept rows of its inverse, store_filters' staging and")
-		e:line(" * tile_inverse's scratch, the larger. */")
+		e:line(" * tile_inverse's scratch, the larger. One per call, SLOTS at most. */")
 		local fwd_slot = 2 * spec + nb * g.t + 2 * nvb * LANES * nb
 		local out_slot = 2 * g.freq + 2 * g.out_y * g.t + 2 * g.t * g.half
 		assert(out_slot >= fwd_slot)
@@ -982,9 +984,10 @@ local function emit_lane_threads(e, d, g)
 					LANES * (nvb * ops.inv + nbo * ops.c2r))) + d.k * d.ho * d.wo,
 				how = "TILES (C LANES (NB r2c + NVB fwd) + K LANES (8 SPEC C + NVB inv + NBO c2r)) + K HO WO" },
 		}, ops)
-		e:line("/* The scratch of a slice, vectors (whole 64-byte lines): the spectra")
-		e:line(" * of a tile (XT), its product with one filter (2 SPEC), the kept rows")
-		e:line(" * of its inverse (NBO FT) and the transforms' scratch. */")
+		e:line("/* A slot of scratch, vectors (whole 64-byte lines): the spectra of a")
+		e:line(" * tile (XT), its product with one filter (2 SPEC), the kept rows of")
+		e:line(" * its inverse (NBO FT) and the transforms' scratch. One per call,")
+		e:line(" * SLOTS at most. */")
 		e:line("enum { SLOT = C * 2 * SPEC + 2 * SPEC + NBO * FT + ROWS_SCRATCH,")
 		e:line("       SLOTS = TILE_SLICES };")
 	end
@@ -1015,16 +1018,14 @@ local function emit_lane_execute(e, g)
 		e:line("static void forward_slices(void *ctx, int s0, int s1)")
 		e:open("{")
 		e:line("const struct job *j = ctx;")
-		e:open("for (int s = s0; s < s1; s++) {")
-		e:line("vec *spec = j->slots + (ptrdiff_t)s * SLOT, *scratch = spec + 2 * SPEC;")
-		e:line("const int end = slice_start(FWD_ITEMS, FWD_SLICES, s + 1);")
-		e:open("for (int t = slice_start(FWD_ITEMS, FWD_SLICES, s); t < end; t++) {")
+		e:line("vec *spec = j->slots + (ptrdiff_t)s0 * SLOT, *scratch = spec + 2 * SPEC;")
+		e:line("const int end = slice_start(FWD_ITEMS, FWD_SLICES, s1);")
+		e:open("for (int t = slice_start(FWD_ITEMS, FWD_SLICES, s0); t < end; t++) {")
 		e:line("const int y0 = t / TILES_X * OUT_Y, x0 = t % TILES_X * OUT_X;")
 		e:open("for (int c = 0; c < C; c++) {")
 		e:line("rows_forward(j->p + ((ptrdiff_t)c * HP + y0) * WP + x0, WP, spec,")
 		e:line("             spec + SPEC, scratch);")
 		e:line("spread_channel(spec, spec + SPEC, c, j->x + t * XT);")
-		e:close("}")
 		e:close("}")
 		e:close("}")
 		e:close("}")
@@ -1038,11 +1039,10 @@ local function emit_lane_execute(e, g)
 		e:line("static void output_slices(void *ctx, int s0, int s1)")
 		e:open("{")
 		e:line("const struct job *j = ctx;")
-		e:open("for (int s = s0; s < s1; s++) {")
-		e:line("vec *z = j->slots + (ptrdiff_t)s * SLOT, *rows = z + 2 * FREQ;")
+		e:line("vec *z = j->slots + (ptrdiff_t)s0 * SLOT, *rows = z + 2 * FREQ;")
 		e:line("vec *buf = rows + ROWS_OUT, *scratch = buf + ROWS_OUT;")
-		e:line("const int end = slice_start(OUT_ITEMS, OUT_SLICES, s + 1);")
-		e:open("for (int i = slice_start(OUT_ITEMS, OUT_SLICES, s); i < end; i++) {")
+		e:line("const int end = slice_start(OUT_ITEMS, OUT_SLICES, s1);")
+		e:open("for (int i = slice_start(OUT_ITEMS, OUT_SLICES, s0); i < end; i++) {")
 		e:line("const int ty = i / (KP / LANES), k0 = i % (KP / LANES) * LANES;")
 		e:line("const int nr = HO - ty * OUT_Y < OUT_Y ? HO - ty * OUT_Y : OUT_Y;")
 		e:open("for (int tx = 0; tx < TILES_X; tx++) {")
@@ -1055,18 +1055,16 @@ local function emit_lane_execute(e, g)
 		e:close("}")
 		e:close("}")
 		e:close("}")
-		e:close("}")
 	else
 		e:line("/* Per tile: the forward transform of each channel, then per filter")
 		e:line(" * the product, the inverse, crop and bias; rows in the lanes. */")
 		e:line("static void tile_slices(void *ctx, int s0, int s1)")
 		e:open("{")
 		e:line("const struct job *j = ctx;")
-		e:open("for (int s = s0; s < s1; s++) {")
-		e:line("vec *x = j->slots + (ptrdiff_t)s * SLOT, *zr = x + XT, *zi = zr + SPEC;")
+		e:line("vec *x = j->slots + (ptrdiff_t)s0 * SLOT, *zr = x + XT, *zi = zr + SPEC;")
 		e:line("vec *y = zi + SPEC, *scratch = y + NBO * FT;")
-		e:line("const int end = slice_start(TILE_ITEMS, TILE_SLICES, s + 1);")
-		e:open("for (int t = slice_start(TILE_ITEMS, TILE_SLICES, s); t < end; t++) {")
+		e:line("const int end = slice_start(TILE_ITEMS, TILE_SLICES, s1);")
+		e:open("for (int t = slice_start(TILE_ITEMS, TILE_SLICES, s0); t < end; t++) {")
 		e:line("const int ty = t / TILES_X, tx = t % TILES_X;")
 		e:line("const int nr = HO - ty * OUT_Y < OUT_Y ? HO - ty * OUT_Y : OUT_Y;")
 		e:line("const int nc = WO - tx * OUT_X < OUT_X ? WO - tx * OUT_X : OUT_X;")
@@ -1078,7 +1076,6 @@ local function emit_lane_execute(e, g)
 		e:line("rows_inverse(zr, zi, y, scratch);")
 		e:line("store_rows(y, nr, nc, j->bias[k], j->out + (ptrdiff_t)k * HO * WO +")
 		e:line("           (ptrdiff_t)ty * OUT_Y * WO + tx * OUT_X);")
-		e:close("}")
 		e:close("}")
 		e:close("}")
 		e:close("}")
