@@ -159,17 +159,23 @@ local function emit_phases(e, phases, ops)
 	e:line("};")
 	e:line()
 	e:line("/* The work of each phase in flops, for par_for, which keeps a phase")
-	e:line(" * too small to pay for a hand-off on the calling thread: additions")
-	e:line(" * and multiplications of the codelets above per call and lane")
-	e:line(" * (r2c %d, c2r %d, fwd %d, inv %d) times LANES, 2 per multiply-add",
+	e:line(" * too small to pay for a hand-off on the calling thread. A codelet")
+	e:line(" * call counts its additions and multiplications as emitted above")
+	e:line(" * (r2c %d, c2r %d, fwd %d, inv %d) times the LANES transforms it",
 		ops.r2c, ops.c2r, ops.fwd, ops.inv)
-	e:line(" * of the products, 1 per float padded or stored. */")
-	for _, ph in ipairs(phases) do
+	e:line(" * does; a multiply-add of the products 2; a float padded or stored")
+	e:line(" * 1. */")
+	local decl, width = {}, 0
+	for i, ph in ipairs(phases) do
+		decl[i] = string.format("static const double %s_WORK = %.1f;", ph.name, ph.work)
+		width = math.max(width, #decl[i])
+	end
+	for i, ph in ipairs(phases) do
 		if #ph.how > 40 then
 			e:line("/* %s */", ph.how)
-			e:line("static const double %s_WORK = %.1f;", ph.name, ph.work)
+			e:line("%s", decl[i])
 		else
-			e:line("static const double %s_WORK = %.1f;   /* %s */", ph.name, ph.work, ph.how)
+			e:line("%s%s/* %s */", decl[i], string.rep(" ", width - #decl[i] + 3), ph.how)
 		end
 	end
 	e:line()
@@ -420,14 +426,15 @@ local function emit_channel_threads(e, d, g, packed_a)
 	e:line("/* A slot of scratch, floats (whole 64-byte lines): the row-pass")
 	e:line(" * scratch of a tile transform (SCRATCH) and the kept rows of an")
 	if packed_a > transforms then
-		e:line(" * inverse tile (ROWS_OUT), or more: the GEMM's packed A. Every phase")
-		e:line(" * but the padding takes one per call, SLOTS at most. */")
+		e:line(" * inverse tile (ROWS_OUT), or more: the GEMM's packed A. A call of")
+		e:line(" * any phase but the padding takes one; SLOTS at most. */")
 		e:line("enum { SLOT = (PACKED_A + ALIGN - 1) / ALIGN * ALIGN,")
 		e:line("       SLOTS = PROD_SLICES };   /* the most slices */")
 	else
-		e:line(" * inverse tile (ROWS_OUT); %s. One per call, SLOTS at most. */",
+		e:line(" * inverse tile (ROWS_OUT); %s.",
 			packed_a > 0 and "in the products, the GEMM's packed A (fewer)" or
 			(g.loop and "the products need none" or "the GEMM packs nothing"))
+		e:line(" * A call of a phase that needs one takes one; SLOTS at most. */")
 		if packed_a > 0 then
 			e:line("enum { SLOT = SCRATCH + ROWS_OUT, SLOTS = PROD_SLICES };   /* the most slices */")
 		else
@@ -971,7 +978,8 @@ local function emit_lane_threads(e, d, g)
 		e:line(" * forward phase a spectrum as rows_forward writes it (2 SPEC) and")
 		e:line(" * its scratch; in the output phase the products of a tile (2 FREQ),")
 		e:line(" * the kept rows of its inverse, store_filters' staging and")
-		e:line(" * tile_inverse's scratch, the larger. One per call, SLOTS at most. */")
+		e:line(" * tile_inverse's scratch, the larger. A call of either phase takes")
+		e:line(" * one; SLOTS at most. */")
 		local fwd_slot = 2 * spec + nb * g.t + 2 * nvb * LANES * nb
 		local out_slot = 2 * g.freq + 2 * g.out_y * g.t + 2 * g.t * g.half
 		assert(out_slot >= fwd_slot)
@@ -986,8 +994,8 @@ local function emit_lane_threads(e, d, g)
 		}, ops)
 		e:line("/* A slot of scratch, vectors (whole 64-byte lines): the spectra of a")
 		e:line(" * tile (XT), its product with one filter (2 SPEC), the kept rows of")
-		e:line(" * its inverse (NBO FT) and the transforms' scratch. One per call,")
-		e:line(" * SLOTS at most. */")
+		e:line(" * its inverse (NBO FT) and the transforms' scratch. A call takes")
+		e:line(" * one; SLOTS at most. */")
 		e:line("enum { SLOT = C * 2 * SPEC + 2 * SPEC + NBO * FT + ROWS_SCRATCH,")
 		e:line("       SLOTS = TILE_SLICES };")
 	end

@@ -252,7 +252,10 @@ static void same_bits(const char *who, const char *why, const dp_kernel *kern,
 
 /* Shapes for the threads, one per layout of the generated kernel, each
  * with more than one slice in every phase, edge tiles cut short (the
- * output is not a multiple of the tile's) and a batch. */
+ * output is not a multiple of the tile's) and a batch. Verified by hand
+ * to catch shared scratch (dpgen --templates with every call of a phase
+ * on slot 0: three of the five generated cases differ between thread
+ * counts, one also fails its bound). */
 static const struct {
 	int n, c, h, w, k, r, s, ph, pw, t;
 	const char *why;
