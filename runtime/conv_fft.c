@@ -254,10 +254,11 @@ static void pad_rows(void *ctx, int r0, int r1)
 	const geom *g = j->g;
 	/* The one normalization: 1/T^2, exact. */
 	const float inv_area = 1.0f / (float)g->area;
+	memset(j->pad + (size_t)r0 * g->wp, 0,
+	       (size_t)(r1 - r0) * g->wp * sizeof(float));
 	for (int r = r0; r < r1; r++) {
 		const int c = r / g->hp, y = r % g->hp - d->pad_h;
 		float *row = j->pad + (size_t)r * g->wp;
-		memset(row, 0, (size_t)g->wp * sizeof(float));
 		if (y < 0 || y >= d->h)
 			continue;
 		const float *src = j->img + ((size_t)c * d->h + y) * d->w;
