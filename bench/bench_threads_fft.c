@@ -8,12 +8,14 @@
  * the generic tiled fft and whole-image fft-fftw kernels on 1 and 2
  * threads. They are interleaved: each round times every candidate in
  * turn (a sample: the median of enough execute() calls to last about
- * 20 ms, after two untimed calls that let the thread pool settle), so
- * that the machine's load drifts across all of them alike. Printed per
- * candidate: the median and the minimum sample over the rounds; per pair
- * (1 thread, 2 threads): the median over rounds of the ratio of the two
- * samples of the same round. Each kernel's 2-thread output is also
- * compared with its 1-thread output, bit for bit.
+ * SAMPLE_MS, after two untimed calls that let the thread pool settle),
+ * so that the machine's load drifts across all of them alike. Printed
+ * per candidate: the median and the minimum sample over the rounds; per
+ * pair (1 thread, 2 threads): the median over rounds of the ratio of the
+ * two samples of the same round, and the ratio of the two minima (on a
+ * machine shared with other work, the minima are the closest to what
+ * free cores give). Each kernel's 2-thread output is also compared with
+ * its 1-thread output, bit for bit.
  *
  * --force: every par_for with 2 threads goes parallel
  * (dp_set_parallel_min_flops(0): no thresholds, no back-off after a job
@@ -42,7 +44,7 @@ static const struct {
 };
 #define NLAYERS (int)(sizeof layers / sizeof layers[0])
 
-enum { MAX_ROUNDS = 64, MAX_CAND = 8 };
+enum { MAX_ROUNDS = 64, MAX_CAND = 8, SAMPLE_MS = 10 };
 
 typedef struct {
 	const char *label;
@@ -124,7 +126,7 @@ static double minimum(const double *v, int n)
 
 int main(int argc, char **argv)
 {
-	int generic = 0, rounds = 11, only = -1;
+	int generic = 0, rounds = 15, only = -1;
 	for (int i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "--generic"))
 			generic = 1;
@@ -141,7 +143,7 @@ int main(int argc, char **argv)
 		}
 	}
 	if (rounds < 1 || rounds > MAX_ROUNDS)
-		rounds = 11;
+		rounds = 15;
 	setenv("DP_KERNEL_CFLAGS", "-O3 -march=native", 0);
 	const char *base = getenv("DPGEN_BASE");
 	const char *mine = dpgen_path();
@@ -155,8 +157,8 @@ int main(int argc, char **argv)
 	snprintf(cmd, sizeof cmd, "mkdir -p %s", dir_base);
 	if (system(cmd) != 0)
 		return 1;
-	printf("%-26s %-12s %3s %10s %10s %8s\n", "layer", "kernel", "thr",
-	       "median us", "min us", "1t/2t");
+	printf("%-26s %-12s %3s %10s %10s %8s %8s\n", "layer", "kernel", "thr",
+	       "median us", "min us", "1t/2t", "min/min");
 	for (int li = 0; li < NLAYERS; li++) {
 		if (only >= 0 && li != only)
 			continue;
@@ -227,14 +229,14 @@ int main(int argc, char **argv)
 				run(&c[i + 1]);
 			same[i / 2] = !memcmp(c[i].y, c[i + 1].y, ny * sizeof(float));
 		}
-		/* Calls per sample: about 20 ms each, from a first estimate. */
+		/* Calls per sample: about SAMPLE_MS each, from a first estimate. */
 		int reps[MAX_CAND];
 		for (int i = 0; i < nc; i++) {
 			dp_set_num_threads(c[i].threads);
 			double t0 = now_seconds();
 			run(&c[i]);
 			double t = now_seconds() - t0;
-			reps[i] = (int)(0.02 / (t > 1e-6 ? t : 1e-6));
+			reps[i] = (int)(SAMPLE_MS * 1e-3 / (t > 1e-6 ? t : 1e-6));
 			reps[i] = reps[i] < 5 ? 5 : reps[i] > 201 ? 201 : reps[i];
 		}
 		for (int r = 0; r < rounds; r++)
@@ -244,24 +246,27 @@ int main(int argc, char **argv)
 		snprintf(name, sizeof name, "C%d H%d K%d %dx%d T%d", d.c, d.h, d.k,
 		         d.r, d.s, d.tile);
 		for (int i = 0; i < nc; i++) {
-			char ratio[32] = "";
+			char ratio[32] = "", mins[32] = "";
 			if (i % 2) {
 				double q[MAX_ROUNDS];
 				for (int r = 0; r < rounds; r++)
 					q[r] = c[i - 1].t[r] / c[i].t[r];
-				snprintf(ratio, sizeof ratio, "%.2fx%s", median(q, rounds),
+				snprintf(ratio, sizeof ratio, "%.2fx", median(q, rounds));
+				snprintf(mins, sizeof mins, "%.2fx%s",
+				         minimum(c[i - 1].t, rounds) / minimum(c[i].t, rounds),
 				         same[i / 2] ? "" : " DIFFERS");
 			}
-			printf("%-26s %-12s %3d %10.1f %10.1f %8s\n", i ? "" : name,
+			printf("%-26s %-12s %3d %10.1f %10.1f %8s %8s\n", i ? "" : name,
 			       c[i].label, c[i].threads, 1e6 * median(c[i].t, rounds),
-			       1e6 * minimum(c[i].t, rounds), ratio);
+			       1e6 * minimum(c[i].t, rounds), ratio, mins);
 		}
 		if (base && *base) {
 			double q[MAX_ROUNDS];
 			for (int r = 0; r < rounds; r++)
 				q[r] = c[2].t[r] / c[0].t[r];
-			printf("%-26s 1 thread, baseline / this: %.2fx\n", "",
-			       median(q, rounds));
+			printf("%-26s 1 thread, baseline / this: %.2fx (min/min %.2fx)\n",
+			       "", median(q, rounds),
+			       minimum(c[2].t, rounds) / minimum(c[0].t, rounds));
 		}
 		fflush(stdout);
 		for (int i = 0; i < nc; i++) {
