@@ -255,13 +255,14 @@ static void same_bits(const char *who, const char *why, const dp_kernel *kern,
  * output is not a multiple of the tile's) and a batch. Verified by hand
  * to catch shared scratch (dpgen --templates with every call of a phase
  * on slot 0: three of the five generated cases differ between thread
- * counts, one also fails its bound). */
+ * counts, one also fails its bound; checked before the sixth was added). */
 static const struct {
 	int n, c, h, w, k, r, s, ph, pw, t;
 	const char *why;
 } tcases[] = {
 	{ 2, 16, 21, 19, 16, 5, 5, 2, 2, 16, "C = K = 16, GEMM, batch 2" },
 	{ 2, 8, 12, 10, 128, 3, 3, 1, 1, 8, "C = 8, K = 128, GEMM packs A" },
+	{ 2, 32, 25, 23, 128, 3, 3, 1, 1, 8, "C = 32, K = 128: a slot is packed A" },
 	{ 3, 8, 23, 17, 8, 5, 3, 2, 1, 16, "C = K = 8, the loop, batch 3" },
 	{ 2, 3, 45, 38, 20, 7, 7, 3, 3, 16, "C = 3, K = 20: rows, filters" },
 	{ 2, 2, 30, 26, 3, 5, 5, 2, 2, 16, "C = 2, K = 3: rows, rows" },
