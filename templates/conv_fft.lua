@@ -62,8 +62,9 @@
 -- Threads (issue 7). Every phase of execute() (padding, forward
 -- transforms, products, inverse transforms with crop and bias) is one
 -- par_for (lib/parallel.lua) over that phase's items: rows of the padded
--- input, tiles (by groups of channels), frequencies, tiles (by groups of
--- filters). The items are cut into at most MAX_SLICES fixed slices, the
+-- input, tiles (all channels: a tile's groups of LANES channels write
+-- the same cache lines of X), frequencies, tiles by groups of filters
+-- (the few-channel layouts: tiles, rows of tiles by filters). The items are cut into at most MAX_SLICES fixed slices, the
 -- par_for's items; a call of the phase function gets slices [s0, s1),
 -- runs their items in order on one thread, and uses slot s0 of the
 -- workspace as its scratch (transform scratch, kept rows, the GEMM's
@@ -74,8 +75,8 @@
 -- Scratch carries nothing from one item to the next, so each item is
 -- computed alike whatever thread and slot run it: the output is bitwise
 -- identical for any thread count. A par_for inside a phase (the GEMM's)
--- runs serially. Each par_for gets the
--- phase's work in flops, counted from what is emitted: the additions and
+-- runs serially. Each par_for gets the phase's work in flops, counted
+-- from what is emitted: the additions and
 -- multiplications of each FFT codelet (lib/fft.lua's op_counts) times the
 -- LANES transforms of a call, 2 per multiply-add of the products, 1 per
 -- float of the padding; dp_parallel_for keeps phases too small to pay
