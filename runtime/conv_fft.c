@@ -19,7 +19,21 @@
  * Scaling: the input is multiplied by 1/T^2 (exact, a power of two) when
  * it is padded, so every forward value stays within max|x|, the products
  * within the output's own bound, and the inverse (unnormalized) produces
- * the output directly; templates/conv_fft.lua explains the bound. */
+ * the output directly; templates/conv_fft.lua explains the bound.
+ *
+ * Threads, as in the generated kernels: each phase of execute() is one
+ * dp_parallel_for, here two per image: the padding (rows of the padded
+ * planes), then the tiles (each tile's forward transforms, products,
+ * inverse transforms, crop and bias, as one item). The tiles are cut into
+ * at most MAX_SLICES fixed slices, the items of dp_parallel_for; a call
+ * for slices [s0, s1) runs their tiles in order on one thread with slot
+ * s0 of the workspace as its scratch (the tile's spectra and the
+ * accumulator): calls running at once never share a slot, and one
+ * thread reuses a single one. No tile reads scratch another wrote, so
+ * results are bitwise identical for any thread count. The work passed along is counted in flops: 10 per radix-2
+ * butterfly (a complex multiply and two complex adds; 5 n log2 n for a
+ * transform of n points), 8 per complex multiply-add of the products, 1
+ * per float padded or stored. */
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -29,6 +43,7 @@
 #include "kernels.h"
 
 #define ALIGN_BYTES 64
+#define MAX_SLICES 16
 
 /* Sizes derived from a descriptor. */
 typedef struct {
@@ -191,8 +206,23 @@ static dp_status prepare(const dp_desc *d, const float *weights,
 	return DP_OK;
 }
 
-/* Workspace: the padded planar input (C x HP x WP), the spectra of one
- * tile's C channels (re, im), and one accumulator (re, im). */
+/* Slices of the tiles (one scratch slot each). */
+static int slices(const geom *g)
+{
+	int tiles = g->ty * g->tx;
+	return tiles < MAX_SLICES ? tiles : MAX_SLICES;
+}
+
+/* Bytes of a slot: the spectra of one tile's C channels (re, im) and one
+ * accumulator (re, im). */
+static size_t slot_bytes(const dp_desc *d, const geom *g)
+{
+	return 2 * up((size_t)d->c * g->area * sizeof(float)) +
+	       2 * up(g->area * sizeof(float));
+}
+
+/* Workspace: the padded planar input (C x HP x WP), then a slot per
+ * slice of the tiles. */
 static size_t workspace_bytes(const dp_desc *d)
 {
 	if (!valid(d))
@@ -200,8 +230,102 @@ static size_t workspace_bytes(const dp_desc *d)
 	geom g;
 	geometry(d, &g);
 	return ALIGN_BYTES + up((size_t)d->c * g.hp * g.wp * sizeof(float)) +
-	       2 * up((size_t)d->c * g.area * sizeof(float)) +
-	       2 * up(g.area * sizeof(float));
+	       (size_t)slices(&g) * slot_bytes(d, &g);
+}
+
+/* What the phases of one image share. */
+typedef struct {
+	const dp_desc *d;
+	const geom *g;
+	const fft_state *s;
+	const float *img;
+	float *pad, *out;
+	char *slots;
+	size_t slot;        /* bytes per slot */
+	int nslices;
+} job;
+
+/* Rows [r0, r1) of the padded planes (row r: channel r / HP, row r % HP
+ * of its plane): the image times 1/T^2, zeros around it. */
+static void pad_rows(void *ctx, int r0, int r1)
+{
+	const job *j = ctx;
+	const dp_desc *d = j->d;
+	const geom *g = j->g;
+	/* The one normalization: 1/T^2, exact. */
+	const float inv_area = 1.0f / (float)g->area;
+	memset(j->pad + (size_t)r0 * g->wp, 0,
+	       (size_t)(r1 - r0) * g->wp * sizeof(float));
+	for (int r = r0; r < r1; r++) {
+		const int c = r / g->hp, y = r % g->hp - d->pad_h;
+		float *row = j->pad + (size_t)r * g->wp;
+		if (y < 0 || y >= d->h)
+			continue;
+		const float *src = j->img + ((size_t)c * d->h + y) * d->w;
+		for (int x = 0; x < d->w; x++)
+			row[x + d->pad_w] = inv_area * src[x];
+	}
+}
+
+/* One tile: the forward transforms of its C channels, then per filter
+ * the products summed over the channels, the inverse, crop and bias.
+ * xr, xi, ar, ai: the slot's scratch. */
+static void one_tile(const job *j, int tile, float *xr, float *xi, float *ar,
+                     float *ai)
+{
+	const dp_desc *d = j->d;
+	const geom *g = j->g;
+	const fft_state *s = j->s;
+	const int C = d->c, K = d->k, t = g->t;
+	const size_t plane = (size_t)g->hp * g->wp;
+	const int y0 = tile / g->tx * g->oy, x0 = tile % g->tx * g->ox;
+	for (int c = 0; c < C; c++) {
+		float *re = xr + c * g->area, *im = xi + c * g->area;
+		for (int i = 0; i < t; i++)
+			for (int k = 0; k < t; k++) {
+				re[i * t + k] = j->pad[c * plane +
+					(size_t)(y0 + i) * g->wp + x0 + k];
+				im[i * t + k] = 0;
+			}
+		fft2d(re, im, t, -1, s);
+	}
+	const int nr = g->ho - y0 < g->oy ? g->ho - y0 : g->oy;
+	const int nc = g->wo - x0 < g->ox ? g->wo - x0 : g->ox;
+	for (int k = 0; k < K; k++) {
+		memset(ar, 0, g->area * sizeof(float));
+		memset(ai, 0, g->area * sizeof(float));
+		for (int c = 0; c < C; c++) {
+			size_t off = ((size_t)k * C + c) * g->area;
+			const float *vr = s->vr + off, *vi = s->vi + off;
+			const float *re = xr + c * g->area;
+			const float *im = xi + c * g->area;
+			for (size_t f = 0; f < g->area; f++) {
+				ar[f] += re[f] * vr[f] - im[f] * vi[f];
+				ai[f] += re[f] * vi[f] + im[f] * vr[f];
+			}
+		}
+		fft2d(ar, ai, t, 1, s);
+		float *o = j->out + ((size_t)k * g->ho + y0) * g->wo + x0;
+		for (int i = 0; i < nr; i++)
+			for (int x = 0; x < nc; x++)
+				o[(size_t)i * g->wo + x] = ar[i * t + x] + s->bias[k];
+	}
+}
+
+/* The tiles of slices [s0, s1), with slot s0. */
+static void tile_slices(void *ctx, int s0, int s1)
+{
+	const job *j = ctx;
+	const int tiles = j->g->ty * j->g->tx;
+	const size_t spec = up((size_t)j->d->c * j->g->area * sizeof(float));
+	const size_t acc = up(j->g->area * sizeof(float));
+	char *w = j->slots + (size_t)s0 * j->slot;
+	float *xr = (float *)w, *xi = (float *)(w + spec);
+	float *ar = (float *)(w + 2 * spec), *ai = (float *)(w + 2 * spec + acc);
+	const int end = (int)((long long)tiles * s1 / j->nslices);
+	for (int tile = (int)((long long)tiles * s0 / j->nslices); tile < end;
+	     tile++)
+		one_tile(j, tile, xr, xi, ar, ai);
 }
 
 static dp_status execute(const dp_desc *d, const void *state,
@@ -213,66 +337,24 @@ static dp_status execute(const dp_desc *d, const void *state,
 	geometry(d, &g);
 	fft_state s;
 	state_parts(d, state, &s);
-	const int C = d->c, K = d->k, t = g.t;
+	const int C = d->c, K = d->k;
+	const int tiles = g.ty * g.tx;
 	const size_t plane = (size_t)g.hp * g.wp;
-	char *w = align_ptr(workspace);
-	float *pad = (float *)w;
-	w += up((size_t)C * plane * sizeof(float));
-	float *xr = (float *)w;
-	w += up((size_t)C * g.area * sizeof(float));
-	float *xi = (float *)w;
-	w += up((size_t)C * g.area * sizeof(float));
-	float *ar = (float *)w;
-	w += up(g.area * sizeof(float));
-	float *ai = (float *)w;
-	/* The one normalization: 1/T^2, exact. */
-	const float inv_area = 1.0f / (float)g.area;
+	job j = { .d = d, .g = &g, .s = &s, .nslices = slices(&g),
+	          .slot = slot_bytes(d, &g) };
+	j.pad = align_ptr(workspace);
+	j.slots = (char *)j.pad + up((size_t)C * plane * sizeof(float));
+	/* Work (see the header): a 2-D transform is 2T transforms of T
+	 * points; per tile C forward, K inverse, K C complex multiply-adds
+	 * per frequency. */
+	const double fft2 = 2.0 * g.t * 5.0 * g.t * g.lg;
+	const double tile_work = C * fft2 + K * (fft2 + 8.0 * C * g.area);
 	for (int n = 0; n < d->n; n++) {
-		const float *img = input + (size_t)n * C * d->h * d->w;
-		float *out = output + (size_t)n * K * g.ho * g.wo;
-		memset(pad, 0, (size_t)C * plane * sizeof(float));
-		for (int c = 0; c < C; c++)
-			for (int y = 0; y < d->h; y++)
-				for (int x = 0; x < d->w; x++)
-					pad[c * plane + (size_t)(y + d->pad_h) * g.wp + x +
-					    d->pad_w] = inv_area *
-						img[((size_t)c * d->h + y) * d->w + x];
-		for (int ty = 0; ty < g.ty; ty++)
-			for (int tx = 0; tx < g.tx; tx++) {
-				const int y0 = ty * g.oy, x0 = tx * g.ox;
-				for (int c = 0; c < C; c++) {
-					float *re = xr + c * g.area, *im = xi + c * g.area;
-					for (int i = 0; i < t; i++)
-						for (int j = 0; j < t; j++) {
-							re[i * t + j] = pad[c * plane +
-								(size_t)(y0 + i) * g.wp + x0 + j];
-							im[i * t + j] = 0;
-						}
-					fft2d(re, im, t, -1, &s);
-				}
-				const int nr = g.ho - y0 < g.oy ? g.ho - y0 : g.oy;
-				const int nc = g.wo - x0 < g.ox ? g.wo - x0 : g.ox;
-				for (int k = 0; k < K; k++) {
-					memset(ar, 0, g.area * sizeof(float));
-					memset(ai, 0, g.area * sizeof(float));
-					for (int c = 0; c < C; c++) {
-						size_t off = ((size_t)k * C + c) * g.area;
-						const float *vr = s.vr + off, *vi = s.vi + off;
-						const float *re = xr + c * g.area;
-						const float *im = xi + c * g.area;
-						for (size_t f = 0; f < g.area; f++) {
-							ar[f] += re[f] * vr[f] - im[f] * vi[f];
-							ai[f] += re[f] * vi[f] + im[f] * vr[f];
-						}
-					}
-					fft2d(ar, ai, t, 1, &s);
-					float *o = out + ((size_t)k * g.ho + y0) * g.wo + x0;
-					for (int i = 0; i < nr; i++)
-						for (int j = 0; j < nc; j++)
-							o[(size_t)i * g.wo + j] = ar[i * t + j] +
-								s.bias[k];
-				}
-			}
+		j.img = input + (size_t)n * C * d->h * d->w;
+		j.out = output + (size_t)n * K * g.ho * g.wo;
+		dp_parallel_for(C * g.hp, (double)C * plane, pad_rows, &j);
+		dp_parallel_for(j.nslices, tiles * tile_work +
+		                (double)K * g.ho * g.wo, tile_slices, &j);
 	}
 	return DP_OK;
 }

@@ -27,7 +27,26 @@
  * measurable speed on the benchmark layers (both within the machine's
  * noise, 2x run to run). Planning happens in prepare, never in
  * execute. All arrays given to the plans are 64-byte aligned, like the
- * planner's (fftwf_malloc), as the new-array interface requires. */
+ * planner's (fftwf_malloc), as the new-array interface requires.
+ *
+ * Threads, as in the tiled kernels (templates/conv_fft.lua): each phase
+ * of execute() is one dp_parallel_for, two per image: the channels (pad,
+ * forward transform) and the filters (products, inverse transform, crop,
+ * bias). The items of a phase are cut into at most MAX_SLICES fixed
+ * slices, the items of dp_parallel_for; a call for slices [s0, s1) runs
+ * their items in order on one thread with slot s0 of the workspace as its
+ * scratch (a real plane and an accumulated spectrum): calls running at
+ * once never share a slot, and one thread reuses a single one. No item
+ * reads scratch another wrote, and each is computed alike on any thread
+ * (the same plan on arrays of the same alignment): results are bitwise
+ * identical for any thread count. The plans are shared: the new-array
+ * execute functions are thread-safe (FFTW's manual, "Thread safety"),
+ * only planning is not, and it happens in prepare. The work passed along
+ * is counted in flops: 2.5 N log2 N for a real transform of N points
+ * (half the 5 N log2 N of a complex radix-2 one; FFTW's counts are
+ * close), 8 per complex multiply-add of the products, 1 per float padded
+ * or stored. */
+#include <math.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -41,6 +60,7 @@
 #include "kernels.h"
 
 #define ALIGN_BYTES 64
+#define MAX_SLICES 16
 
 typedef dp_fftw_plan plan_entry;
 
@@ -191,14 +211,94 @@ static dp_status prepare(const dp_desc *d, const float *weights,
 	return DP_OK;
 }
 
-/* Workspace: one real plane, the spectra of the C channels, one
- * accumulated spectrum. */
+/* Slices of n items (one scratch slot each). */
+static int slices(int n)
+{
+	return n < MAX_SLICES ? n : MAX_SLICES;
+}
+
+/* Workspace: the spectra of the C channels, then a slot per slice (the
+ * more of the two phases): one real plane and one accumulated spectrum,
+ * each a multiple of 16 floats, so every array is 64-byte aligned. */
 static size_t workspace_bytes(const dp_desc *d)
 {
 	geom g;
 	geometry(d, &g);
-	return ALIGN_BYTES + (g.real + ((size_t)d->c + 1) * g.cplx) *
-	       sizeof(float);
+	const int n = slices(d->c > d->k ? d->c : d->k);
+	return ALIGN_BYTES + ((size_t)d->c * g.cplx +
+	                      (size_t)n * (g.real + g.cplx)) * sizeof(float);
+}
+
+/* What the phases of one image share. */
+typedef struct {
+	const dp_desc *d;
+	const geom *g;
+	const fftw_state *hdr;
+	const float *bias, *spec, *img;
+	float *x, *slots, *out;
+	int nslices;        /* of the phase running */
+} job;
+
+/* The first item of slice s when items are cut into n slices. */
+static int slice_start(int items, int n, int s)
+{
+	return (int)((long long)items * s / n);
+}
+
+/* The channels of slices [s0, s1), with slot s0: each channel
+ * zero-padded (times the normalization) into the slot's real plane, then
+ * its spectrum into x. */
+static void channel_slices(void *ctx, int s0, int s1)
+{
+	const job *j = ctx;
+	const dp_desc *d = j->d;
+	const geom *g = j->g;
+	const float scale = (float)(1.0 / ((double)g->lh * g->lw));
+	float *real = j->slots + (size_t)s0 * (g->real + g->cplx);
+	const int end = slice_start(d->c, j->nslices, s1);
+	for (int c = slice_start(d->c, j->nslices, s0); c < end; c++) {
+		memset(real, 0, g->real * sizeof(float));
+		for (int y = 0; y < d->h; y++)
+			for (int xx = 0; xx < d->w; xx++)
+				real[(size_t)(y + d->pad_h) * g->lw + xx + d->pad_w] =
+					scale * j->img[((size_t)c * d->h + y) * d->w + xx];
+		fftwf_execute_dft_r2c(j->hdr->plans->fwd, real,
+		                      (fftwf_complex *)(j->x + c * g->cplx));
+	}
+}
+
+/* The filters of slices [s0, s1), with slot s0: Z summed over the
+ * channels into the slot's spectrum, the inverse into its real plane,
+ * crop and bias. */
+static void filter_slices(void *ctx, int s0, int s1)
+{
+	const job *j = ctx;
+	const dp_desc *d = j->d;
+	const geom *g = j->g;
+	const int C = d->c;
+	const size_t nf = (size_t)g->lh * g->hc;
+	float *real = j->slots + (size_t)s0 * (g->real + g->cplx);
+	float *acc = real + g->real;
+	const int end = slice_start(d->k, j->nslices, s1);
+	for (int k = slice_start(d->k, j->nslices, s0); k < end; k++) {
+		memset(acc, 0, 2 * nf * sizeof(float));
+		for (int c = 0; c < C; c++) {
+			const float *v = j->spec + ((size_t)k * C + c) * g->cplx;
+			const float *xc = j->x + c * g->cplx;
+			for (size_t f = 0; f < nf; f++) {
+				float a = xc[2 * f], b = xc[2 * f + 1];
+				acc[2 * f] += a * v[2 * f] - b * v[2 * f + 1];
+				acc[2 * f + 1] += a * v[2 * f + 1] + b * v[2 * f];
+			}
+		}
+		fftwf_execute_dft_c2r(j->hdr->plans->inv, (fftwf_complex *)acc,
+		                      real);
+		float *o = j->out + (size_t)k * g->ho * g->wo;
+		for (int i = 0; i < g->ho; i++)
+			for (int jj = 0; jj < g->wo; jj++)
+				o[(size_t)i * g->wo + jj] = real[(size_t)i * g->lw + jj] +
+					j->bias[k];
+	}
 }
 
 static dp_status execute(const dp_desc *d, const void *state,
@@ -212,42 +312,21 @@ static dp_status execute(const dp_desc *d, const void *state,
 	float *bias, *spec;
 	state_parts(d, (void *)state, &hdr, &bias, &spec);
 	const int C = d->c, K = d->k;
-	float *real = align_ptr(workspace);
-	float *x = real + g.real;
-	float *acc = x + (size_t)C * g.cplx;
-	const size_t nf = (size_t)g.lh * g.hc;
-	const float scale = (float)(1.0 / ((double)g.lh * g.lw));
+	job j = { .d = d, .g = &g, .hdr = hdr, .bias = bias, .spec = spec };
+	j.x = align_ptr(workspace);
+	j.slots = j.x + (size_t)C * g.cplx;
+	/* Work (see the header). */
+	const double pts = (double)g.lh * g.lw;
+	const double rfft = 2.5 * pts * log2(pts);
+	const double nf = (double)g.lh * g.hc;
 	for (int n = 0; n < d->n; n++) {
-		const float *img = input + (size_t)n * C * d->h * d->w;
-		float *out = output + (size_t)n * K * g.ho * g.wo;
-		for (int c = 0; c < C; c++) {
-			memset(real, 0, g.real * sizeof(float));
-			for (int y = 0; y < d->h; y++)
-				for (int xx = 0; xx < d->w; xx++)
-					real[(size_t)(y + d->pad_h) * g.lw + xx + d->pad_w] =
-						scale * img[((size_t)c * d->h + y) * d->w + xx];
-			fftwf_execute_dft_r2c(hdr->plans->fwd, real,
-			                      (fftwf_complex *)(x + c * g.cplx));
-		}
-		for (int k = 0; k < K; k++) {
-			memset(acc, 0, 2 * nf * sizeof(float));
-			for (int c = 0; c < C; c++) {
-				const float *v = spec + ((size_t)k * C + c) * g.cplx;
-				const float *xc = x + c * g.cplx;
-				for (size_t f = 0; f < nf; f++) {
-					float a = xc[2 * f], b = xc[2 * f + 1];
-					acc[2 * f] += a * v[2 * f] - b * v[2 * f + 1];
-					acc[2 * f + 1] += a * v[2 * f + 1] + b * v[2 * f];
-				}
-			}
-			fftwf_execute_dft_c2r(hdr->plans->inv, (fftwf_complex *)acc,
-			                      real);
-			float *o = out + (size_t)k * g.ho * g.wo;
-			for (int i = 0; i < g.ho; i++)
-				for (int j = 0; j < g.wo; j++)
-					o[(size_t)i * g.wo + j] = real[(size_t)i * g.lw + j] +
-						bias[k];
-		}
+		j.img = input + (size_t)n * C * d->h * d->w;
+		j.out = output + (size_t)n * K * g.ho * g.wo;
+		j.nslices = slices(C);
+		dp_parallel_for(j.nslices, C * (pts + rfft), channel_slices, &j);
+		j.nslices = slices(K);
+		dp_parallel_for(j.nslices, K * (8.0 * C * nf + rfft) +
+		                (double)K * g.ho * g.wo, filter_slices, &j);
 	}
 	return DP_OK;
 }

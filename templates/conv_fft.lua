@@ -58,10 +58,35 @@
 -- the output bound (the real-input butterflies add up to a factor 2):
 -- scaling the output instead would let the forward transform grow by T^2
 -- (4096 for T = 64, overflowing fp16 for |x| > 16).
+--
+-- Threads (issue 7). Every phase of execute() (padding, forward
+-- transforms, products, inverse transforms with crop and bias) is one
+-- par_for (lib/parallel.lua) over that phase's items: rows of the padded
+-- input, tiles (all channels: a tile's groups of LANES channels write
+-- the same cache lines of X), frequencies, tiles by groups of filters
+-- (the few-channel layouts: tiles, rows of tiles by filters). The items are cut into at most MAX_SLICES fixed slices, the
+-- par_for's items; a call of the phase function gets slices [s0, s1),
+-- runs their items in order on one thread, and uses slot s0 of the
+-- workspace as its scratch (transform scratch, kept rows, the GEMM's
+-- packed A). Calls running at once have different first slices, so no
+-- two threads share scratch; on one thread the phase is one call and
+-- reuses one slot, the cache footprint of a serial kernel (a slot per
+-- slice cost the stem 18% on one thread: 8 MB of scratch going round).
+-- Scratch carries nothing from one item to the next, so each item is
+-- computed alike whatever thread and slot run it: the output is bitwise
+-- identical for any thread count. A par_for inside a phase (the GEMM's)
+-- runs serially. Each par_for gets the phase's work in flops, counted
+-- from what is emitted: the additions and
+-- multiplications of each FFT codelet (lib/fft.lua's op_counts) times the
+-- LANES transforms of a call, 2 per multiply-add of the products, 1 per
+-- float of the padding; dp_parallel_for keeps phases too small to pay
+-- for a second thread on the caller's (a one-tile layer stays serial
+-- anyway: one item).
 local emit = require("lib.emit")
 local kernel = require("lib.kernel")
 local gemm = require("lib.gemm")
 local fft = require("lib.fft")
+local parallel = require("lib.parallel")
 
 local M = {}
 
@@ -75,6 +100,12 @@ local SMALL_CHANNELS = 8
 
 local function round_up(x, m) return (x + m - 1) // m * m end
 local function ceil_div(a, b) return (a + b - 1) // b end
+
+-- Slices per phase at most (see "Threads" above): enough for a few
+-- threads to share the items of a phase in chunks (dp_parallel_for claims
+-- chunks in order), few enough that the slots (one per slice) stay small
+-- next to the rest of the workspace.
+local MAX_SLICES = 16
 
 local function geometry(d)
 	local g = { t = d.tile }
@@ -102,6 +133,59 @@ local function geometry(d)
 	g.fwd = d.c < LANES and "rows" or "channels"
 	g.inv = (g.fwd == "rows" and d.k < LANES) and "rows" or "filters"
 	return g
+end
+
+-- The threads part shared by both layouts (see "Threads" above): the
+-- slicing of each phase and its work. phases: list of { name = "FWD",
+-- items = C expression, what = its meaning, work = flops, how = how they
+-- were counted }; ops: lib/fft.lua's op_counts for the tile size.
+local function emit_phases(e, phases, ops)
+	parallel.emit(e)
+	e:line("/* Threads: each phase of execute() is one par_for over a fixed cut")
+	e:line(" * of its items into at most MAX_SLICES slices. A call for slices")
+	e:line(" * [s0, s1) runs on one thread with slot s0 of the workspace as its")
+	e:line(" * scratch: calls running at once never share one, and one thread")
+	e:line(" * reuses a single slot. No item reads scratch another wrote, so the")
+	e:line(" * results are bitwise identical for any thread count. Items:")
+	for i, ph in ipairs(phases) do
+		e:line(" *   %s: %s%s", ph.name, ph.what, i == #phases and ". */" or ";")
+	end
+	e:line("enum {")
+	e:line("	MAX_SLICES = %d,", MAX_SLICES)
+	for i, ph in ipairs(phases) do
+		e:line("	%s_ITEMS = %s,", ph.name, ph.items)
+		e:line("	%s_SLICES = %s_ITEMS < MAX_SLICES ? %s_ITEMS : MAX_SLICES%s",
+			ph.name, ph.name, ph.name, i == #phases and "" or ",")
+	end
+	e:line("};")
+	e:line()
+	e:line("/* The work of each phase in flops, for par_for, which keeps a phase")
+	e:line(" * too small to pay for a hand-off on the calling thread. A codelet")
+	e:line(" * call counts its additions and multiplications as emitted above")
+	e:line(" * (r2c %d, c2r %d, fwd %d, inv %d) times the LANES transforms it",
+		ops.r2c, ops.c2r, ops.fwd, ops.inv)
+	e:line(" * does; a multiply-add of the products 2; a float padded or stored")
+	e:line(" * 1. */")
+	local decl, width = {}, 0
+	for i, ph in ipairs(phases) do
+		decl[i] = string.format("static const double %s_WORK = %.1f;", ph.name, ph.work)
+		width = math.max(width, #decl[i])
+	end
+	for i, ph in ipairs(phases) do
+		if #ph.how > 40 then
+			e:line("/* %s */", ph.how)
+			e:line("%s", decl[i])
+		else
+			e:line("%s%s/* %s */", decl[i], string.rep(" ", width - #decl[i] + 3), ph.how)
+		end
+	end
+	e:line()
+	e:line("/* The first item of slice s when items are cut into n slices. */")
+	e:line("static int slice_start(int items, int n, int s)")
+	e:open("{")
+	e:line("return (int)((long long)items * s / n);")
+	e:close("}")
+	e:line()
 end
 
 local emit_channel_constants
@@ -140,12 +224,12 @@ end
 function emit_channel_constants(e, g)
 	e:line("/* Floats per frequency of the transformed input (TILES x 2CP: real")
 	e:line(" * parts of the channels, then imaginary) and of the products")
-	e:line(" * (TILES x 2KP); the padded input; the row-pass scratch of a tile. */")
+	e:line(" * (TILES x 2KP); the padded input; the row-pass scratch of a tile; the")
+	e:line(" * kept rows of an inverse tile. */")
 	e:line("static const ptrdiff_t XF = (ptrdiff_t)TILES * 2 * CP;")
 	e:line("static const ptrdiff_t ZF = (ptrdiff_t)TILES * 2 * KP;")
 	e:line("static const ptrdiff_t PADDED = (ptrdiff_t)HP * WP * CP;")
-	e:line("static const ptrdiff_t SCRATCH = (ptrdiff_t)2 * FT * HALF * LANES;")
-	e:line("static const ptrdiff_t ROWS_OUT = (ptrdiff_t)OUT_Y * FT * LANES;")
+	e:line("enum { SCRATCH = 2 * FT * HALF * LANES, ROWS_OUT = OUT_Y * FT * LANES };")
 	e:line()
 	e:line("/* The one normalization of the method, 1/T^2 = 2^-%d, exact: applied", 2 * g.lg)
 	e:line(" * to the input as it is padded, where it keeps every transform")
@@ -158,7 +242,11 @@ end
 local function emit_tile_inverse(e)
 	e:line("/* Inverse 2-D transform (unnormalized) of LANES spectra, frequency")
 	e:line(" * (u, v) at zr/zi[(u * HALF + v) * fs]: columns, then only the rows")
-	e:line(" * that overlap-save keeps, into y (OUT_Y x FT). */")
+	e:line(" * that overlap-save keeps, into y (OUT_Y x FT).")
+	e:line(" * Out of line (noinline), so that it holds the one inlined copy of")
+	e:line(" * its codelets: inlined into its callers it calls them per row and")
+	e:line(" * column instead (callgrind, C16 H64 K16 T32: 5% more instructions). */")
+	e:line("__attribute__((noinline))")
 	e:line("static void tile_inverse(const vec *zr, const vec *zi, ptrdiff_t fs,")
 	e:line("                         vec *y, vec *scratch)")
 	e:open("{")
@@ -175,7 +263,11 @@ local function emit_tiles(e)
 	e:line("/* Forward 2-D transform of a T x T tile, LANES independent tiles")
 	e:line(" * at once: element (i, j) at src[i * rs + j * cs]; frequency (u, v)")
 	e:line(" * to yr/yi[(u * HALF + v) * fs]. Rows first (real input), then")
-	e:line(" * the HALF complex columns. scratch: SCRATCH floats. */")
+	e:line(" * the HALF complex columns. scratch: SCRATCH floats.")
+	e:line(" * Out of line (noinline), so that it holds the one inlined copy of")
+	e:line(" * its codelets: inlined into its callers it calls them per row and")
+	e:line(" * column instead (callgrind, C16 H64 K16 T32: 5% more instructions). */")
+	e:line("__attribute__((noinline))")
 	e:line("static void tile_forward(const vec *src, ptrdiff_t rs, ptrdiff_t cs,")
 	e:line("                         vec *yr, vec *yi, ptrdiff_t fs, vec *scratch)")
 	e:open("{")
@@ -187,16 +279,18 @@ local function emit_tiles(e)
 	e:close("}")
 	e:line()
 	emit_tile_inverse(e)
-	e:line("/* The image into the padded channels-last buffer, times 1/T^2 (zeros")
-	e:line(" * around it and in the channels past C). */")
-	e:line("static void pad_input(const float *restrict img, float *restrict p)")
+	e:line("/* Rows [y0, y1) of the padded channels-last buffer: the image times")
+	e:line(" * 1/T^2, zeros around it and in the channels past C (one memset for")
+	e:line(" * all the rows: one call on one thread, as many small ones cost). */")
+	e:line("static void pad_rows(const float *restrict img, float *restrict p, int y0, int y1)")
 	e:open("{")
-	e:line("memset(p, 0, PADDED * sizeof(float));")
-	e:open("for (int y = 0; y < H; y++) {")
-	e:line("float *row = p + ((ptrdiff_t)(y + PAD_H) * WP + PAD_W) * CP;")
+	e:line("memset(p + (ptrdiff_t)y0 * WP * CP, 0, (size_t)(y1 - y0) * WP * CP * sizeof(float));")
+	e:open("for (int y = y0 > PAD_H ? y0 : PAD_H; y < y1 && y < PAD_H + H; y++) {")
+	e:line("float *row = p + (ptrdiff_t)y * WP * CP;")
+	e:line("const float *src = img + (ptrdiff_t)(y - PAD_H) * W;")
 	e:single("for (int c = 0; c < C; c++)", "for (int x = 0; x < W; x++)")
 	e.depth = e.depth + 2
-	e:line("row[(ptrdiff_t)x * CP + c] = INV_AREA * img[((ptrdiff_t)c * H + y) * W + x];")
+	e:line("row[(ptrdiff_t)(x + PAD_W) * CP + c] = INV_AREA * src[(ptrdiff_t)c * H * W + x];")
 	e.depth = e.depth - 2
 	e:close("}")
 	e:close("}")
@@ -204,15 +298,15 @@ local function emit_tiles(e)
 end
 
 local function emit_products(e)
-	e:line("/* Z_f = X_f B_f for every frequency f without the GEMM (few channels")
-	e:line(" * and filters): per tile, row t of X_f (2CP values, the padded")
-	e:line(" * channels skipped) times B_f (2CP x 2KP, unpacked), 2KP / LANES")
-	e:line(" * accumulators; B_f stays in L1 across the tiles. */")
+	e:line("/* Z_f = X_f B_f for f0 <= f < f1 without the GEMM (few channels and")
+	e:line(" * filters): per tile, row t of X_f (2CP values, the padded channels")
+	e:line(" * skipped) times B_f (2CP x 2KP, unpacked), 2KP / LANES accumulators;")
+	e:line(" * B_f stays in L1 across the tiles. */")
 	e:line("static void products(const float *restrict x, const float *restrict bw,")
-	e:line("                     float *restrict z)")
+	e:line("                     float *restrict z, int f0, int f1)")
 	e:open("{")
 	e:line("enum { NV = 2 * KP / LANES };   /* vectors in a row of Z */")
-	e:open("for (int f = 0; f < FREQ; f++) {")
+	e:open("for (int f = f0; f < f1; f++) {")
 	e:line("const float *bf = bw + (ptrdiff_t)f * (2 * CP) * (2 * KP);")
 	e:open("for (int t = 0; t < TILES; t++) {")
 	e:line("const float *xt = x + f * XF + (ptrdiff_t)t * 2 * CP;")
@@ -298,76 +392,171 @@ local function emit_state(e, g)
 	e:close("}")
 	e:line()
 	e:line("/* Workspace, each part from a 64-byte boundary: the padded input,")
-	e:line(" * the transformed input, the products, the GEMM's packed A, the")
-	e:line(" * row-pass scratch and the kept rows of an inverse tile. */")
+	e:line(" * the transformed input, the products, and a slot of scratch per")
+	e:line(" * slice of a phase (SLOTS of SLOT floats). */")
 	e:line("static size_t workspace_bytes(const dp_desc *d)")
 	e:open("{")
 	e:line("(void)d;")
-	e:line("return ((size_t)PADDED + FREQ * (XF + ZF) + PACKED_A + SCRATCH +")
-	e:line("        ROWS_OUT + 6 * ALIGN) * sizeof(float);")
+	e:line("return ((size_t)PADDED + FREQ * (XF + ZF) + (size_t)SLOTS * SLOT + 4 * ALIGN) *")
+	e:line("       sizeof(float);")
 	e:close("}")
 	e:line()
 end
 
+-- The phases of the channels layout and the scratch of a slice (see
+-- "Threads" in the header); packed_a: the GEMM's packed A, floats.
+local function emit_channel_threads(e, d, g, packed_a)
+	local ops = fft.op_counts(g.t)
+	local cg, kg = g.cp // LANES, g.kp // LANES
+	local prod
+	if g.loop then
+		prod = { work = g.freq * g.tiles * d.c * 2 * g.kp * 4,
+			how = "4 per lane, channel and vector of Z: 8 FREQ TILES C KP" }
+	else
+		prod = { work = 2 * g.freq * g.tiles * (2 * g.cp) * (2 * g.kp),
+			how = "2 FREQ TILES 2CP 2KP" }
+	end
+	emit_phases(e, {
+		{ name = "PAD", items = "HP", what = "rows of the padded input",
+			work = g.hp * g.wp * g.cp, how = "HP WP CP" },
+		{ name = "FWD", items = "TILES",
+			what = "tiles, all CP channels (their groups share X's cache lines)",
+			work = g.tiles * cg * LANES * (g.t * ops.r2c + g.half * ops.fwd),
+			how = "TILES CP (FT r2c + HALF fwd)" },
+		{ name = "PROD", items = "FREQ", what = "frequencies",
+			work = prod.work, how = prod.how },
+		{ name = "INV", items = "TILES * (KP / LANES)",
+			what = "tiles by LANES filters, tile-major",
+			work = g.tiles * kg * LANES * (g.half * ops.inv + g.out_y * ops.c2r) +
+				d.k * d.ho * d.wo,
+			how = "TILES KP (HALF inv + OUT_Y c2r) + K HO WO" },
+	}, ops)
+	local transforms = 2 * g.t * g.half * LANES + g.out_y * g.t * LANES
+	e:line("/* A slot of scratch, floats (whole 64-byte lines): the row-pass")
+	e:line(" * scratch of a tile transform (SCRATCH) and the kept rows of an")
+	if packed_a > transforms then
+		e:line(" * inverse tile (ROWS_OUT), or more: the GEMM's packed A. A call of")
+		e:line(" * any phase but the padding takes one; SLOTS at most. */")
+		e:line("enum { SLOT = (PACKED_A + ALIGN - 1) / ALIGN * ALIGN,")
+		e:line("       SLOTS = PROD_SLICES };   /* the most slices */")
+	else
+		e:line(" * inverse tile (ROWS_OUT); %s.",
+			packed_a > 0 and "in the products, the GEMM's packed A (fewer)" or
+			(g.loop and "the products need none" or "the GEMM packs nothing"))
+		e:line(" * A call of a phase that needs one takes one; SLOTS at most. */")
+		if packed_a > 0 then
+			e:line("enum { SLOT = SCRATCH + ROWS_OUT, SLOTS = PROD_SLICES };   /* the most slices */")
+		else
+			e:line("enum { SLOT = SCRATCH + ROWS_OUT,")
+			e:line("       SLOTS = FWD_SLICES > INV_SLICES ? FWD_SLICES : INV_SLICES };")
+		end
+	end
+	e:line()
+end
+
 local function emit_execute(e, g)
-	e:line("static dp_status execute(const dp_desc *d, const void *state,")
-	e:line("                         const float *input, float *output,")
-	e:line("                         void *workspace)")
+	e:line("/* What the phases of one image share. */")
+	e:line("struct job {")
+	e:line("\tconst float *img, *packed_w, *bias;")
+	e:line("\tfloat *p, *x, *z, *slots, *out;")
+	e:line("};")
+	e:line()
+	e:line("/* 0. The image into the padded channels-last buffer. */")
+	e:line("static void pad_slices(void *ctx, int s0, int s1)")
 	e:open("{")
-	e:line("const float *bias = align_up(state);")
-	e:line("const float *packed_w = align_up(bias + KP);")
-	e:line("float *p = align_up(workspace);")
-	e:line("float *x = align_up(p + PADDED);")
-	e:line("float *z = align_up(x + FREQ * XF);")
-	e:line("float *packed_a = align_up(z + FREQ * ZF);")
-	e:line("vec *scratch = (vec *)align_up(packed_a + PACKED_A);")
-	e:line("vec *rows = (vec *)align_up((float *)scratch + SCRATCH);")
-	e:line("(void)d;")
-	e:open("for (int n = 0; n < N; n++) {")
-	e:line("float *out = output + (ptrdiff_t)n * K * HO * WO;")
-	e:line("pad_input(input + (ptrdiff_t)n * C * H * W, p);")
+	e:line("const struct job *j = ctx;")
+	e:line("pad_rows(j->img, j->p, slice_start(PAD_ITEMS, PAD_SLICES, s0),")
+	e:line("         slice_start(PAD_ITEMS, PAD_SLICES, s1));")
+	e:close("}")
 	e:line()
 	e:line("/* 1. Forward transform of every tile, LANES channels at a time,")
 	e:line(" *    into the GEMM's A of every frequency. */")
-	e:open("for (int t = 0; t < TILES; t++) {")
+	e:line("static void forward_slices(void *ctx, int s0, int s1)")
+	e:open("{")
+	e:line("const struct job *j = ctx;")
+	e:line("vec *scratch = (vec *)(j->slots + (ptrdiff_t)s0 * SLOT);")
+	e:line("const int end = slice_start(FWD_ITEMS, FWD_SLICES, s1);")
+	e:open("for (int t = slice_start(FWD_ITEMS, FWD_SLICES, s0); t < end; t++) {")
 	e:line("const int y0 = t / TILES_X * OUT_Y, x0 = t % TILES_X * OUT_X;")
-	e:line("const float *base = p + ((ptrdiff_t)y0 * WP + x0) * CP;")
-	e:line("float *xt = x + (ptrdiff_t)t * 2 * CP;")
-	e:single("for (int c0 = 0; c0 < CP; c0 += LANES)",
-		"tile_forward((const vec *)(base + c0), WP * CP / LANES, CP / LANES,")
+	e:line("const float *base = j->p + ((ptrdiff_t)y0 * WP + x0) * CP;")
+	e:line("float *xt = j->x + (ptrdiff_t)t * 2 * CP;")
+	e:line("for (int c0 = 0; c0 < CP; c0 += LANES)")
+	e.depth = e.depth + 1
+	e:line("tile_forward((const vec *)(base + c0), WP * CP / LANES, CP / LANES,")
 	e:line("             (vec *)(xt + c0), (vec *)(xt + CP + c0), XF / LANES, scratch);")
+	e.depth = e.depth - 1
+	e:close("}")
 	e:close("}")
 	e:line()
 	e:line("/* 2. Per frequency, Z_f = X_f conj(W_f) summed over the channels:")
-	e:line(" *    (TILES x 2CP)(2CP x 2KP) with the generated GEMM. */")
 	if g.loop then
-		e:line("products(x, packed_w, z);")
-		e:line("(void)packed_a;")
+		e:line(" *    (TILES x 2CP)(2CP x 2KP) as a loop. */")
 	else
-		e:single("for (int f = 0; f < FREQ; f++)",
-			"gemm_run(x + f * XF, packed_w + (ptrdiff_t)f * PACKED_B, z + f * ZF, packed_a);")
+		e:line(" *    (TILES x 2CP)(2CP x 2KP) with the generated GEMM (serial inside")
+		e:line(" *    a phase that runs in parallel: its par_for is nested). */")
 	end
+	e:line("static void products_slices(void *ctx, int s0, int s1)")
+	e:open("{")
+	e:line("const struct job *j = ctx;")
+	if g.loop then
+		e:line("products(j->x, j->packed_w, j->z, slice_start(PROD_ITEMS, PROD_SLICES, s0),")
+		e:line("         slice_start(PROD_ITEMS, PROD_SLICES, s1));")
+	else
+		e:line("float *packed_a = j->slots + (ptrdiff_t)s0 * SLOT;")
+		e:line("const int end = slice_start(PROD_ITEMS, PROD_SLICES, s1);")
+		e:line("for (int f = slice_start(PROD_ITEMS, PROD_SLICES, s0); f < end; f++)")
+		e.depth = e.depth + 1
+		e:line("gemm_run(j->x + f * XF, j->packed_w + (ptrdiff_t)f * PACKED_B, j->z + f * ZF,")
+		e:line("         packed_a);")
+		e.depth = e.depth - 1
+	end
+	e:close("}")
 	e:line()
 	e:line("/* 3. Inverse transform, crop, bias; LANES filters at a time. */")
-	e:open("for (int t = 0; t < TILES; t++) {")
+	e:line("static void inverse_slices(void *ctx, int s0, int s1)")
+	e:open("{")
+	e:line("const struct job *j = ctx;")
+	e:line("vec *scratch = (vec *)(j->slots + (ptrdiff_t)s0 * SLOT);")
+	e:line("vec *rows = scratch + SCRATCH / LANES;")
+	e:line("const int end = slice_start(INV_ITEMS, INV_SLICES, s1);")
+	e:open("for (int i = slice_start(INV_ITEMS, INV_SLICES, s0); i < end; i++) {")
+	e:line("const int t = i / (KP / LANES), k0 = i % (KP / LANES) * LANES;")
 	e:line("const int ty = t / TILES_X, tx = t % TILES_X;")
 	e:line("const int nr = HO - ty * OUT_Y < OUT_Y ? HO - ty * OUT_Y : OUT_Y;")
 	e:line("const int nc = WO - tx * OUT_X < OUT_X ? WO - tx * OUT_X : OUT_X;")
-	e:line("const float *zt = z + (ptrdiff_t)t * 2 * KP;")
-	e:open("for (int k0 = 0; k0 < K; k0 += LANES) {")
-	e:line("tile_inverse((const vec *)(zt + k0), (const vec *)(zt + KP + k0),")
-	e:line("             ZF / LANES, rows, scratch);")
+	e:line("const float *zt = j->z + (ptrdiff_t)t * 2 * KP + k0;")
+	e:line("tile_inverse((const vec *)zt, (const vec *)(zt + KP), ZF / LANES, rows, scratch);")
 	e:open("for (int l = 0; l < LANES && k0 + l < K; l++) {")
-	e:line("float *plane = out + (ptrdiff_t)(k0 + l) * HO * WO +")
+	e:line("float *plane = j->out + (ptrdiff_t)(k0 + l) * HO * WO +")
 	e:line("               (ptrdiff_t)ty * OUT_Y * WO + tx * OUT_X;")
-	e:line("const float b = bias[k0 + l];")
-	e:single("for (int i = 0; i < nr; i++)", "for (int j = 0; j < nc; j++)")
+	e:line("const float b = j->bias[k0 + l];")
+	e:single("for (int y = 0; y < nr; y++)", "for (int x = 0; x < nc; x++)")
 	e.depth = e.depth + 2
-	e:line("plane[(ptrdiff_t)i * WO + j] = rows[i * FT + j][l] + b;")
+	e:line("plane[(ptrdiff_t)y * WO + x] = rows[y * FT + x][l] + b;")
 	e.depth = e.depth - 2
 	e:close("}")
 	e:close("}")
 	e:close("}")
+	e:line()
+	e:line("static dp_status execute(const dp_desc *d, const void *state,")
+	e:line("                         const float *input, float *output,")
+	e:line("                         void *workspace)")
+	e:open("{")
+	e:line("struct job j;")
+	e:line("j.bias = align_up(state);")
+	e:line("j.packed_w = align_up(j.bias + KP);")
+	e:line("j.p = align_up(workspace);")
+	e:line("j.x = align_up(j.p + PADDED);")
+	e:line("j.z = align_up(j.x + FREQ * XF);")
+	e:line("j.slots = align_up(j.z + FREQ * ZF);")
+	e:line("(void)d;")
+	e:open("for (int n = 0; n < N; n++) {")
+	e:line("j.img = input + (ptrdiff_t)n * C * H * W;")
+	e:line("j.out = output + (ptrdiff_t)n * K * HO * WO;")
+	e:line("par_for(PAD_SLICES, PAD_WORK, pad_slices, &j);")
+	e:line("par_for(FWD_SLICES, FWD_WORK, forward_slices, &j);")
+	e:line("par_for(PROD_SLICES, PROD_WORK, products_slices, &j);")
+	e:line("par_for(INV_SLICES, INV_WORK, inverse_slices, &j);")
 	e:close("}")
 	e:line("return DP_OK;")
 	e:close("}")
@@ -463,7 +652,11 @@ local function emit_rows_forward(e)
 	e:line(" * lanes: element (i, j) at src[i * rs + j] (any alignment); frequency")
 	e:line(" * (u, v) to lane v % LANES of xr/xi[v / LANES * FT + u] (SPEC vectors")
 	e:line(" * each; the lanes of v >= HALF hold zeros). scratch: ROWS_SCRATCH")
-	e:line(" * vectors. */")
+	e:line(" * vectors.")
+	e:line(" * Out of line (noinline), so that it holds the one inlined copy of")
+	e:line(" * its codelets: inlined into its callers it calls them per row and")
+	e:line(" * column instead (callgrind, C16 H64 K16 T32: 5% more instructions). */")
+	e:line("__attribute__((noinline))")
 	e:line("static void rows_forward(const float *src, ptrdiff_t rs, vec *xr, vec *xi,")
 	e:line("                         vec *scratch)")
 	e:open("{")
@@ -498,7 +691,11 @@ local function emit_rows_inverse(e)
 	e:line("/* Inverse (unnormalized) of rows_forward for the rows overlap-save")
 	e:line(" * keeps: the spectrum zr/zi (laid out as rows_forward writes it; used")
 	e:line(" * as scratch) to lane l of y[b * FT + j] = element (LANES b + l, j),")
-	e:line(" * b < NBO. scratch: ROWS_SCRATCH vectors. */")
+	e:line(" * b < NBO. scratch: ROWS_SCRATCH vectors.")
+	e:line(" * Out of line (noinline), so that it holds the one inlined copy of")
+	e:line(" * its codelets: inlined into its callers it calls them per row and")
+	e:line(" * column instead (callgrind, C16 H64 K16 T32: 5% more instructions). */")
+	e:line("__attribute__((noinline))")
 	e:line("static void rows_inverse(vec *zr, vec *zi, vec *y, vec *scratch)")
 	e:open("{")
 	e:line("vec *tr = scratch, *ti = tr + NVB * LANES * NBO;")
@@ -516,17 +713,19 @@ local function emit_rows_inverse(e)
 end
 
 local function emit_pad_planar(e)
-	e:line("/* The image into the padded buffer, one HP x WP plane per channel,")
-	e:line(" * times 1/T^2 (zeros around it). */")
-	e:line("static void pad_input(const float *restrict img, float *restrict p)")
+	e:line("/* Rows [r0, r1) of the padded buffer, one HP x WP plane per channel")
+	e:line(" * (row r: channel r / HP, row r %% HP of its plane): the image times")
+	e:line(" * 1/T^2, zeros around it (one memset for all the rows: one call on")
+	e:line(" * one thread, as many small ones cost). */")
+	e:line("static void pad_rows(const float *restrict img, float *restrict p, int r0, int r1)")
 	e:open("{")
-	e:line("memset(p, 0, PADDED * sizeof(float));")
-	e:open("for (int c = 0; c < C; c++) {")
-	e:open("for (int y = 0; y < H; y++) {")
-	e:line("float *row = p + ((ptrdiff_t)(c * HP + y + PAD_H) * WP + PAD_W);")
+	e:line("memset(p + (ptrdiff_t)r0 * WP, 0, (size_t)(r1 - r0) * WP * sizeof(float));")
+	e:open("for (int r = r0; r < r1; r++) {")
+	e:line("const int c = r / HP, y = r % HP - PAD_H;")
+	e:line("float *row = p + (ptrdiff_t)r * WP;")
+	e:single("if (y < 0 || y >= H)", "continue;")
 	e:line("const float *src = img + ((ptrdiff_t)c * H + y) * W;")
-	e:single("for (int x = 0; x < W; x++)", "row[x] = INV_AREA * src[x];")
-	e:close("}")
+	e:single("for (int x = 0; x < W; x++)", "row[PAD_W + x] = INV_AREA * src[x];")
 	e:close("}")
 	e:close("}")
 	e:line()
@@ -672,11 +871,10 @@ local function emit_lane_constants(e, g)
 		e:line("static const ptrdiff_t XT = (ptrdiff_t)C * 2 * SPEC;")
 	end
 	e:line("static const ptrdiff_t PADDED = (ptrdiff_t)C * HP * WP;")
-	e:line("static const ptrdiff_t ROWS_SCRATCH = (ptrdiff_t)NB * FT + 2 * NVB * LANES * NB;")
+	e:line("enum { ROWS_SCRATCH = NB * FT + 2 * NVB * LANES * NB };")
 	if g.inv == "filters" then
 		e:line("/* tile_inverse's scratch, vectors; its kept rows. */")
-		e:line("static const ptrdiff_t INV_SCRATCH = (ptrdiff_t)2 * FT * HALF;")
-		e:line("static const ptrdiff_t ROWS_OUT = (ptrdiff_t)OUT_Y * FT;")
+		e:line("enum { INV_SCRATCH = 2 * FT * HALF, ROWS_OUT = OUT_Y * FT };")
 		e:line("/* The weights' spectra: per LANES filters, per frequency, C pairs")
 		e:line(" * (Re W, Im W) of vectors of LANES filters. */")
 		e:line("static const ptrdiff_t WSPEC = (ptrdiff_t)(KP / LANES) * FREQ * 2 * C;")
@@ -760,62 +958,105 @@ local function emit_lane_state(e, g)
 	e:line("return DP_OK;")
 	e:close("}")
 	e:line()
-	e:line("/* Workspace, each part from a 64-byte boundary: the padded input, the")
-	if filters then
-		e:line(" * spectra of every tile, the products of one tile (2 FREQ vectors),")
-		e:line(" * the kept rows of its inverse, one spectrum as rows_forward writes")
-		e:line(" * it, the output staging of store_filters and the transforms'")
-		e:line(" * scratch. */")
-	else
-		e:line(" * spectra of one tile, its product with one filter (2 SPEC vectors),")
-		e:line(" * the kept rows of its inverse and the transforms' scratch. */")
-	end
+	e:line("/* Workspace, each part from a 64-byte boundary: the padded input, %s",
+		filters and "the" or "and")
+	e:line(" * %sa slot of scratch per slice of a phase (SLOTS of SLOT vectors). */",
+		filters and "spectra of every tile, and " or "")
 	e:line("static size_t workspace_bytes(const dp_desc *d)")
 	e:open("{")
 	e:line("(void)d;")
 	if filters then
-		e:line("const ptrdiff_t scratch = ROWS_SCRATCH > INV_SCRATCH ? ROWS_SCRATCH : INV_SCRATCH;")
 		e:line("return (size_t)(PADDED + TILES * XT + 3 * ALIGN) * sizeof(float) +")
-		e:line("       (size_t)(2 * FREQ + 2 * ROWS_OUT + 2 * SPEC + scratch) * sizeof(vec);")
 	else
 		e:line("return (size_t)(PADDED + 2 * ALIGN) * sizeof(float) +")
-		e:line("       (size_t)(XT + 2 * SPEC + NBO * FT + ROWS_SCRATCH) * sizeof(vec);")
 	end
+	e:line("       (size_t)SLOTS * SLOT * sizeof(vec);")
 	e:close("}")
+	e:line()
+end
+
+-- The phases of the rows layouts and the scratch of a slice (see
+-- "Threads" in the header).
+local function emit_lane_threads(e, d, g)
+	local ops = fft.op_counts(g.t)
+	local nb, nbo, nvb = g.t // LANES, ceil_div(g.out_y, LANES), ceil_div(g.half, LANES)
+	local spec = nvb * g.t
+	local rows_fwd = LANES * (nb * ops.r2c + nvb * ops.fwd)
+	local pad = { name = "PAD", items = "C * HP", what = "rows of the padded planes",
+		work = d.c * g.hp * g.wp, how = "C HP WP" }
+	if g.inv == "filters" then
+		local kg = g.kp // LANES
+		emit_phases(e, { pad,
+			{ name = "FWD", items = "TILES", what = "tiles (all C channels of one)",
+				work = g.tiles * d.c * rows_fwd,
+				how = "TILES C LANES (NB r2c + NVB fwd)" },
+			{ name = "OUT", items = "TILES_Y * (KP / LANES)",
+				what = "rows of tiles by LANES filters, row-major",
+				work = g.tiles * kg * LANES * (8 * g.freq * d.c + g.half * ops.inv +
+					g.out_y * ops.c2r) + d.k * d.ho * d.wo,
+				how = "TILES KP (8 FREQ C + HALF inv + OUT_Y c2r) + K HO WO" },
+		}, ops)
+		e:line("/* A slot of scratch, vectors (whole 64-byte lines): in the")
+		e:line(" * forward phase a spectrum as rows_forward writes it (2 SPEC) and")
+		e:line(" * its scratch; in the output phase the products of a tile (2 FREQ),")
+		e:line(" * the kept rows of its inverse, store_filters' staging and")
+		e:line(" * tile_inverse's scratch, the larger. A call of either phase takes")
+		e:line(" * one; SLOTS at most. */")
+		local fwd_slot = 2 * spec + nb * g.t + 2 * nvb * LANES * nb
+		local out_slot = 2 * g.freq + 2 * g.out_y * g.t + 2 * g.t * g.half
+		assert(out_slot >= fwd_slot)
+		e:line("enum { SLOT = 2 * FREQ + 2 * ROWS_OUT + INV_SCRATCH,")
+		e:line("       SLOTS = FWD_SLICES > OUT_SLICES ? FWD_SLICES : OUT_SLICES };")
+	else
+		emit_phases(e, { pad,
+			{ name = "TILE", items = "TILES", what = "tiles",
+				work = g.tiles * (d.c * rows_fwd + d.k * (8 * spec * d.c * LANES +
+					LANES * (nvb * ops.inv + nbo * ops.c2r))) + d.k * d.ho * d.wo,
+				how = "TILES (C LANES (NB r2c + NVB fwd) + K LANES (8 SPEC C + NVB inv + NBO c2r)) + K HO WO" },
+		}, ops)
+		e:line("/* A slot of scratch, vectors (whole 64-byte lines): the spectra of a")
+		e:line(" * tile (XT), its product with one filter (2 SPEC), the kept rows of")
+		e:line(" * its inverse (NBO FT) and the transforms' scratch. A call takes")
+		e:line(" * one; SLOTS at most. */")
+		e:line("enum { SLOT = C * 2 * SPEC + 2 * SPEC + NBO * FT + ROWS_SCRATCH,")
+		e:line("       SLOTS = TILE_SLICES };")
+	end
 	e:line()
 end
 
 local function emit_lane_execute(e, g)
 	local filters = g.inv == "filters"
-	e:line("static dp_status execute(const dp_desc *d, const void *state,")
-	e:line("                         const float *input, float *output,")
-	e:line("                         void *workspace)")
+	e:line("/* What the phases of one image share. */")
+	e:line("struct job {")
+	e:line("\tconst float *img, *bias;")
+	e:line("\tconst vec *w;")
+	e:line("\tfloat *p, *%sout;", filters and "x, *" or "")
+	e:line("\tvec *slots;")
+	e:line("};")
+	e:line()
+	e:line("/* 0. The image into the padded planes. */")
+	e:line("static void pad_slices(void *ctx, int s0, int s1)")
 	e:open("{")
-	e:line("const float *bias = align_up(state);")
-	e:line("const vec *w = (const vec *)align_up(bias + KP);")
-	e:line("float *p = align_up(workspace);")
+	e:line("const struct job *j = ctx;")
+	e:line("pad_rows(j->img, j->p, slice_start(PAD_ITEMS, PAD_SLICES, s0),")
+	e:line("         slice_start(PAD_ITEMS, PAD_SLICES, s1));")
+	e:close("}")
+	e:line()
 	if filters then
-		e:line("float *x = align_up(p + PADDED);")
-		e:line("vec *z = (vec *)align_up(x + TILES * XT), *rows = z + 2 * FREQ;")
-		e:line("vec *spec = rows + ROWS_OUT, *buf = spec + 2 * SPEC, *scratch = buf + ROWS_OUT;")
-	else
-		e:line("vec *x = (vec *)align_up(p + PADDED);")
-		e:line("vec *zr = x + XT, *zi = zr + SPEC, *y = zi + SPEC, *scratch = y + NBO * FT;")
-	end
-	e:line("(void)d;")
-	e:open("for (int n = 0; n < N; n++) {")
-	e:line("float *out = output + (ptrdiff_t)n * K * HO * WO;")
-	e:line("pad_input(input + (ptrdiff_t)n * C * H * W, p);")
-	if filters then
-		e:line()
 		e:line("/* 1. Forward transform of every tile and channel, rows in the lanes,")
 		e:line(" *    spread to one run of C complex values per frequency. */")
-		e:open("for (int t = 0; t < TILES; t++) {")
+		e:line("static void forward_slices(void *ctx, int s0, int s1)")
+		e:open("{")
+		e:line("const struct job *j = ctx;")
+		e:line("vec *spec = j->slots + (ptrdiff_t)s0 * SLOT, *scratch = spec + 2 * SPEC;")
+		e:line("const int end = slice_start(FWD_ITEMS, FWD_SLICES, s1);")
+		e:open("for (int t = slice_start(FWD_ITEMS, FWD_SLICES, s0); t < end; t++) {")
 		e:line("const int y0 = t / TILES_X * OUT_Y, x0 = t % TILES_X * OUT_X;")
 		e:open("for (int c = 0; c < C; c++) {")
-		e:line("rows_forward(p + ((ptrdiff_t)c * HP + y0) * WP + x0, WP, spec, spec + SPEC,")
-		e:line("             scratch);")
-		e:line("spread_channel(spec, spec + SPEC, c, x + t * XT);")
+		e:line("rows_forward(j->p + ((ptrdiff_t)c * HP + y0) * WP + x0, WP, spec,")
+		e:line("             spec + SPEC, scratch);")
+		e:line("spread_channel(spec, spec + SPEC, c, j->x + t * XT);")
+		e:close("}")
 		e:close("}")
 		e:close("}")
 		e:line()
@@ -825,37 +1066,77 @@ local function emit_lane_execute(e, g)
 		e:line(" *    and each filter's outputs of the row are one block of memory")
 		e:line(" *    (measured on the stem, noisy machine: 7 to 11 ms against 13 to")
 		e:line(" *    15 ms for all tiles per LANES filters, which evicts them). */")
-		e:open("for (int ty = 0; ty < TILES_Y; ty++) {")
-		e:open("for (int k0 = 0; k0 < K; k0 += LANES) {")
+		e:line("static void output_slices(void *ctx, int s0, int s1)")
+		e:open("{")
+		e:line("const struct job *j = ctx;")
+		e:line("vec *z = j->slots + (ptrdiff_t)s0 * SLOT, *rows = z + 2 * FREQ;")
+		e:line("vec *buf = rows + ROWS_OUT, *scratch = buf + ROWS_OUT;")
+		e:line("const int end = slice_start(OUT_ITEMS, OUT_SLICES, s1);")
+		e:open("for (int i = slice_start(OUT_ITEMS, OUT_SLICES, s0); i < end; i++) {")
+		e:line("const int ty = i / (KP / LANES), k0 = i % (KP / LANES) * LANES;")
+		e:line("const int nr = HO - ty * OUT_Y < OUT_Y ? HO - ty * OUT_Y : OUT_Y;")
 		e:open("for (int tx = 0; tx < TILES_X; tx++) {")
 		e:line("const int t = ty * TILES_X + tx;")
-		e:line("const int nr = HO - ty * OUT_Y < OUT_Y ? HO - ty * OUT_Y : OUT_Y;")
 		e:line("const int nc = WO - tx * OUT_X < OUT_X ? WO - tx * OUT_X : OUT_X;")
-		e:line("product_filters(x + t * XT, w + (ptrdiff_t)k0 / LANES * FREQ * 2 * C, z);")
+		e:line("product_filters(j->x + t * XT, j->w + (ptrdiff_t)k0 / LANES * FREQ * 2 * C, z);")
 		e:line("tile_inverse(z, z + 1, 2, rows, scratch);")
-		e:line("store_filters(rows, k0, nr, nc, bias, out + (ptrdiff_t)k0 * HO * WO +")
+		e:line("store_filters(rows, k0, nr, nc, j->bias, j->out + (ptrdiff_t)k0 * HO * WO +")
 		e:line("              (ptrdiff_t)ty * OUT_Y * WO + tx * OUT_X, (float *)buf);")
 		e:close("}")
 		e:close("}")
 		e:close("}")
 	else
-		e:line()
 		e:line("/* Per tile: the forward transform of each channel, then per filter")
 		e:line(" * the product, the inverse, crop and bias; rows in the lanes. */")
-		e:open("for (int t = 0; t < TILES; t++) {")
+		e:line("static void tile_slices(void *ctx, int s0, int s1)")
+		e:open("{")
+		e:line("const struct job *j = ctx;")
+		e:line("vec *x = j->slots + (ptrdiff_t)s0 * SLOT, *zr = x + XT, *zi = zr + SPEC;")
+		e:line("vec *y = zi + SPEC, *scratch = y + NBO * FT;")
+		e:line("const int end = slice_start(TILE_ITEMS, TILE_SLICES, s1);")
+		e:open("for (int t = slice_start(TILE_ITEMS, TILE_SLICES, s0); t < end; t++) {")
 		e:line("const int ty = t / TILES_X, tx = t % TILES_X;")
 		e:line("const int nr = HO - ty * OUT_Y < OUT_Y ? HO - ty * OUT_Y : OUT_Y;")
 		e:line("const int nc = WO - tx * OUT_X < OUT_X ? WO - tx * OUT_X : OUT_X;")
-		e:single("for (int c = 0; c < C; c++)",
-			"rows_forward(p + ((ptrdiff_t)c * HP + ty * OUT_Y) * WP + tx * OUT_X, WP,")
+		e:line("for (int c = 0; c < C; c++)")
+		e.depth = e.depth + 1
+		e:line("rows_forward(j->p + ((ptrdiff_t)c * HP + ty * OUT_Y) * WP + tx * OUT_X, WP,")
 		e:line("             x + c * 2 * SPEC, x + (c * 2 + 1) * SPEC, scratch);")
+		e.depth = e.depth - 1
 		e:open("for (int k = 0; k < K; k++) {")
-		e:line("product_rows(x, w + (ptrdiff_t)k * C * 2 * SPEC, zr, zi);")
+		e:line("product_rows(x, j->w + (ptrdiff_t)k * C * 2 * SPEC, zr, zi);")
 		e:line("rows_inverse(zr, zi, y, scratch);")
-		e:line("store_rows(y, nr, nc, bias[k], out + (ptrdiff_t)k * HO * WO +")
+		e:line("store_rows(y, nr, nc, j->bias[k], j->out + (ptrdiff_t)k * HO * WO +")
 		e:line("           (ptrdiff_t)ty * OUT_Y * WO + tx * OUT_X);")
 		e:close("}")
 		e:close("}")
+		e:close("}")
+	end
+	e:line()
+	e:line("static dp_status execute(const dp_desc *d, const void *state,")
+	e:line("                         const float *input, float *output,")
+	e:line("                         void *workspace)")
+	e:open("{")
+	e:line("struct job j;")
+	e:line("j.bias = align_up(state);")
+	e:line("j.w = (const vec *)align_up(j.bias + KP);")
+	e:line("j.p = align_up(workspace);")
+	if filters then
+		e:line("j.x = align_up(j.p + PADDED);")
+		e:line("j.slots = (vec *)align_up(j.x + TILES * XT);")
+	else
+		e:line("j.slots = (vec *)align_up(j.p + PADDED);")
+	end
+	e:line("(void)d;")
+	e:open("for (int n = 0; n < N; n++) {")
+	e:line("j.img = input + (ptrdiff_t)n * C * H * W;")
+	e:line("j.out = output + (ptrdiff_t)n * K * HO * WO;")
+	e:line("par_for(PAD_SLICES, PAD_WORK, pad_slices, &j);")
+	if filters then
+		e:line("par_for(FWD_SLICES, FWD_WORK, forward_slices, &j);")
+		e:line("par_for(OUT_SLICES, OUT_WORK, output_slices, &j);")
+	else
+		e:line("par_for(TILE_SLICES, TILE_WORK, tile_slices, &j);")
 	end
 	e:close("}")
 	e:line("return DP_OK;")
@@ -924,6 +1205,7 @@ function M.generate(d, name)
 			emit_rows_inverse(e)
 			emit_rows_helpers(e)
 		end
+		emit_lane_threads(e, d, g)
 		emit_lane_state(e, g)
 		emit_lane_execute(e, g)
 		kernel.object(e, d, name)
@@ -952,6 +1234,7 @@ function M.generate(d, name)
 	fft.emit(e, { t = g.t, ty = "vec", prefix = "fft" })
 	emit_tiles(e)
 	if g.loop then emit_products(e) end
+	emit_channel_threads(e, d, g, g.loop and 0 or gemm.workspace_floats(spec))
 	emit_state(e, g)
 	emit_execute(e, g)
 	kernel.object(e, d, name)

@@ -27,6 +27,9 @@
 --         transform. All inputs are loaded before any output is stored,
 --         so in-place calls (y == x, same stride) are allowed.
 --   fft.op_count(T) -> adds, muls of the four codelets (for comments/tests).
+--   fft.op_counts(T) -> { r2c = n, c2r = n, fwd = n, inv = n }: additions
+--                       plus multiplications of each codelet, per call and
+--                       lane (the callers' work estimates for threads).
 --
 -- With ty = "vec" (a GCC/Clang vector of floats, typedef'd by the caller)
 -- every lane is an independent transform: the code is the same.
@@ -342,6 +345,16 @@ function M.op_count(T)
 		adds, muls = adds + a, muls + m
 	end
 	return adds, muls
+end
+
+function M.op_counts(T)
+	local _, parts = build(T, "float", "f", "0.0f")
+	local counts = {}
+	for i, which in ipairs({ "r2c", "c2r", "fwd", "inv" }) do
+		local a, m = count_ops(parts[i].lines)
+		counts[which] = a + m
+	end
+	return counts
 end
 
 function M.emit(e, spec)
