@@ -50,7 +50,8 @@
  * Oversubscription: on a machine busier than its cores (shared build
  * hosts) a worker may get no core for milliseconds, and a parallel job
  * can take longer than the serial one would have. The owner of each job
- * of at least 1 MFLOP compares the job's time with the serial time its
+ * of at least 1 MFLOP that found the workers spinning (a job that had to
+ * wake them knew the price) compares the job's time with the serial time its
  * own chunks imply (its CPU time per chunk x all chunks: CPU time, so that
  * waiting for a core does not count as work); a job that gained less than
  * 10% makes the following calls serial for a back-off time (10 ms,
@@ -350,13 +351,13 @@ dp_status dp_parallel_for(int items, double flops, dp_range_fn fn, void *ctx)
 	int parts = dp_get_num_threads();
 	if (parts > items)
 		parts = items;
-	int adapt = 0;
+	int adapt = 0, spinning = 0;
 	if (parts > 1) {
 		double min = atomic_load_explicit(&min_flops_override,
 		                                  memory_order_relaxed);
 		adapt = min < 0;
 		if (adapt) {
-			const int spinning = atomic_load_explicit(&pool.spinners,
+			spinning = atomic_load_explicit(&pool.spinners,
 			        memory_order_relaxed) >= parts - 1;
 			const int backoff = now_us() < atomic_load_explicit(
 			        &serial_until, memory_order_relaxed);
@@ -387,10 +388,17 @@ dp_status dp_parallel_for(int items, double flops, dp_range_fn fn, void *ctx)
 	const int chunks = items < parts * CHUNKS_PER_PART ? items :
 	                   parts * CHUNKS_PER_PART;
 	/* Judge only calls of at least WARM_MIN_FLOPS: the clock reads (the
-	 * thread's CPU clock is a system call) are small next to them. The
-	 * clocks start before the job is published: the worker it wakes may
-	 * take the caller's core at once and run the whole job first. */
-	adapt = adapt && flops >= WARM_MIN_FLOPS;
+	 * thread's CPU clock is a system call) are small next to them. And
+	 * only calls that found the workers spinning: a call that wakes them
+	 * was let through by WAKE_MIN_FLOPS knowing it pays the wake-up,
+	 * which can eat its gain near that threshold; blaming it would make
+	 * the calls after it serial although they find the workers awake
+	 * (measured: the first phase of an FFT layer, just above the
+	 * threshold, kept the whole layer serial). A full machine is still
+	 * caught by the next call, which finds them spinning. The clocks
+	 * start before the job is published: the worker it wakes may take
+	 * the caller's core at once and run the whole job first. */
+	adapt = adapt && spinning && flops >= WARM_MIN_FLOPS;
 	const double t0 = adapt ? now_us() : 0, c0 = adapt ? cpu_us() : 0;
 	pool.fn = fn;
 	pool.ctx = ctx;
