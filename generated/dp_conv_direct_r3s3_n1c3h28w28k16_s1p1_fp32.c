@@ -9,13 +9,40 @@
 #include "dp_conv_direct_r3s3_n1c3h28w28k16_s1p1_fp32.h"
 
 /* gcc contracts a * b + c into one FMA only when told to: in ISO C
- * mode its default is -ffp-contract=off (clang contracts by default). */
+ * mode its default is -ffp-contract=off (clang contracts by default).
+ * Predictive commoning would keep the input vectors of a block's
+ * lower rows in registers for the next kernel row, which the 16
+ * vector registers cannot afford: the accumulators get spilled. */
 #if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC optimize("fp-contract=fast")
+#pragma GCC optimize("fp-contract=fast", "no-predictive-commoning")
+#endif
+/* PIN(v): an empty asm that takes v in a vector register (AVX: one
+ * ymm register), so that gcc loads an input vector once for all the
+ * FMAs that use it instead of making it a memory operand of each.
+ * NOINLINE: each register block
+ * is compiled alone (inlined into one function, gcc shares the
+ * broadcasts of different blocks and spills them). */
+#if defined(__GNUC__) && defined(__AVX__)
+#define PIN(v) __asm__("" : "+x"(v))
+#else
+#define PIN(v) ((void)(v))
+#endif
+#if defined(__GNUC__)
+#define NOINLINE __attribute__((noinline))
+#else
+#define NOINLINE
 #endif
 typedef float vec __attribute__((vector_size(32)));
 /* For loads and stores at any float position. */
 typedef float uvec __attribute__((vector_size(32), aligned(4)));
+typedef float uhalf __attribute__((vector_size(16), aligned(4)));
+
+/* The 4 floats at lo, then the 4 at hi: the tails of two rows
+ * in one vector (a macro: a function returning a vector would
+ * have an ABI that depends on -mavx). */
+#define PAIR(lo, hi) __builtin_shufflevector(*(const uhalf *)(lo), \
+                                             *(const uhalf *)(hi), \
+                                             0, 1, 2, 3, 4, 5, 6, 7)
 
 /* Threads: dp_parallel_for (dpgen.h), referenced weakly so that the
  * kernel also loads into a program that does not export libdpgen's
@@ -42,9 +69,9 @@ enum {
 	 * (phase p holds padded columns p, p + STRIDE, ...); WP reaches
 	 * the last lane of the last output vector plus the widest tap. */
 	HP = 30, WP = 34, ROW = STRIDE * WP, PLANE = HP * ROW,
-	/* Register block: KB filters x RB output rows x up to 1
-	 * vectors per row (the cheapest for this shape). */
-	KB = 8, RB = 1,
+	/* Register blocks: KB filters x up to 2 vectors of a block of
+	 * RB output rows (the cheapest for this shape). */
+	KB = 4, RB = 4,
 	/* Channels per block (weights of a block in half of L1). */
 	CB = 3
 };
@@ -120,101 +147,171 @@ static void pad_input(const float *img, float *pad)
 }
 
 /*
- * 8 filters x 1 vector of outputs at (row, column) (0, 0)
+ * 4 filters x 2 vectors of outputs at (row, column) (0, 0) (0, 8)
  * relative to out: 8 accumulators. in: padded input at
  * the block's first row and column; w: the block's weights [c][i][j][f].
  */
-static inline void block_f8_r1_x0(const float *restrict in, const float *restrict w,
-                                  const float *restrict bias, float *restrict out)
+static NOINLINE void block_f4_x0_8(const float *restrict in, const float *restrict w,
+                                   const float *restrict bias, float *restrict out)
 {
-	vec a0_0 = bias[0] - (vec){ 0 };
-	vec a1_0 = bias[1] - (vec){ 0 };
-	vec a2_0 = bias[2] - (vec){ 0 };
-	vec a3_0 = bias[3] - (vec){ 0 };
-	vec a4_0 = bias[4] - (vec){ 0 };
-	vec a5_0 = bias[5] - (vec){ 0 };
-	vec a6_0 = bias[6] - (vec){ 0 };
-	vec a7_0 = bias[7] - (vec){ 0 };
+	vec a0_0 = bias[0] - (vec){ 0 }, a0_1 = a0_0;
+	vec a1_0 = bias[1] - (vec){ 0 }, a1_1 = a1_0;
+	vec a2_0 = bias[2] - (vec){ 0 }, a2_1 = a2_0;
+	vec a3_0 = bias[3] - (vec){ 0 }, a3_1 = a3_0;
 	for (int c = 0; c < C; c++) {
 		for (int i = 0; i < R; i++) {
 			const float *restrict row = in + c * PLANE + i * ROW;
-			const float *restrict g = w + (c * R + i) * S * 8;
+			const float *restrict g = w + (c * R + i) * S * 4;
 			for (int t = 0; t < 3; t++) {
 				const float *restrict x = row + t;
-				const float *restrict gt = g + t * 8;
-				const vec x0 = *(const uvec *)x;
-				vec wf = gt[0] - (vec){ 0 }; a0_0 += wf * x0;
-				wf = gt[1] - (vec){ 0 }; a1_0 += wf * x0;
-				wf = gt[2] - (vec){ 0 }; a2_0 += wf * x0;
-				wf = gt[3] - (vec){ 0 }; a3_0 += wf * x0;
-				wf = gt[4] - (vec){ 0 }; a4_0 += wf * x0;
-				wf = gt[5] - (vec){ 0 }; a5_0 += wf * x0;
-				wf = gt[6] - (vec){ 0 }; a6_0 += wf * x0;
-				wf = gt[7] - (vec){ 0 }; a7_0 += wf * x0;
+				const float *restrict gt = g + t * 4;
+				vec x0 = *(const uvec *)x, x1 = *(const uvec *)(x + 8);
+				PIN(x0); PIN(x1);
+				vec wf = gt[0] - (vec){ 0 }; a0_0 += wf * x0; a0_1 += wf * x1;
+				wf = gt[1] - (vec){ 0 }; a1_0 += wf * x0; a1_1 += wf * x1;
+				wf = gt[2] - (vec){ 0 }; a2_0 += wf * x0; a2_1 += wf * x1;
+				wf = gt[3] - (vec){ 0 }; a3_0 += wf * x0; a3_1 += wf * x1;
 			}
 		}
 	}
 	*(uvec *)(out) = a0_0;
+	*(uvec *)(out + 8) = a0_1;
 	*(uvec *)(out + 784) = a1_0;
+	*(uvec *)(out + 792) = a1_1;
 	*(uvec *)(out + 1568) = a2_0;
+	*(uvec *)(out + 1576) = a2_1;
 	*(uvec *)(out + 2352) = a3_0;
-	*(uvec *)(out + 3136) = a4_0;
-	*(uvec *)(out + 3920) = a5_0;
-	*(uvec *)(out + 4704) = a6_0;
-	*(uvec *)(out + 5488) = a7_0;
+	*(uvec *)(out + 2360) = a3_1;
 }
 
 /*
- * 8 filters x 1 vector of outputs at (row, column) (0, 0)
+ * 4 filters x 2 vectors of outputs at (row, column) (0, 0) (0-1, 8: 4 lanes each)
  * relative to out: 8 accumulators. in: padded input at
  * the block's first row and column; w: the block's weights [c][i][j][f].
  */
-static inline void block_f8_r1_x0w4(const float *restrict in, const float *restrict w,
-                                    const float *restrict bias, float *restrict out)
+static NOINLINE void block_f4_x0_8p4(const float *restrict in, const float *restrict w,
+                                     const float *restrict bias, float *restrict out)
 {
-	vec a0_0 = bias[0] - (vec){ 0 };
-	vec a1_0 = bias[1] - (vec){ 0 };
-	vec a2_0 = bias[2] - (vec){ 0 };
-	vec a3_0 = bias[3] - (vec){ 0 };
-	vec a4_0 = bias[4] - (vec){ 0 };
-	vec a5_0 = bias[5] - (vec){ 0 };
-	vec a6_0 = bias[6] - (vec){ 0 };
-	vec a7_0 = bias[7] - (vec){ 0 };
+	vec a0_0 = bias[0] - (vec){ 0 }, a0_1 = a0_0;
+	vec a1_0 = bias[1] - (vec){ 0 }, a1_1 = a1_0;
+	vec a2_0 = bias[2] - (vec){ 0 }, a2_1 = a2_0;
+	vec a3_0 = bias[3] - (vec){ 0 }, a3_1 = a3_0;
 	for (int c = 0; c < C; c++) {
 		for (int i = 0; i < R; i++) {
 			const float *restrict row = in + c * PLANE + i * ROW;
-			const float *restrict g = w + (c * R + i) * S * 8;
+			const float *restrict g = w + (c * R + i) * S * 4;
 			for (int t = 0; t < 3; t++) {
 				const float *restrict x = row + t;
-				const float *restrict gt = g + t * 8;
-				const vec x0 = *(const uvec *)x;
-				vec wf = gt[0] - (vec){ 0 }; a0_0 += wf * x0;
-				wf = gt[1] - (vec){ 0 }; a1_0 += wf * x0;
-				wf = gt[2] - (vec){ 0 }; a2_0 += wf * x0;
-				wf = gt[3] - (vec){ 0 }; a3_0 += wf * x0;
-				wf = gt[4] - (vec){ 0 }; a4_0 += wf * x0;
-				wf = gt[5] - (vec){ 0 }; a5_0 += wf * x0;
-				wf = gt[6] - (vec){ 0 }; a6_0 += wf * x0;
-				wf = gt[7] - (vec){ 0 }; a7_0 += wf * x0;
+				const float *restrict gt = g + t * 4;
+				vec x0 = *(const uvec *)x, x1 = PAIR(x + 8, x + ROW + 8);
+				PIN(x0); PIN(x1);
+				vec wf = gt[0] - (vec){ 0 }; a0_0 += wf * x0; a0_1 += wf * x1;
+				wf = gt[1] - (vec){ 0 }; a1_0 += wf * x0; a1_1 += wf * x1;
+				wf = gt[2] - (vec){ 0 }; a2_0 += wf * x0; a2_1 += wf * x1;
+				wf = gt[3] - (vec){ 0 }; a3_0 += wf * x0; a3_1 += wf * x1;
+			}
+		}
+	}
+	*(uvec *)(out) = a0_0;
+	memcpy(out + 8, &a0_1, 4 * sizeof(float));
+	memcpy(out + 36, (float *)&a0_1 + 4, 4 * sizeof(float));
+	*(uvec *)(out + 784) = a1_0;
+	memcpy(out + 792, &a1_1, 4 * sizeof(float));
+	memcpy(out + 820, (float *)&a1_1 + 4, 4 * sizeof(float));
+	*(uvec *)(out + 1568) = a2_0;
+	memcpy(out + 1576, &a2_1, 4 * sizeof(float));
+	memcpy(out + 1604, (float *)&a2_1 + 4, 4 * sizeof(float));
+	*(uvec *)(out + 2352) = a3_0;
+	memcpy(out + 2360, &a3_1, 4 * sizeof(float));
+	memcpy(out + 2388, (float *)&a3_1 + 4, 4 * sizeof(float));
+}
+
+/*
+ * 4 filters x 2 vectors of outputs at (row, column) (0, 0) (1, -16)
+ * relative to out: 8 accumulators. in: padded input at
+ * the block's first row and column; w: the block's weights [c][i][j][f].
+ */
+static NOINLINE void block_f4_x0_y1_m16(const float *restrict in, const float *restrict w,
+                                        const float *restrict bias, float *restrict out)
+{
+	vec a0_0 = bias[0] - (vec){ 0 }, a0_1 = a0_0;
+	vec a1_0 = bias[1] - (vec){ 0 }, a1_1 = a1_0;
+	vec a2_0 = bias[2] - (vec){ 0 }, a2_1 = a2_0;
+	vec a3_0 = bias[3] - (vec){ 0 }, a3_1 = a3_0;
+	for (int c = 0; c < C; c++) {
+		for (int i = 0; i < R; i++) {
+			const float *restrict row = in + c * PLANE + i * ROW;
+			const float *restrict g = w + (c * R + i) * S * 4;
+			for (int t = 0; t < 3; t++) {
+				const float *restrict x = row + t;
+				const float *restrict gt = g + t * 4;
+				vec x0 = *(const uvec *)x, x1 = *(const uvec *)(x + ROW - 16);
+				PIN(x0); PIN(x1);
+				vec wf = gt[0] - (vec){ 0 }; a0_0 += wf * x0; a0_1 += wf * x1;
+				wf = gt[1] - (vec){ 0 }; a1_0 += wf * x0; a1_1 += wf * x1;
+				wf = gt[2] - (vec){ 0 }; a2_0 += wf * x0; a2_1 += wf * x1;
+				wf = gt[3] - (vec){ 0 }; a3_0 += wf * x0; a3_1 += wf * x1;
+			}
+		}
+	}
+	*(uvec *)(out) = a0_0;
+	*(uvec *)(out + 12) = a0_1;
+	*(uvec *)(out + 784) = a1_0;
+	*(uvec *)(out + 796) = a1_1;
+	*(uvec *)(out + 1568) = a2_0;
+	*(uvec *)(out + 1580) = a2_1;
+	*(uvec *)(out + 2352) = a3_0;
+	*(uvec *)(out + 2364) = a3_1;
+}
+
+/*
+ * 4 filters x 2 vectors of outputs at (row, column) (0-1, 0: 4 lanes each) (1, -24)
+ * relative to out: 8 accumulators. in: padded input at
+ * the block's first row and column; w: the block's weights [c][i][j][f].
+ */
+static NOINLINE void block_f4_x0p4_y1_m24(const float *restrict in, const float *restrict w,
+                                          const float *restrict bias, float *restrict out)
+{
+	vec a0_0 = bias[0] - (vec){ 0 }, a0_1 = a0_0;
+	vec a1_0 = bias[1] - (vec){ 0 }, a1_1 = a1_0;
+	vec a2_0 = bias[2] - (vec){ 0 }, a2_1 = a2_0;
+	vec a3_0 = bias[3] - (vec){ 0 }, a3_1 = a3_0;
+	for (int c = 0; c < C; c++) {
+		for (int i = 0; i < R; i++) {
+			const float *restrict row = in + c * PLANE + i * ROW;
+			const float *restrict g = w + (c * R + i) * S * 4;
+			for (int t = 0; t < 3; t++) {
+				const float *restrict x = row + t;
+				const float *restrict gt = g + t * 4;
+				vec x0 = PAIR(x, x + ROW), x1 = *(const uvec *)(x + ROW - 24);
+				PIN(x0); PIN(x1);
+				vec wf = gt[0] - (vec){ 0 }; a0_0 += wf * x0; a0_1 += wf * x1;
+				wf = gt[1] - (vec){ 0 }; a1_0 += wf * x0; a1_1 += wf * x1;
+				wf = gt[2] - (vec){ 0 }; a2_0 += wf * x0; a2_1 += wf * x1;
+				wf = gt[3] - (vec){ 0 }; a3_0 += wf * x0; a3_1 += wf * x1;
 			}
 		}
 	}
 	memcpy(out, &a0_0, 4 * sizeof(float));
+	memcpy(out + 28, (float *)&a0_0 + 4, 4 * sizeof(float));
+	*(uvec *)(out + 4) = a0_1;
 	memcpy(out + 784, &a1_0, 4 * sizeof(float));
+	memcpy(out + 812, (float *)&a1_0 + 4, 4 * sizeof(float));
+	*(uvec *)(out + 788) = a1_1;
 	memcpy(out + 1568, &a2_0, 4 * sizeof(float));
+	memcpy(out + 1596, (float *)&a2_0 + 4, 4 * sizeof(float));
+	*(uvec *)(out + 1572) = a2_1;
 	memcpy(out + 2352, &a3_0, 4 * sizeof(float));
-	memcpy(out + 3136, &a4_0, 4 * sizeof(float));
-	memcpy(out + 3920, &a5_0, 4 * sizeof(float));
-	memcpy(out + 4704, &a6_0, 4 * sizeof(float));
-	memcpy(out + 5488, &a7_0, 4 * sizeof(float));
+	memcpy(out + 2380, (float *)&a3_0 + 4, 4 * sizeof(float));
+	*(uvec *)(out + 2356) = a3_1;
 }
 
 /*
- * The outputs of one image as 2 x 28 items: filter block
+ * The outputs of one image as 4 x 7 items: filter block
  * it / NYB (KB filters) x row block it % NYB (RB rows), each computed
  * whole by one thread, in the same order whatever the partition.
  */
-enum { NKB = 2, NYB = 28 };
+enum { NKB = 4, NYB = 7 };
 
 struct conv_job { const float *pad, *weights, *bias; float *out; };
 
@@ -234,10 +331,13 @@ static void conv_items(void *ctx, int begin, int end)
 			const int y = yb * RB;
 			const float *in = pad + y * STRIDE * ROW;
 			float *out = kout + y * WO;
-			block_f8_r1_x0(in, wk, bias + k, out);
-			block_f8_r1_x0(in + 8, wk, bias + k, out + 8);
-			block_f8_r1_x0(in + 16, wk, bias + k, out + 16);
-			block_f8_r1_x0w4(in + 24, wk, bias + k, out + 24);
+			block_f4_x0_8(in, wk, bias + k, out);
+			block_f4_x0_8p4(in + 16, wk, bias + k, out + 16);
+			block_f4_x0_8(in + ROW, wk, bias + k, out + WO);
+			block_f4_x0_y1_m16(in + ROW + 16, wk, bias + k, out + WO + 16);
+			block_f4_x0_8(in + 2 * ROW + 8, wk, bias + k, out + 2 * WO + 8);
+			block_f4_x0p4_y1_m24(in + 2 * ROW + 24, wk, bias + k, out + 2 * WO + 24);
+			block_f4_x0_8(in + 3 * ROW + 8, wk, bias + k, out + 3 * WO + 8);
 		}
 	}
 }

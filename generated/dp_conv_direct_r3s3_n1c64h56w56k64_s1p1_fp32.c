@@ -9,9 +9,28 @@
 #include "dp_conv_direct_r3s3_n1c64h56w56k64_s1p1_fp32.h"
 
 /* gcc contracts a * b + c into one FMA only when told to: in ISO C
- * mode its default is -ffp-contract=off (clang contracts by default). */
+ * mode its default is -ffp-contract=off (clang contracts by default).
+ * Predictive commoning would keep the input vectors of a block's
+ * lower rows in registers for the next kernel row, which the 16
+ * vector registers cannot afford: the accumulators get spilled. */
 #if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC optimize("fp-contract=fast")
+#pragma GCC optimize("fp-contract=fast", "no-predictive-commoning")
+#endif
+/* PIN(v): an empty asm that takes v in a vector register (AVX: one
+ * ymm register), so that gcc loads an input vector once for all the
+ * FMAs that use it instead of making it a memory operand of each.
+ * NOINLINE: each register block
+ * is compiled alone (inlined into one function, gcc shares the
+ * broadcasts of different blocks and spills them). */
+#if defined(__GNUC__) && defined(__AVX__)
+#define PIN(v) __asm__("" : "+x"(v))
+#else
+#define PIN(v) ((void)(v))
+#endif
+#if defined(__GNUC__)
+#define NOINLINE __attribute__((noinline))
+#else
+#define NOINLINE
 #endif
 typedef float vec __attribute__((vector_size(32)));
 /* For loads and stores at any float position. */
@@ -42,11 +61,11 @@ enum {
 	 * (phase p holds padded columns p, p + STRIDE, ...); WP reaches
 	 * the last lane of the last output vector plus the widest tap. */
 	HP = 58, WP = 58, ROW = STRIDE * WP, PLANE = HP * ROW,
-	/* Register block: KB filters x RB output rows x up to 1
-	 * vectors per row (the cheapest for this shape). */
-	KB = 8, RB = 1,
+	/* Register blocks: KB filters x up to 2 vectors of a block of
+	 * RB output rows (the cheapest for this shape). */
+	KB = 4, RB = 2,
 	/* Channels per block (weights of a block in half of L1). */
-	CB = 32
+	CB = 64
 };
 
 /*
@@ -120,68 +139,87 @@ static void pad_input(const float *img, float *pad)
 }
 
 /*
- * 8 filters x 1 vector of outputs at (row, column) (0, 0)
+ * 4 filters x 2 vectors of outputs at (row, column) (0, 0) (0, 8)
  * relative to out: 8 accumulators. in: padded input at
  * the block's first row and column; w: the block's weights [c][i][j][f].
  */
-static inline void block_f8_r1_x0(const float *restrict in, const float *restrict w,
-                                  const float *restrict bias, float *restrict out,
-                                  int c0, int c1)
+static NOINLINE void block_f4_x0_8(const float *restrict in, const float *restrict w,
+                                   const float *restrict bias, float *restrict out)
 {
-	vec a0_0 = bias[0] - (vec){ 0 };
-	vec a1_0 = bias[1] - (vec){ 0 };
-	vec a2_0 = bias[2] - (vec){ 0 };
-	vec a3_0 = bias[3] - (vec){ 0 };
-	vec a4_0 = bias[4] - (vec){ 0 };
-	vec a5_0 = bias[5] - (vec){ 0 };
-	vec a6_0 = bias[6] - (vec){ 0 };
-	vec a7_0 = bias[7] - (vec){ 0 };
-	/* Channels after the first block add to what is in out. */
-	if (c0 > 0) {
-		a0_0 = *(const uvec *)(out);
-		a1_0 = *(const uvec *)(out + 3136);
-		a2_0 = *(const uvec *)(out + 6272);
-		a3_0 = *(const uvec *)(out + 9408);
-		a4_0 = *(const uvec *)(out + 12544);
-		a5_0 = *(const uvec *)(out + 15680);
-		a6_0 = *(const uvec *)(out + 18816);
-		a7_0 = *(const uvec *)(out + 21952);
-	}
-	for (int c = c0; c < c1; c++) {
+	vec a0_0 = bias[0] - (vec){ 0 }, a0_1 = a0_0;
+	vec a1_0 = bias[1] - (vec){ 0 }, a1_1 = a1_0;
+	vec a2_0 = bias[2] - (vec){ 0 }, a2_1 = a2_0;
+	vec a3_0 = bias[3] - (vec){ 0 }, a3_1 = a3_0;
+	for (int c = 0; c < C; c++) {
 		for (int i = 0; i < R; i++) {
 			const float *restrict row = in + c * PLANE + i * ROW;
-			const float *restrict g = w + (c * R + i) * S * 8;
+			const float *restrict g = w + (c * R + i) * S * 4;
 			for (int t = 0; t < 3; t++) {
 				const float *restrict x = row + t;
-				const float *restrict gt = g + t * 8;
-				const vec x0 = *(const uvec *)x;
-				vec wf = gt[0] - (vec){ 0 }; a0_0 += wf * x0;
-				wf = gt[1] - (vec){ 0 }; a1_0 += wf * x0;
-				wf = gt[2] - (vec){ 0 }; a2_0 += wf * x0;
-				wf = gt[3] - (vec){ 0 }; a3_0 += wf * x0;
-				wf = gt[4] - (vec){ 0 }; a4_0 += wf * x0;
-				wf = gt[5] - (vec){ 0 }; a5_0 += wf * x0;
-				wf = gt[6] - (vec){ 0 }; a6_0 += wf * x0;
-				wf = gt[7] - (vec){ 0 }; a7_0 += wf * x0;
+				const float *restrict gt = g + t * 4;
+				vec x0 = *(const uvec *)x, x1 = *(const uvec *)(x + 8);
+				PIN(x0); PIN(x1);
+				vec wf = gt[0] - (vec){ 0 }; a0_0 += wf * x0; a0_1 += wf * x1;
+				wf = gt[1] - (vec){ 0 }; a1_0 += wf * x0; a1_1 += wf * x1;
+				wf = gt[2] - (vec){ 0 }; a2_0 += wf * x0; a2_1 += wf * x1;
+				wf = gt[3] - (vec){ 0 }; a3_0 += wf * x0; a3_1 += wf * x1;
 			}
 		}
 	}
 	*(uvec *)(out) = a0_0;
+	*(uvec *)(out + 8) = a0_1;
 	*(uvec *)(out + 3136) = a1_0;
+	*(uvec *)(out + 3144) = a1_1;
 	*(uvec *)(out + 6272) = a2_0;
+	*(uvec *)(out + 6280) = a2_1;
 	*(uvec *)(out + 9408) = a3_0;
-	*(uvec *)(out + 12544) = a4_0;
-	*(uvec *)(out + 15680) = a5_0;
-	*(uvec *)(out + 18816) = a6_0;
-	*(uvec *)(out + 21952) = a7_0;
+	*(uvec *)(out + 9416) = a3_1;
 }
 
 /*
- * The outputs of one image as 8 x 56 items: filter block
+ * 4 filters x 2 vectors of outputs at (row, column) (0, 0) (1, -48)
+ * relative to out: 8 accumulators. in: padded input at
+ * the block's first row and column; w: the block's weights [c][i][j][f].
+ */
+static NOINLINE void block_f4_x0_y1_m48(const float *restrict in, const float *restrict w,
+                                        const float *restrict bias, float *restrict out)
+{
+	vec a0_0 = bias[0] - (vec){ 0 }, a0_1 = a0_0;
+	vec a1_0 = bias[1] - (vec){ 0 }, a1_1 = a1_0;
+	vec a2_0 = bias[2] - (vec){ 0 }, a2_1 = a2_0;
+	vec a3_0 = bias[3] - (vec){ 0 }, a3_1 = a3_0;
+	for (int c = 0; c < C; c++) {
+		for (int i = 0; i < R; i++) {
+			const float *restrict row = in + c * PLANE + i * ROW;
+			const float *restrict g = w + (c * R + i) * S * 4;
+			for (int t = 0; t < 3; t++) {
+				const float *restrict x = row + t;
+				const float *restrict gt = g + t * 4;
+				vec x0 = *(const uvec *)x, x1 = *(const uvec *)(x + ROW - 48);
+				PIN(x0); PIN(x1);
+				vec wf = gt[0] - (vec){ 0 }; a0_0 += wf * x0; a0_1 += wf * x1;
+				wf = gt[1] - (vec){ 0 }; a1_0 += wf * x0; a1_1 += wf * x1;
+				wf = gt[2] - (vec){ 0 }; a2_0 += wf * x0; a2_1 += wf * x1;
+				wf = gt[3] - (vec){ 0 }; a3_0 += wf * x0; a3_1 += wf * x1;
+			}
+		}
+	}
+	*(uvec *)(out) = a0_0;
+	*(uvec *)(out + 8) = a0_1;
+	*(uvec *)(out + 3136) = a1_0;
+	*(uvec *)(out + 3144) = a1_1;
+	*(uvec *)(out + 6272) = a2_0;
+	*(uvec *)(out + 6280) = a2_1;
+	*(uvec *)(out + 9408) = a3_0;
+	*(uvec *)(out + 9416) = a3_1;
+}
+
+/*
+ * The outputs of one image as 16 x 28 items: filter block
  * it / NYB (KB filters) x row block it % NYB (RB rows), each computed
  * whole by one thread, in the same order whatever the partition.
  */
-enum { NKB = 8, NYB = 56 };
+enum { NKB = 16, NYB = 28 };
 
 struct conv_job { const float *pad, *weights, *bias; float *out; };
 
@@ -197,22 +235,17 @@ static void conv_items(void *ctx, int begin, int end)
 		const float *wk = weights + k * C * R * S;
 		float *kout = job->out + k * HO * WO;
 		it += yb1 - yb0;
-		/* Channels in blocks of CB: a block's weights stay in L1
-		 * while they serve every output of the filter block. */
-		for (int c0 = 0; c0 < C; c0 += CB) {
-			const int c1 = c0 + CB < C ? c0 + CB : C;
-			for (int yb = yb0; yb < yb1; yb++) {
-				const int y = yb * RB;
-				const float *in = pad + y * STRIDE * ROW;
-				float *out = kout + y * WO;
-				block_f8_r1_x0(in, wk, bias + k, out, c0, c1);
-				block_f8_r1_x0(in + 8, wk, bias + k, out + 8, c0, c1);
-				block_f8_r1_x0(in + 16, wk, bias + k, out + 16, c0, c1);
-				block_f8_r1_x0(in + 24, wk, bias + k, out + 24, c0, c1);
-				block_f8_r1_x0(in + 32, wk, bias + k, out + 32, c0, c1);
-				block_f8_r1_x0(in + 40, wk, bias + k, out + 40, c0, c1);
-				block_f8_r1_x0(in + 48, wk, bias + k, out + 48, c0, c1);
-			}
+		for (int yb = yb0; yb < yb1; yb++) {
+			const int y = yb * RB;
+			const float *in = pad + y * STRIDE * ROW;
+			float *out = kout + y * WO;
+			block_f4_x0_8(in, wk, bias + k, out);
+			block_f4_x0_8(in + 16, wk, bias + k, out + 16);
+			block_f4_x0_8(in + 32, wk, bias + k, out + 32);
+			block_f4_x0_y1_m48(in + 48, wk, bias + k, out + 48);
+			block_f4_x0_8(in + ROW + 8, wk, bias + k, out + WO + 8);
+			block_f4_x0_8(in + ROW + 24, wk, bias + k, out + WO + 24);
+			block_f4_x0_8(in + ROW + 40, wk, bias + k, out + WO + 40);
 		}
 	}
 }

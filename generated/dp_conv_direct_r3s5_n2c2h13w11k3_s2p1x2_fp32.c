@@ -9,9 +9,28 @@
 #include "dp_conv_direct_r3s5_n2c2h13w11k3_s2p1x2_fp32.h"
 
 /* gcc contracts a * b + c into one FMA only when told to: in ISO C
- * mode its default is -ffp-contract=off (clang contracts by default). */
+ * mode its default is -ffp-contract=off (clang contracts by default).
+ * Predictive commoning would keep the input vectors of a block's
+ * lower rows in registers for the next kernel row, which the 16
+ * vector registers cannot afford: the accumulators get spilled. */
 #if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC optimize("fp-contract=fast")
+#pragma GCC optimize("fp-contract=fast", "no-predictive-commoning")
+#endif
+/* PIN(v): an empty asm that takes v in a vector register (AVX: one
+ * ymm register), so that gcc loads an input vector once for all the
+ * FMAs that use it instead of making it a memory operand of each.
+ * NOINLINE: each register block
+ * is compiled alone (inlined into one function, gcc shares the
+ * broadcasts of different blocks and spills them). */
+#if defined(__GNUC__) && defined(__AVX__)
+#define PIN(v) __asm__("" : "+x"(v))
+#else
+#define PIN(v) ((void)(v))
+#endif
+#if defined(__GNUC__)
+#define NOINLINE __attribute__((noinline))
+#else
+#define NOINLINE
 #endif
 typedef float vec __attribute__((vector_size(32)));
 /* For loads and stores at any float position. */
@@ -42,8 +61,8 @@ enum {
 	 * (phase p holds padded columns p, p + STRIDE, ...); WP reaches
 	 * the last lane of the last output vector plus the widest tap. */
 	HP = 15, WP = 10, ROW = STRIDE * WP, PLANE = HP * ROW,
-	/* Register block: KB filters x RB output rows x up to 1
-	 * vectors per row (the cheapest for this shape). */
+	/* Register blocks: KB filters x up to 7 vectors of a block of
+	 * RB output rows (the cheapest for this shape). */
 	KB = 1, RB = 7,
 	/* Channels per block (weights of a block in half of L1). */
 	CB = 2
@@ -125,12 +144,12 @@ static void pad_input(const float *img, float *pad)
 }
 
 /*
- * 1 filter x 7 vectors of outputs at (row, column) (0, 0) (1, 0) (2, 0) (3, 0) (4, 0) (5, 0) (6, 0)
+ * 1 filter x 7 vectors of outputs at (row, column) (0, 0: 6 lanes) (1, 0: 6 lanes) (2, 0: 6 lanes) (3, 0: 6 lanes) (4, 0: 6 lanes) (5, 0: 6 lanes) (6, 0: 6 lanes)
  * relative to out: 7 accumulators. in: padded input at
  * the block's first row and column; w: the block's weights [c][i][j][f].
  */
-static inline void block_f1_r7_x0w6(const float *restrict in, const float *restrict w,
-                                    const float *restrict bias, float *restrict out)
+static NOINLINE void block_f1_x0w6_y1_0w6_y2_0w6_y3_0w6_y4_0w6_y5_0w6_y6_0w6(const float *restrict in, const float *restrict w,
+                                                                             const float *restrict bias, float *restrict out)
 {
 	vec a0_0 = bias[0] - (vec){ 0 }, a0_1 = a0_0, a0_2 = a0_0, a0_3 = a0_0, a0_4 = a0_0, a0_5 = a0_0, a0_6 = a0_0;
 	for (int c = 0; c < C; c++) {
@@ -142,24 +161,24 @@ static inline void block_f1_r7_x0w6(const float *restrict in, const float *restr
 				const float *restrict gt = g + t * 2;
 				const vec w0 = gt[0] - (vec){ 0 };
 				vec xv = *(const uvec *)x; a0_0 += w0 * xv;
-				xv = *(const uvec *)(x + 40); a0_1 += w0 * xv;
-				xv = *(const uvec *)(x + 80); a0_2 += w0 * xv;
-				xv = *(const uvec *)(x + 120); a0_3 += w0 * xv;
-				xv = *(const uvec *)(x + 160); a0_4 += w0 * xv;
-				xv = *(const uvec *)(x + 200); a0_5 += w0 * xv;
-				xv = *(const uvec *)(x + 240); a0_6 += w0 * xv;
+				xv = *(const uvec *)(x + 2 * ROW); a0_1 += w0 * xv;
+				xv = *(const uvec *)(x + 4 * ROW); a0_2 += w0 * xv;
+				xv = *(const uvec *)(x + 6 * ROW); a0_3 += w0 * xv;
+				xv = *(const uvec *)(x + 8 * ROW); a0_4 += w0 * xv;
+				xv = *(const uvec *)(x + 10 * ROW); a0_5 += w0 * xv;
+				xv = *(const uvec *)(x + 12 * ROW); a0_6 += w0 * xv;
 			}
 			for (int t = 0; t < 2; t++) {
 				const float *restrict x = row + t + 10;
 				const float *restrict gt = g + t * 2 + 1;
 				const vec w0 = gt[0] - (vec){ 0 };
 				vec xv = *(const uvec *)x; a0_0 += w0 * xv;
-				xv = *(const uvec *)(x + 40); a0_1 += w0 * xv;
-				xv = *(const uvec *)(x + 80); a0_2 += w0 * xv;
-				xv = *(const uvec *)(x + 120); a0_3 += w0 * xv;
-				xv = *(const uvec *)(x + 160); a0_4 += w0 * xv;
-				xv = *(const uvec *)(x + 200); a0_5 += w0 * xv;
-				xv = *(const uvec *)(x + 240); a0_6 += w0 * xv;
+				xv = *(const uvec *)(x + 2 * ROW); a0_1 += w0 * xv;
+				xv = *(const uvec *)(x + 4 * ROW); a0_2 += w0 * xv;
+				xv = *(const uvec *)(x + 6 * ROW); a0_3 += w0 * xv;
+				xv = *(const uvec *)(x + 8 * ROW); a0_4 += w0 * xv;
+				xv = *(const uvec *)(x + 10 * ROW); a0_5 += w0 * xv;
+				xv = *(const uvec *)(x + 12 * ROW); a0_6 += w0 * xv;
 			}
 		}
 	}
@@ -197,7 +216,7 @@ static void conv_items(void *ctx, int begin, int end)
 			const int y = yb * RB;
 			const float *in = pad + y * STRIDE * ROW;
 			float *out = kout + y * WO;
-			block_f1_r7_x0w6(in, wk, bias + k, out);
+			block_f1_x0w6_y1_0w6_y2_0w6_y3_0w6_y4_0w6_y5_0w6_y6_0w6(in, wk, bias + k, out);
 		}
 	}
 }

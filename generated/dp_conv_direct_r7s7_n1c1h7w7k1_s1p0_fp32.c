@@ -9,9 +9,28 @@
 #include "dp_conv_direct_r7s7_n1c1h7w7k1_s1p0_fp32.h"
 
 /* gcc contracts a * b + c into one FMA only when told to: in ISO C
- * mode its default is -ffp-contract=off (clang contracts by default). */
+ * mode its default is -ffp-contract=off (clang contracts by default).
+ * Predictive commoning would keep the input vectors of a block's
+ * lower rows in registers for the next kernel row, which the 16
+ * vector registers cannot afford: the accumulators get spilled. */
 #if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC optimize("fp-contract=fast")
+#pragma GCC optimize("fp-contract=fast", "no-predictive-commoning")
+#endif
+/* PIN(v): an empty asm that takes v in a vector register (AVX: one
+ * ymm register), so that gcc loads an input vector once for all the
+ * FMAs that use it instead of making it a memory operand of each.
+ * NOINLINE: each register block
+ * is compiled alone (inlined into one function, gcc shares the
+ * broadcasts of different blocks and spills them). */
+#if defined(__GNUC__) && defined(__AVX__)
+#define PIN(v) __asm__("" : "+x"(v))
+#else
+#define PIN(v) ((void)(v))
+#endif
+#if defined(__GNUC__)
+#define NOINLINE __attribute__((noinline))
+#else
+#define NOINLINE
 #endif
 typedef float vec __attribute__((vector_size(32)));
 /* For loads and stores at any float position. */
@@ -42,8 +61,8 @@ enum {
 	 * (phase p holds padded columns p, p + STRIDE, ...); WP reaches
 	 * the last lane of the last output vector plus the widest tap. */
 	HP = 7, WP = 14, ROW = STRIDE * WP, PLANE = HP * ROW,
-	/* Register block: KB filters x RB output rows x up to 1
-	 * vectors per row (the cheapest for this shape). */
+	/* Register blocks: KB filters x up to 1 vectors of a block of
+	 * RB output rows (the cheapest for this shape). */
 	KB = 1, RB = 1,
 	/* Channels per block (weights of a block in half of L1). */
 	CB = 1
@@ -117,12 +136,12 @@ static void pad_input(const float *img, float *pad)
 }
 
 /*
- * 1 filter x 1 vector of outputs at (row, column) (0, 0)
+ * 1 filter x 1 vector of outputs at (row, column) (0, 0: 1 lanes)
  * relative to out: 1 accumulators. in: padded input at
  * the block's first row and column; w: the block's weights [c][i][j][f].
  */
-static inline void block_f1_r1_x0w1(const float *restrict in, const float *restrict w,
-                                    const float *restrict bias, float *restrict out)
+static NOINLINE void block_f1_x0w1(const float *restrict in, const float *restrict w,
+                                   const float *restrict bias, float *restrict out)
 {
 	vec a0_0 = bias[0] - (vec){ 0 };
 	for (int c = 0; c < C; c++) {
@@ -165,7 +184,7 @@ static void conv_items(void *ctx, int begin, int end)
 			const int y = yb * RB;
 			const float *in = pad + y * STRIDE * ROW;
 			float *out = kout + y * WO;
-			block_f1_r1_x0w1(in, wk, bias + k, out);
+			block_f1_x0w1(in, wk, bias + k, out);
 		}
 	}
 }

@@ -9,14 +9,17 @@
 
 #include "dp_conv_im2col_r3s3_n1c64h56w56k64_s1p1_fp32.h"
 
-/* The problem, as constants. */
+/* The problem, as constants. HQ x WQ: a plane of the padded image
+ * (one of PHASES per channel), what the taps of HO x WO outputs
+ * reach. */
 enum {
 	N = 1, C = 64, H = 56, W = 56,
 	K = 64, R = 3, S = 3,
 	STRIDE = 1, PAD_H = 1, PAD_W = 1,
 	HO = 56, WO = 56, P = HO * WO,
-	WEIGHTS = K * C * R * S, COLS = C * R * S * P,
-	PACKED_B = 1806336, PACKED_A = 12672, ALIGN = 16
+	HQ = 58, WQ = 58, PLANE = HQ * WQ, PHASES = STRIDE * STRIDE,
+	XP = C * PHASES * PLANE, ROWS = C * R * S,
+	PACKED_A = 38024, PACKED_B = 319488, ALIGN = 16
 };
 
 /* The first 64-byte boundary at or after p. */
@@ -41,7 +44,7 @@ static void par_for(int items, double flops, dp_range_fn fn, void *ctx)
 }
 #endif
 
-/* gemm: C[64 x 3136] += A[64 x 576] * B[576 x 3136], packed and blocked. */
+/* gemm: C[64 x 3136] = A[64 x 576] * B[576 x 3136], packed and blocked. */
 /* gcc contracts a * b + c into one FMA only when told to: in ISO C
  * mode its default is -ffp-contract=off (clang contracts by default). */
 #if defined(__GNUC__) && !defined(__clang__)
@@ -61,9 +64,17 @@ enum {
 	/* Depth of a block: a KC x NR panel of B stays in L1. */
 	GEMM_KC = 192,
 	/* Rows of A per block (at most L2 / 4), columns of B per sweep
-	 * (B is packed ahead of time: all of N up to 8 MiB).
-	 * A is packed. */
-	GEMM_MC = 66, GEMM_NC = 3136,
+	 * (B is packed a KC x NC block at a time, just in time: the
+	 * block stays in L2, 160 KiB at most).
+	 * A is packed once, ahead of time. */
+	GEMM_MC = 66, GEMM_NC = 208,
+	/* M rounded up to MR: the height of packed A. */
+	GEMM_MP = 66,
+	/* Block buffers of B, one per slot: threads share the
+	 * slots, SLOTS_N runs of whole NC blocks by SLOTS_M parts
+	 * of SLOT_ROWS rows of A. */
+	GEMM_SLOTS_N = 8, GEMM_SLOTS_M = 1, GEMM_SLOT_ROWS = 64,
+	GEMM_SLOTS = GEMM_SLOTS_N * GEMM_SLOTS_M,
 	/* N rounded up to NR: the width of packed B. */
 	GEMM_NP = 3136
 };
@@ -73,37 +84,25 @@ static inline int gemm_min(int x, int y)
 	return x < y ? x : y;
 }
 
-/*
- * B (K x N) into panels of NR columns, row by row: block pc of KC
- * rows starts at bp + pc * NP, its panel j at + j * kc. Columns past N
- * are zero, so the micro-kernel never tests for the edge. Panels
- * [j0, j1) (in units of NR): a copy, shared among threads.
- */
-struct gemm_pack_job { const float *b; float *bp; };
+/* B is packed by the caller, one KC x NC block at a time, or its
+ * panels read where they are: panel j's row q is the NR floats at
+ * pb[j] + po[j][q]. */
+static void cols_panels(const void *ctx, float *bp, int pc, int kc, int j0, int j1,
+                        const float **pb, const int **po);
 
-static void gemm_pack_b_panels(void *ctx, int j0, int j1)
+struct gemm_pack_job {
+	const void *src;
+	float *bp;
+	const float **pb;
+	const int **po;
+	int pc, kc, j0;
+};
+
+static void gemm_pack_b_panels(void *ctx, int begin, int end)
 {
 	const struct gemm_pack_job *job = ctx;
-	const float *restrict b = job->b;
-	float *restrict bp = job->bp;
-	for (int pc = 0; pc < GEMM_K; pc += GEMM_KC) {
-		const int kc = gemm_min(GEMM_KC, GEMM_K - pc);
-		for (int j = j0 * GEMM_NR; j < j1 * GEMM_NR; j += GEMM_NR) {
-			float *restrict dst = bp + pc * GEMM_NP + j * kc;
-			for (int p = 0; p < kc; p++) {
-				const float *restrict src = b + (pc + p) * GEMM_LDB + j;
-				for (int x = 0; x < GEMM_NR; x++)
-					dst[x] = src[x];
-				dst += GEMM_NR;
-			}
-		}
-	}
-}
-
-static void gemm_pack_b(const float *b, float *bp)
-{
-	struct gemm_pack_job job = { b, bp };
-	par_for(GEMM_NP / GEMM_NR, (double)GEMM_K * GEMM_NP, gemm_pack_b_panels, &job);
+	cols_panels(job->src, job->bp + begin * job->kc * GEMM_NR, job->pc, job->kc,
+	            job->j0 + begin, job->j0 + end, job->pb + begin, job->po + begin);
 }
 
 /*
@@ -140,14 +139,29 @@ static void gemm_pack_a(const float *restrict a, float *restrict ap,
 }
 
 /*
+ * All of A, once (the caller keeps it): block pc of KC columns at
+ * ap + pc * MP, its MR-row panels one after the other, as NAME_pack_a
+ * lays out one block.
+ */
+static void gemm_pack_a_all(const float *restrict a, float *restrict ap)
+{
+	for (int pc = 0; pc < GEMM_K; pc += GEMM_KC)
+		gemm_pack_a(a, ap + pc * GEMM_MP, 0, GEMM_M, pc,
+		            gemm_min(GEMM_KC, GEMM_K - pc));
+}
+
+/*
  * The register block: c[6 x 16] (+)= the kc-step product of
- * a packed A panel (kc x MR) and a B panel (kc x NR), in registers.
+ * a packed A panel (kc x MR) and a B panel (kc x NR) whose row q is
+ * the NR floats at b + bo[q], in registers. The first block of depth
+ * (add == 0) starts from the bias of each row.
  * A broadcast is written x - (vec){0}: both gcc and clang make it one
  * broadcast from memory (x + (vec){0} keeps a stray add; filling the
  * lanes one by one makes gcc emit a broadcast per lane).
  */
 static inline void gemm_micro(int kc, const float *restrict a,
-                              const float *restrict b, float *restrict c, int add)
+                              const float *restrict b, const int *restrict bo,
+                              float *restrict c, int add, const float *restrict bias)
 {
 	__builtin_prefetch(c + 0, 1);
 	__builtin_prefetch(c + 15, 1);
@@ -167,9 +181,18 @@ static inline void gemm_micro(int kc, const float *restrict a,
 	gemm_vec c3_0 = { 0 }, c3_1 = { 0 };
 	gemm_vec c4_0 = { 0 }, c4_1 = { 0 };
 	gemm_vec c5_0 = { 0 }, c5_1 = { 0 };
+	if (!add) {
+		c0_0 = c0_1 = bias[0] - (gemm_vec){ 0 };
+		c1_0 = c1_1 = bias[1] - (gemm_vec){ 0 };
+		c2_0 = c2_1 = bias[2] - (gemm_vec){ 0 };
+		c3_0 = c3_1 = bias[3] - (gemm_vec){ 0 };
+		c4_0 = c4_1 = bias[4] - (gemm_vec){ 0 };
+		c5_0 = c5_1 = bias[5] - (gemm_vec){ 0 };
+	}
 	for (int q = 0; q < kc; q++) {
-		const gemm_vec b0 = *(const gemm_uvec *)(b + 0);
-		const gemm_vec b1 = *(const gemm_uvec *)(b + 8);
+		const float *restrict bq = b + bo[q];
+		const gemm_vec b0 = *(const gemm_uvec *)(bq + 0);
+		const gemm_vec b1 = *(const gemm_uvec *)(bq + 8);
 		const gemm_vec a0 = a[0] - (gemm_vec){ 0 };
 		c0_0 += a0 * b0; c0_1 += a0 * b1;
 		const gemm_vec a1 = a[1] - (gemm_vec){ 0 };
@@ -183,7 +206,6 @@ static inline void gemm_micro(int kc, const float *restrict a,
 		const gemm_vec a5 = a[5] - (gemm_vec){ 0 };
 		c5_0 += a5 * b0; c5_1 += a5 * b1;
 		a += GEMM_MR;
-		b += GEMM_NR;
 	}
 	if (add) {
 		*(gemm_uvec *)(c + 0) += c0_0;
@@ -215,7 +237,8 @@ static inline void gemm_micro(int kc, const float *restrict a,
 }
 
 static inline void gemm_micro_mt(int kc, const float *restrict a,
-                                 const float *restrict b, float *restrict c, int add)
+                                 const float *restrict b, const int *restrict bo,
+                                 float *restrict c, int add, const float *restrict bias)
 {
 	__builtin_prefetch(c + 0, 1);
 	__builtin_prefetch(c + 15, 1);
@@ -229,9 +252,16 @@ static inline void gemm_micro_mt(int kc, const float *restrict a,
 	gemm_vec c1_0 = { 0 }, c1_1 = { 0 };
 	gemm_vec c2_0 = { 0 }, c2_1 = { 0 };
 	gemm_vec c3_0 = { 0 }, c3_1 = { 0 };
+	if (!add) {
+		c0_0 = c0_1 = bias[0] - (gemm_vec){ 0 };
+		c1_0 = c1_1 = bias[1] - (gemm_vec){ 0 };
+		c2_0 = c2_1 = bias[2] - (gemm_vec){ 0 };
+		c3_0 = c3_1 = bias[3] - (gemm_vec){ 0 };
+	}
 	for (int q = 0; q < kc; q++) {
-		const gemm_vec b0 = *(const gemm_uvec *)(b + 0);
-		const gemm_vec b1 = *(const gemm_uvec *)(b + 8);
+		const float *restrict bq = b + bo[q];
+		const gemm_vec b0 = *(const gemm_uvec *)(bq + 0);
+		const gemm_vec b1 = *(const gemm_uvec *)(bq + 8);
 		const gemm_vec a0 = a[0] - (gemm_vec){ 0 };
 		c0_0 += a0 * b0; c0_1 += a0 * b1;
 		const gemm_vec a1 = a[1] - (gemm_vec){ 0 };
@@ -241,7 +271,6 @@ static inline void gemm_micro_mt(int kc, const float *restrict a,
 		const gemm_vec a3 = a[3] - (gemm_vec){ 0 };
 		c3_0 += a3 * b0; c3_1 += a3 * b1;
 		a += GEMM_MR;
-		b += GEMM_NR;
 	}
 	if (add) {
 		*(gemm_uvec *)(c + 0) += c0_0;
@@ -266,6 +295,9 @@ static inline void gemm_micro_mt(int kc, const float *restrict a,
 
 struct gemm_job {
 	const float *a, *bp;
+	const float *const *pb;
+	const int *const *po;
+	const float *bias;
 	float *c;
 	int jc, pc, kc, ic, mc, mfull, add, mb;
 };
@@ -281,102 +313,244 @@ static void gemm_items(void *ctx, int begin, int end)
 		const int j = g->jc + it / g->mb * GEMM_NR;
 		const int b0 = it % g->mb;
 		const int b1 = gemm_min(g->mb, b0 + end - it);
-		const float *restrict panel = g->bp + g->pc * GEMM_NP + j * kc;
+		const float *restrict panel = g->pb[(j - g->jc) / GEMM_NR];
+		const int *restrict bo = g->po[(j - g->jc) / GEMM_NR];
 		const int i0 = b0 * GEMM_MR, i1 = gemm_min(b1 * GEMM_MR, mfull);
 		it += b1 - b0;
 		for (int i = i0; i < i1; i += GEMM_MR)
-			gemm_micro(kc, ap + i * kc, panel, c + (ic + i) * GEMM_LDC + j, add);
+			gemm_micro(kc, ap + i * kc, panel, bo,
+			           c + (ic + i) * GEMM_LDC + j, add, g->bias + ic + i);
 		if (b1 * GEMM_MR > mfull) {
 			const int i = mfull;
-			gemm_micro_mt(kc, ap + i * kc, panel, c + (ic + i) * GEMM_LDC + j, add);
+			gemm_micro_mt(kc, ap + i * kc, panel, bo,
+			              c + (ic + i) * GEMM_LDC + j, add, g->bias + ic + i);
+		}
+	}
+}
+
+struct gemm_args {
+	const float *ap;
+	const void *src;
+	float *c, *bp;
+	const float *bias;
+};
+
+/*
+ * Columns [jc, jc + NC), rows [m0, m1) of C = bias + A * B, B packed
+ * here by
+ * cols_panels(src, ...) into bp a KC x NC block at a time, A packed
+ * by gemm_pack_a_all. Loops, outer to inner: KC steps of depth
+ * (pack the block of B: its
+ * panels shared among threads), MC rows of A, then the NR-column
+ * panels of B x MR-row blocks of A of the block, shared among threads.
+ */
+static void gemm_block(const struct gemm_args *r, float *bp, int jc,
+                       int m0, int m1)
+{
+	const int jend = gemm_min(jc + GEMM_NC, GEMM_NP);
+	struct gemm_job g = { .bp = bp, .c = r->c, .bias = r->bias };
+	const float *pb[GEMM_NC / GEMM_NR];
+	const int *po[GEMM_NC / GEMM_NR];
+	struct gemm_pack_job pj = { .src = r->src, .bp = bp, .pb = pb, .po = po,
+	                          .j0 = jc / GEMM_NR };
+	g.pb = pb;
+	g.po = po;
+	for (int pc = 0; pc < GEMM_K; pc += GEMM_KC) {
+		const int kc = gemm_min(GEMM_KC, GEMM_K - pc);
+		const int add = pc > 0;   /* the first block sets C */
+		pj.pc = pc;
+		pj.kc = kc;
+		par_for((jend - jc) / GEMM_NR, (double)kc * (jend - jc), gemm_pack_b_panels,
+		        &pj);
+		for (int ic = m0; ic < m1; ic += GEMM_MC) {
+			const int mc = gemm_min(GEMM_MC, m1 - ic);
+			g.a = r->ap + pc * GEMM_MP + ic * kc;
+			g.jc = jc;
+			g.pc = pc;
+			g.kc = kc;
+			g.ic = ic;
+			g.mc = mc;
+			g.mfull = mc / GEMM_MR * GEMM_MR;
+			g.add = add;
+			g.mb = (mc + GEMM_MR - 1) / GEMM_MR;
+			par_for((jend - jc) / GEMM_NR * g.mb, 2.0 * mc * kc * (jend - jc),
+			        gemm_items, &g);
 		}
 	}
 }
 
 /*
- * C += A * B with B packed by gemm_pack_b and ws holding MC x KC
- * floats of packed A. Loops, outer to inner: NC columns of B,
- * KC steps of depth, MC rows of A (packed here), then the NR-column panels
- * of B x MR-row blocks of A of the block, shared among threads.
+ * Slots [begin, end): slot s computes the NC blocks [n * 16 / SLOTS_N,
+ * (n + 1) * 16 / SLOTS_N), n = s / SLOTS_M, rows [t * SLOT_ROWS,
+ * (t + 1) * SLOT_ROWS), t = s % SLOTS_M, packing B into a block
+ * buffer of its own. The slots are fixed, so each output is computed
+ * the same way whatever the thread count.
  */
-static void gemm_run(const float *restrict a, const float *restrict bp,
-                     float *restrict c, float *restrict ws)
+static void gemm_slots(void *ctx, int begin, int end)
 {
-	float *restrict ap = ws;
-	struct gemm_job g = { .a = ap, .bp = bp, .c = c };
-	for (int jc = 0; jc < GEMM_NP; jc += GEMM_NC) {
-		const int jend = gemm_min(jc + GEMM_NC, GEMM_NP);
-		for (int pc = 0; pc < GEMM_K; pc += GEMM_KC) {
-			const int kc = gemm_min(GEMM_KC, GEMM_K - pc);
-			const int add = 1;   /* C += A * B */
-			for (int ic = 0; ic < GEMM_M; ic += GEMM_MC) {
-				const int mc = gemm_min(GEMM_MC, GEMM_M - ic);
-				gemm_pack_a(a, ap, ic, mc, pc, kc);
-				g.jc = jc;
-				g.pc = pc;
-				g.kc = kc;
-				g.ic = ic;
-				g.mc = mc;
-				g.mfull = mc / GEMM_MR * GEMM_MR;
-				g.add = add;
-				g.mb = (mc + GEMM_MR - 1) / GEMM_MR;
-				par_for((jend - jc) / GEMM_NR * g.mb, 2.0 * mc * kc * (jend - jc),
-				        gemm_items, &g);
-			}
-		}
+	const struct gemm_args *r = ctx;
+	for (int s = begin; s < end; s++) {
+		const int n = s / GEMM_SLOTS_M, t = s % GEMM_SLOTS_M;
+		const int m0 = t * GEMM_SLOT_ROWS, m1 = gemm_min(m0 + GEMM_SLOT_ROWS, GEMM_M);
+		float *bp = r->bp + s * GEMM_KC * GEMM_NC;
+		for (int b = n * 16 / GEMM_SLOTS_N; b < (n + 1) * 16 / GEMM_SLOTS_N; b++)
+			gemm_block(r, bp, b * GEMM_NC, m0, m1);
 	}
 }
 
-/* For each tap t = i*S + j, the output rows [y0, y1) and columns
- * [x0, x1) whose input pixel lies inside the image (known here, so
- * the copy tests nothing per element); the rest is zero padding. */
-static const struct { int y0, y1, x0, x1; } TAPS[R * S] = {
-	{ 1, 56, 1, 56 }, { 1, 56, 0, 56 }, { 1, 56, 0, 55 },
-	{ 0, 56, 1, 56 }, { 0, 56, 0, 56 }, { 0, 56, 0, 55 },
-	{ 0, 55, 1, 56 }, { 0, 55, 0, 56 }, { 0, 55, 0, 55 },
+/*
+ * C = bias + A * B: see gemm_block. bp: SLOTS block buffers.
+ */
+static void gemm_run(const float *restrict ap, const void *src,
+                     float *restrict c, float *restrict bp,
+                     const float *restrict bias)
+{
+	struct gemm_args r = { ap, src, c, bp, bias };
+	par_for(GEMM_SLOTS, 2.0 * GEMM_M * GEMM_K * GEMM_NP, gemm_slots, &r);
+}
+
+/* The padded image: channel c, phase (py, px) is the plane
+ * xp[(c * PHASES + py * STRIDE + px) * PLANE], HQ x WQ, element
+ * (yy, xx) = in[c][yy*STRIDE + py - PAD_H][xx*STRIDE + px - PAD_W],
+ * zero outside the image. Per phase, the rows [y0, y1) and columns
+ * [x0, x1) that lie inside (known here, so no test per element). */
+static const struct { int y0, y1, x0, x1; } PHASE[PHASES] = {
+	{ 1, 57, 1, 57 },
 };
 
-/* The column matrix of one image: row c*R*S + t holds, for every
- * output pixel, the input value tap t of channel c multiplies.
- * Rows [begin, end) of it: copies only, shared among threads. */
-struct im2col_job { const float *img; float *cols; };
+struct planes_job { const float *img; float *xp; };
 
-static void im2col_rows(void *ctx, int begin, int end)
+/* Planes [begin, end) (channel * PHASES + phase): copies only. */
+static void pad_planes(void *ctx, int begin, int end)
 {
-	const struct im2col_job *job = ctx;
-	const float *restrict img = job->img;
-	float *restrict cols = job->cols;
-	for (int ct = begin; ct < end; ct++) {
-		const int c = ct / (R * S), t = ct % (R * S);
-		const float *plane = img + c * H * W;
-		const int i = t / S, j = t % S;
-		const int y0 = TAPS[t].y0, y1 = TAPS[t].y1;
-		const int x0 = TAPS[t].x0, x1 = TAPS[t].x1;
-		float *dst = cols + ct * P;
-		memset(dst, 0, (size_t)y0 * WO * sizeof(float));
-		for (int y = y0; y < y1; y++) {
-			const float *src = plane + (y + i - PAD_H) * W;
-			float *row = dst + y * WO;
+	const struct planes_job *job = ctx;
+	for (int cp = begin; cp < end; cp++) {
+		const int c = cp / PHASES, ph = cp % PHASES;
+		const int y0 = PHASE[ph].y0, y1 = PHASE[ph].y1;
+		const int x0 = PHASE[ph].x0, x1 = PHASE[ph].x1;
+		const float *restrict plane = job->img + c * H * W;
+		float *restrict dst = job->xp + cp * PLANE;
+		memset(dst, 0, (size_t)y0 * WQ * sizeof(float));
+		for (int yy = y0; yy < y1; yy++) {
+			const float *restrict src = plane + (yy - PAD_H) * W;
+			float *restrict row = dst + yy * WQ;
 			memset(row, 0, (size_t)x0 * sizeof(float));
-			memcpy(row + x0, src + x0 + j - PAD_W, (size_t)(x1 - x0) * sizeof(float));
-			memset(row + x1, 0, (size_t)(WO - x1) * sizeof(float));
+			memcpy(row + x0, src + x0 - PAD_W, (size_t)(x1 - x0) * sizeof(float));
+			memset(row + x1, 0, (size_t)(WQ - x1) * sizeof(float));
 		}
-		memset(dst + y1 * WO, 0, (size_t)(HO - y1) * WO * sizeof(float));
+		memset(dst + y1 * WQ, 0, (size_t)(HQ - y1) * WQ * sizeof(float));
 	}
 }
 
-static void im2col(const float *img, float *cols)
+/* Tap t = i*S + j of a channel: where its plane starts (phase
+ * (i % STRIDE, j % STRIDE)) plus its shift (i / STRIDE rows,
+ * j / STRIDE columns). */
+static const int TAP[R * S] = {
+	0, 1, 2,
+	58, 59, 60,
+	116, 117, 118,
+};
+
+typedef int conv_ivec __attribute__((vector_size(32)));
+
+/* One vector of floats from anywhere (unaligned), as bits for
+ * masking. (A macro: a function returning a vector changes the ABI
+ * with and without AVX, and compilers warn.) */
+#define LOAD(p) ((conv_ivec)*(const gemm_uvec *)(p))
+
+/* All ones in lanes [lo, hi) of one vector, zeros elsewhere. */
+static inline void lanes_in(conv_ivec *m, int lo, int hi)
 {
-	struct im2col_job job = { img, cols };
-	par_for(C * R * S, (double)COLS, im2col_rows, &job);
+	for (int x = 0; x < 8; x++)
+		(*m)[x] = x >= lo && x < hi ? -1 : 0;
 }
 
-/* State: the weights (K x CRS, row-major: KCRS as it comes) and
- * the bias. */
+/* The padded image, and where each row of the column matrix starts
+ * in it (ROWS of the state). */
+struct cols_src { const float *xp; const int *rowoff; };
+
+/*
+ * The GEMM's B, rows [pc, pc + kc) of the column matrix, panels
+ * [j0, j1) of NR output pixels (see b_panels and b_rows in
+ * lib/gemm.lua): row q of a panel is tap pc + q of every pixel of the
+ * panel. The panel's pixels are runs along output rows (at most 2
+ * here; 168 of the 196 panels are one whole run). A panel that is
+ * one whole run is not copied: its row q is the NR floats at
+ * xp + off + rowoff[pc + q], which the GEMM reads in place. Any other
+ * is packed into bp: run r fills lanes [lo[r], hi[r]) from plane
+ * offset off[r] + lane of every tap; lanes no run covers (past P) stay
+ * zero.
+ */
+static void cols_panels(const void *ctx, float *bp, int pc, int kc, int j0,
+                        int j1, const float **pb, const int **po)
+{
+	const struct cols_src *s = ctx;
+	const float *restrict xp = s->xp;
+	const int *restrict rowoff = s->rowoff + pc;
+	for (int j = j0; j < j1; j++) {
+		const int p0 = j * GEMM_NR;
+		int lo[2], hi[2], off[2], runs = 0;
+		int y = p0 / WO, x = p0 % WO, lane = 0;
+		while (lane < GEMM_NR && y < HO) {
+			const int len = gemm_min(WO - x, GEMM_NR - lane);
+			lo[runs] = lane;
+			hi[runs] = lane + len;
+			off[runs] = y * WQ + x - lane;
+			runs++;
+			lane += len;
+			y++;
+			x = 0;
+		}
+		if (runs == 1 && hi[0] == GEMM_NR) {   /* read in place */
+			pb[j - j0] = xp + off[0];
+			po[j - j0] = rowoff;
+			continue;
+		}
+		float *restrict dst = bp + (j - j0) * kc * GEMM_NR;
+		pb[j - j0] = dst;
+		po[j - j0] = s->rowoff + ROWS;
+		switch (runs) {
+		case 1: {
+			conv_ivec m0_0, m0_1;
+			lanes_in(&m0_0, lo[0], hi[0]);
+			lanes_in(&m0_1, lo[0] - 8, hi[0] - 8);
+			for (int q = 0; q < kc; q++) {
+				const float *restrict src = xp + rowoff[q];
+				*(gemm_vec *)(dst + 0) = (gemm_vec)(LOAD(src + off[0]) & m0_0);
+				*(gemm_vec *)(dst + 8) = (gemm_vec)(LOAD(src + off[0] + 8) & m0_1);
+				dst += GEMM_NR;
+			}
+			break;
+		}
+		case 2: {
+			conv_ivec m0_0, m0_1;
+			lanes_in(&m0_0, lo[0], hi[0]);
+			lanes_in(&m0_1, lo[0] - 8, hi[0] - 8);
+			conv_ivec m1_0, m1_1;
+			lanes_in(&m1_0, lo[1], hi[1]);
+			lanes_in(&m1_1, lo[1] - 8, hi[1] - 8);
+			for (int q = 0; q < kc; q++) {
+				const float *restrict src = xp + rowoff[q];
+				*(gemm_vec *)(dst + 0) = (gemm_vec)((LOAD(src + off[0]) & m0_0) |
+					(LOAD(src + off[1]) & m1_0));
+				*(gemm_vec *)(dst + 8) = (gemm_vec)((LOAD(src + off[0] + 8) & m0_1) |
+					(LOAD(src + off[1] + 8) & m1_1));
+				dst += GEMM_NR;
+			}
+			break;
+		}
+		}
+	}
+}
+
+/* State: the weights packed as the GEMM's A (gemm_pack_a_all),
+ * the bias, then ROWS: where row ct of the column matrix starts in
+ * the padded image (channel ct / (R*S), tap ct % (R*S)), and
+ * after them the rows of a packed panel (q * NR). */
 static size_t state_bytes(const dp_desc *d)
 {
 	(void)d;
-	return (WEIGHTS + K) * sizeof(float);
+	return (PACKED_A + K) * sizeof(float) + (ROWS + GEMM_KC) * sizeof(int);
 }
 
 static dp_status prepare(const dp_desc *d, const float *weights,
@@ -384,41 +558,51 @@ static dp_status prepare(const dp_desc *d, const float *weights,
 {
 	float *st = state;
 	(void)d;
-	memcpy(st, weights, WEIGHTS * sizeof(float));
+	/* Zero first: the rows past K of a last, partial panel and the
+	 * slack after packed A are read (never used), not written. */
+	memset(st, 0, PACKED_A * sizeof(float));
+	gemm_pack_a_all(weights, st);
 	if (bias)
-		memcpy(st + WEIGHTS, bias, K * sizeof(float));
+		memcpy(st + PACKED_A, bias, K * sizeof(float));
 	else
-		memset(st + WEIGHTS, 0, K * sizeof(float));
+		memset(st + PACKED_A, 0, K * sizeof(float));
+	int *rows = (int *)(st + PACKED_A + K);
+	for (int ct = 0; ct < ROWS; ct++)
+		rows[ct] = ct / (R * S) * PHASES * PLANE + TAP[ct % (R * S)];
+	for (int q = 0; q < GEMM_KC; q++)
+		rows[ROWS + q] = q * GEMM_NR;
 	return DP_OK;
 }
 
-/* Workspace: the columns, packed B (the columns again, in GEMM
- * panels) and packed A, each from a 64-byte boundary. */
+/* Workspace: the padded image with NR floats of slack each side
+ * (the masked loads of a run may reach past its ends), then the
+ * GEMM's buffers for blocks of B (GEMM_SLOTS of KC x NC), each
+ * from a 64-byte boundary. */
 static size_t workspace_bytes(const dp_desc *d)
 {
 	(void)d;
-	return (COLS + PACKED_B + PACKED_A + 3 * ALIGN) * sizeof(float);
+	return (XP + 2 * GEMM_NR + PACKED_B + 2 * ALIGN) * sizeof(float);
 }
 
 static dp_status execute(const dp_desc *d, const void *state,
                          const float *input, float *output,
                          void *workspace)
 {
-	const float *weights = state;
-	const float *bias = weights + WEIGHTS;
-	float *cols = align_up(workspace);
-	float *packed_b = align_up(cols + COLS);
-	float *packed_a = align_up(packed_b + PACKED_B);
+	const float *packed_a = state;
+	const int *rows = (const int *)(packed_a + PACKED_A + K);
+	float *slack = align_up(workspace);
+	float *xp = slack + GEMM_NR;
+	float *packed_b = align_up(xp + XP + GEMM_NR);
 	(void)d;
+	/* The slack is only ever masked out; zero it so that nothing
+	 * uninitialized is read at all. */
+	memset(slack, 0, GEMM_NR * sizeof(float));
+	memset(xp + XP, 0, GEMM_NR * sizeof(float));
 	for (int n = 0; n < N; n++) {
-		float *out = output + n * K * P;
-		im2col(input + n * C * H * W, cols);
-		gemm_pack_b(cols, packed_b);
-		for (int k = 0; k < K; k++) {
-			for (int p = 0; p < P; p++)
-				out[k * P + p] = bias[k];
-		}
-		gemm_run(weights, packed_b, out, packed_a);
+		struct planes_job pj = { input + n * C * H * W, xp };
+		const struct cols_src src = { xp, rows };
+		par_for(C * PHASES, (double)XP, pad_planes, &pj);
+		gemm_run(packed_a, &src, output + n * K * P, packed_b, packed_a + PACKED_A);
 	}
 	return DP_OK;
 }
