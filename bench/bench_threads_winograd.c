@@ -17,6 +17,9 @@
  *                 which a network running its layers back to back on 2
  *                 threads does not see
  *     -g          also the generic runtime kernel (slow: plain loops)
+ *     -f          every parallel-for parallel, whatever its work, and no
+ *                 back-off when two threads gain nothing (the pool's own
+ *                 judgement off: dp_set_parallel_min_flops(0))
  * Prints per kernel and thread count the fastest and the median turn,
  * and the median of the per-turn ratios t(1) / t(2) (both measured within
  * a few milliseconds of each other, so under much the same load).
@@ -104,7 +107,7 @@ static const dp_kernel *generated(const dp_desc *d, const char *dpgen,
 }
 
 static void bench_layer(const struct layer *l, int turns, int block,
-                        int generic, const char *gendir)
+                        int generic, int force, const char *gendir)
 {
 	dp_desc d;
 	memset(&d, 0, sizeof d);
@@ -173,7 +176,7 @@ static void bench_layer(const struct layer *l, int turns, int block,
 		dp_set_num_threads(2);
 		dp_set_parallel_min_flops(0);   /* every call parallel */
 		call(r, &d, x);
-		dp_set_parallel_min_flops(-1);
+		dp_set_parallel_min_flops(force ? 0 : -1);
 		int same = !memcmp(y1, r->y, ny * sizeof(float));
 		printf("  %-10s max|err| %.2e (max|y| %.1f), 2 threads %s "
 		       "1 thread; workspace %.1f MiB\n", r->name, e.max_abs_err,
@@ -232,12 +235,13 @@ static void bench_layer(const struct layer *l, int turns, int block,
 int main(int argc, char **argv)
 {
 	int lis[NLAYERS], nl = NLAYERS, turns = 15, block = 3, generic = 0;
+	int force = 0;
 	for (int i = 0; i < NLAYERS; i++)
 		lis[i] = i;
 	for (int i = 1; i < argc; i++) {
 		const char *v = i + 1 < argc ? argv[i + 1] : NULL;
-		if (!strcmp(argv[i], "-g")) {
-			generic = 1;
+		if (!strcmp(argv[i], "-g") || !strcmp(argv[i], "-f")) {
+			*(argv[i][1] == 'g' ? &generic : &force) = 1;
 			continue;
 		}
 		if (!v) {
@@ -253,7 +257,7 @@ int main(int argc, char **argv)
 			block = atoi(v);
 		else {
 			fprintf(stderr, "usage: bench_threads_winograd [-l LAYERS] "
-			        "[-r TURNS] [-q CALLS] [-g]\n");
+			        "[-r TURNS] [-q CALLS] [-g] [-f]\n");
 			return 2;
 		}
 		i++;
@@ -277,6 +281,7 @@ int main(int argc, char **argv)
 		gendir = "/tmp/bench_threads_winograd";
 	mkdir(gendir, 0777);
 	for (int i = 0; i < nl; i++)
-		bench_layer(&layers[lis[i]], turns, block, generic, gendir);
+		bench_layer(&layers[lis[i]], turns, block, generic, force,
+		            gendir);
 	return 0;
 }
