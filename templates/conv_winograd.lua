@@ -11,6 +11,11 @@
 --             2. M_xi = U_xi V_xi, alpha*alpha products (K x C)(C x T);
 --             3. Y = AT M AT^T per tile, plus the bias, cropped to the
 --                output (the last tile row and column may be ragged).
+-- Threads: each stage of execute() (0. padding the input into a
+-- channels-last buffer, then 1-3) is one par_for over independent items
+-- (padded rows, tiles, whole products, tiles or filters), each writing
+-- its own part of the buffers, so results are bitwise identical for any
+-- thread count (emit_phases says why whole products).
 -- Each 1-D transform is emitted once as straight-line code with the
 -- constants folded (no multiply by 0 or +-1; pairs of points p, -p share
 -- their sums and differences); a 2-D transform is the 1-D one applied to
@@ -558,7 +563,7 @@ local function emit_transforms(e, w, pp)
 	e:line("/* Padded rows y0 .. y1 - 1 of the channels-last buffer: zero rows")
 	e:line(" * and columns around the image, zero channels past C, and each image")
 	e:line(" * row in blocks of 8 channels x 8 pixels transposed in registers")
-	e:line(" * (the last W %% 8 pixels one by one). Rows are independent: the")
+	e:line(" * (the last W % 8 pixels one by one). Rows are independent: the")
 	e:line(" * threads share them. */")
 	e:line("static void pad_rows(const float *restrict img, float *restrict p, int y0, int y1)")
 	e:open("{")
@@ -807,7 +812,8 @@ local function emit_phases(e, pp, ops)
 	e:line("static const double INPUT_WORK = (double)%s * CP * (2 * ALPHA * INPUT_1D_OPS + 2 * XI);", vt)
 	e:line("static const double PRODUCT_WORK = 2.0 * XI * %s * CP * KP;", vt)
 	e:line("static const double OUTPUT_WORK =")
-	e:line("	(double)%s * KP * ((ALPHA + TILE) * OUTPUT_1D_OPS + XI + TILE * TILE);", vt)
+	e:line("	(double)%s * %s * ((ALPHA + TILE) * OUTPUT_1D_OPS + XI + TILE * TILE);",
+		vt, pp.fm and "K" or "KP")
 	e:line()
 	e:line("/* One image's buffers, shared by the phases and their threads. */")
 	e:line("struct image_job {")
@@ -833,7 +839,7 @@ local function emit_phases(e, pp, ops)
 
 	if pp.fm then
 		e:line("/* 1. Input transform, items of LANES tiles x LANES channels: item i")
-		e:line(" *    is tiles LANES (i / (CP / LANES)) on, channels LANES (i %% (CP /")
+		e:line(" *    is tiles LANES (i / (CP / LANES)) on, channels LANES (i % (CP /")
 		e:line(" *    LANES)) on. */")
 		e:line("static void input_items(void *ctx, int i0, int i1)")
 		e:open("{")
