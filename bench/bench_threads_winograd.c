@@ -20,6 +20,14 @@
  *     -f          every parallel-for parallel, whatever its work, and no
  *                 back-off when two threads gain nothing (the pool's own
  *                 judgement off: dp_set_parallel_min_flops(0))
+ *     -w S        keep only turns that ran with two free cores, for up to
+ *                 S seconds per layer: a probe before and after each turn
+ *                 (a 2 ms spin loop on one thread, then on two at once)
+ *                 must show the two copies taking at most 15% longer than
+ *                 one. On a machine shared with busy neighbours, where a
+ *                 second core is free only now and then, this times what
+ *                 two threads give on a quiet machine; the count of turns
+ *                 kept and probed is printed.
  * Prints per kernel and thread count the fastest and the median turn,
  * and the median of the per-turn ratios t(1) / t(2) (both measured within
  * a few milliseconds of each other, so under much the same load).
@@ -32,6 +40,7 @@
  * the fp64 reference, and its 2-thread output against its 1-thread
  * output bit for bit. */
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -68,6 +77,39 @@ static void *xmalloc(size_t n)
 		exit(1);
 	}
 	return p;
+}
+
+/* The probe of -w: about 2 ms of a dependent chain of adds, on a
+ * counter of the caller's own (on its stack: no line shared between the
+ * two threads). */
+static void spin(volatile double *x)
+{
+	for (long i = 0; i < 350000; i++)
+		*x += 1e-9;
+}
+
+static void *spin_thread(void *arg)
+{
+	volatile double x = 0;
+	(void)arg;
+	spin(&x);
+	return NULL;
+}
+
+/* The time of two copies of spin() on two threads over one copy on one:
+ * about 1 when two cores are free, 2 when only one is. */
+static double probe(void)
+{
+	volatile double x = 0;
+	double t0 = now_seconds();
+	spin(&x);
+	double t1 = now_seconds();
+	pthread_t th;
+	if (pthread_create(&th, NULL, spin_thread, NULL) != 0)
+		return INFINITY;
+	spin(&x);
+	pthread_join(th, NULL);
+	return (now_seconds() - t1) / (t1 - t0);
 }
 
 static void call(run *r, const dp_desc *d, const float *x)
@@ -107,7 +149,8 @@ static const dp_kernel *generated(const dp_desc *d, const char *dpgen,
 }
 
 static void bench_layer(const struct layer *l, int turns, int block,
-                        int generic, int force, const char *gendir)
+                        int generic, int force, double quiet,
+                        const char *gendir)
 {
 	dp_desc d;
 	memset(&d, 0, sizeof d);
@@ -188,7 +231,17 @@ static void bench_layer(const struct layer *l, int turns, int block,
 			exit(1);
 		}
 	}
-	for (int t = 0; t < turns; t++)
+	long probed = 0;
+	double start = now_seconds();
+	int t = 0;
+	while (t < turns) {
+		if (quiet > 0) {
+			if (now_seconds() - start > quiet)
+				break;
+			probed++;
+			if (probe() > 1.15)
+				continue;
+		}
 		for (int i = 0; i < nr; i++)
 			for (int s = 0; s < 2; s++) {
 				int th = (s ^ (t & 1)) + 1;
@@ -203,15 +256,25 @@ static void bench_layer(const struct layer *l, int turns, int block,
 				}
 				runs[i].t[th - 1][t] = best;
 			}
-	printf("  %d turns, fastest of %d calls each, wall time:\n", turns,
-	       block);
-	printf("  %-10s %9s %9s %9s %9s %8s %8s\n", "", "1t min", "1t med",
-	       "2t min", "2t med", "min/min", "per turn");
-	for (int i = 0; i < nr; i++) {
+		if (quiet > 0 && probe() > 1.15)
+			continue;   /* the turn is measured again */
+		t++;
+	}
+	if (quiet > 0)
+		printf("  %d quiet turns of %ld probed in %.0f s\n", t, probed,
+		       now_seconds() - start);
+	turns = t;
+	if (turns > 0) {
+		printf("  %d turns, fastest of %d calls each, wall time:\n", turns,
+		       block);
+		printf("  %-10s %9s %9s %9s %9s %8s %8s\n", "", "1t min",
+		       "1t med", "2t min", "2t med", "min/min", "per turn");
+	}
+	for (int i = 0; i < nr && turns > 0; i++) {
 		run *r = &runs[i];
 		double q[MAXT];
-		for (int t = 0; t < turns; t++)
-			q[t] = r->t[0][t] / r->t[1][t];
+		for (int j = 0; j < turns; j++)
+			q[j] = r->t[0][j] / r->t[1][j];
 		qsort(q, (size_t)turns, sizeof q[0], cmp_double);
 		qsort(r->t[0], (size_t)turns, sizeof r->t[0][0], cmp_double);
 		qsort(r->t[1], (size_t)turns, sizeof r->t[1][0], cmp_double);
@@ -236,6 +299,7 @@ int main(int argc, char **argv)
 {
 	int lis[NLAYERS], nl = NLAYERS, turns = 15, block = 3, generic = 0;
 	int force = 0;
+	double quiet = 0;
 	for (int i = 0; i < NLAYERS; i++)
 		lis[i] = i;
 	for (int i = 1; i < argc; i++) {
@@ -255,9 +319,11 @@ int main(int argc, char **argv)
 			turns = atoi(v);
 		else if (!strcmp(argv[i], "-q"))
 			block = atoi(v);
+		else if (!strcmp(argv[i], "-w"))
+			quiet = atof(v);
 		else {
 			fprintf(stderr, "usage: bench_threads_winograd [-l LAYERS] "
-			        "[-r TURNS] [-q CALLS] [-g] [-f]\n");
+			        "[-r TURNS] [-q CALLS] [-g] [-f] [-w SECS]\n");
 			return 2;
 		}
 		i++;
@@ -281,7 +347,7 @@ int main(int argc, char **argv)
 		gendir = "/tmp/bench_threads_winograd";
 	mkdir(gendir, 0777);
 	for (int i = 0; i < nl; i++)
-		bench_layer(&layers[lis[i]], turns, block, generic, force,
+		bench_layer(&layers[lis[i]], turns, block, generic, force, quiet,
 		            gendir);
 	return 0;
 }
