@@ -911,17 +911,26 @@ local function emit_phases(e, pp, ops)
 		e.depth = e.depth - 2
 		e:close("}")
 	else
-		e:line("/* 3. Output transform, bias and crop of the tiles [t0, t1), LANES")
-		e:line(" *    filters at a time (the last tile row and column may be ragged). */")
-		e:line("static void output_items(void *ctx, int t0, int t1)")
+		e:line("/* 3. Output transform, bias and crop (the last tile row and column")
+		e:line(" *    may be ragged). Item i is the tile row i / KG for the OUT_FILTERS")
+		e:line(" *    filters from OUT_FILTERS (i % KG) on: it writes whole rows of its")
+		e:line(" *    filters' planes and reads whole 64-byte lines of M. (Items of")
+		e:line(" *    single tiles made the threads write the same cache lines, as")
+		e:line(" *    tiles side by side share them, and scaled poorly.) */")
+		e:line("enum { OUT_FILTERS = %d, KG = KP / OUT_FILTERS };", pp.out_filters)
+		e:line()
+		e:line("static void output_items(void *ctx, int i0, int i1)")
 		e:open("{")
 		e:line("const struct image_job *job = ctx;")
-		e:open("for (int t = t0; t < t1; t++) {")
-		e:line("const int ty = t / TILES_X, tx = t % TILES_X;")
+		e:open("for (int i = i0; i < i1; i++) {")
+		e:line("const int ty = i / KG, kf = i % KG * OUT_FILTERS;")
 		e:line("const int rows = HO - ty * TILE < TILE ? HO - ty * TILE : TILE;")
+		e:open("for (int tx = 0; tx < TILES_X; tx++) {")
+		e:line("const int t = ty * TILES_X + tx;")
 		e:line("const int cols = WO - tx * TILE < TILE ? WO - tx * TILE : TILE;")
-		e:single("for (int k0 = 0; k0 < KP; k0 += LANES)",
+		e:single("for (int k0 = kf; k0 < kf + OUT_FILTERS; k0 += LANES)",
 			"output_tile(job->m + (ptrdiff_t)t * KP + k0, job->bias, k0, job->out + ty * TILE * WO + tx * TILE, rows, cols);")
+		e:close("}")
 		e:close("}")
 		e:close("}")
 	end
@@ -961,7 +970,7 @@ local function emit_phases(e, pp, ops)
 	else
 		e:line("par_for(T, INPUT_WORK, input_items, &job);")
 		e:line("par_for(%s, PRODUCT_WORK, product_items, &job);", pp.slots and "SLICES" or "XI")
-		e:line("par_for(T, OUTPUT_WORK, output_items, &job);")
+		e:line("par_for(TILES_Y * KG, OUTPUT_WORK, output_items, &job);")
 	end
 	e:close("}")
 	e:line("return DP_OK;")
@@ -991,6 +1000,9 @@ function M.generate(d, name)
 	-- the last tile row reaches past it.
 	local hp = ((d.ho + d.tile - 1) // d.tile) * d.tile + d.r - 1
 	pp.border_rows = d.pad_h > 0 or hp > d.pad_h + d.h
+	-- Filters per item of the output transform: 16 (a 64-byte line of M)
+	-- when they divide KP.
+	pp.out_filters = kp % (2 * LANES) == 0 and 2 * LANES or LANES
 	emit_constants(e, d, w, pp)
 	if pp.fm then
 		e:line("enum { ALIGN = 16 };   /* 64 bytes, in floats */")
