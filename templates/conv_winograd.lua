@@ -941,9 +941,16 @@ local function emit_phases(e, pp, ops)
 		"on this thread alone when its work is small. The products share out",
 		"whole GEMMs rather than the panels inside each one: the XI products",
 		"of a layer are small (C64 H56 F(6,3): 64 of 100 x 64 x 64, 0.8",
-		"MFLOP each), and splitting each one cost a hand-off per product and",
-		"left the transforms serial (measured with bench_threads_winograd:",
-		"two threads were 0.87x one on that layer before).",
+		"MFLOP each), below the pool's threshold one by one or split into",
+		"many hand-offs, and the transforms around them stayed serial: two",
+		"threads were 0.87-1.0x one on the C64 and C128 layers. With whole",
+		"products, measured with bench_threads_winograd and the same loop",
+		"timed by stage, in quiet spells of the shared 2-core machine: 1.4-",
+		"1.8x on C64 H56 and C128 H28 (F(4,3), F(6,3)), 1.7x on C256 H14,",
+		"1.7-2.0x on C512 H7, 1.4x on C32 H28 5x5. XI is at least 4 when",
+		"r > 1, enough to balance two threads; a lone product (F(1,1)) is a",
+		"par_for of one item, which runs outside the pool, so the GEMM's own",
+		"par_for may still share its panels.",
 	})
 	e:line("static dp_status execute(const dp_desc *d, const void *state,")
 	e:line("                         const float *input, float *output,")
