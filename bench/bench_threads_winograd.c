@@ -38,7 +38,11 @@
  * $DP_KERNEL_CFLAGS (default -O3 -march=native) into $BENCH_GENDIR
  * (default /tmp/bench_threads_winograd). Every kernel is checked against
  * the fp64 reference, and its 2-thread output against its 1-thread
- * output bit for bit. */
+ * output bit for bit. Note: the kernels share the pool, and with it its
+ * back-off (threads.c: after a parallel job that gained under 10%, every
+ * call runs serially for 10 ms to 1 s), so a base kernel whose jobs do
+ * not pay also serializes the new one's calls for a while: compare
+ * with -f, or run the two in separate processes, to see each alone. */
 #include <math.h>
 #include <pthread.h>
 #include <stdio.h>
