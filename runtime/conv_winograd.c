@@ -17,7 +17,14 @@
  * Then Y = AT [ (G g G^T) .* (BT d BT^T) ] AT^T per tile, with the same
  * three stages as the generated kernel (input transform into alpha^2
  * matrices of C x T, alpha^2 products with U, output transform), written
- * as plain loops. */
+ * as plain loops.
+ *
+ * Threads: as in the generated kernel, each stage is one dp_parallel_for
+ * over independent items (channels, products, filters), each item
+ * writing its own part of V, M or the output in a fixed order, so results
+ * are bitwise identical for any thread count. The work passed with each
+ * call is the stage's multiply-adds (2 flops each) plus the floats it
+ * loads and stores, counted from the loops below. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -278,6 +285,74 @@ static void output_tile(const wstate *st, const float *mt, ptrdiff_t ms,
 		}
 }
 
+/* One image's work, shared by the stages and their threads. */
+typedef struct job {
+	const dp_desc *d;
+	const wstate *st;
+	const float *img;     /* the image, C x H x W */
+	float *out;           /* its output, K x HO x WO */
+	const float *u, *bias;
+	float *v, *mm;
+	int ho, wo, tyn, txn;
+	ptrdiff_t t_count, kc, ct, kt;
+} job;
+
+/* 1. Input transform of the channels [c0, c1): every tile of each. */
+static void input_items(void *ctx, int c0, int c1)
+{
+	const job *j = ctx;
+	const dp_desc *d = j->d;
+	const int m = j->st->m;
+	for (int c = c0; c < c1; c++) {
+		const float *plane = j->img + (ptrdiff_t)c * d->h * d->w;
+		for (int ty = 0; ty < j->tyn; ty++)
+			for (int tx = 0; tx < j->txn; tx++)
+				input_tile(j->st, plane, d->h, d->w,
+				           ty * m - d->pad_h, tx * m - d->pad_w,
+				           j->v + c * j->t_count + (ptrdiff_t)ty * j->txn +
+				           tx, j->ct);
+	}
+}
+
+/* 2. M_xi = U_xi (K x C) V_xi (C x T) for xi in [xi0, xi1). */
+static void product_items(void *ctx, int xi0, int xi1)
+{
+	const job *j = ctx;
+	const int kn = j->d->k, cn = j->d->c;
+	const ptrdiff_t tn = j->t_count;
+	for (int xi = xi0; xi < xi1; xi++)
+		for (int k = 0; k < kn; k++) {
+			float *row = j->mm + xi * j->kt + k * tn;
+			for (ptrdiff_t t = 0; t < tn; t++)
+				row[t] = 0;
+			for (int c = 0; c < cn; c++) {
+				const float ukc = j->u[xi * j->kc + (ptrdiff_t)k * cn + c];
+				const float *vc = j->v + xi * j->ct + c * tn;
+				for (ptrdiff_t t = 0; t < tn; t++)
+					row[t] += ukc * vc[t];
+			}
+		}
+}
+
+/* 3. Output transform, bias and crop of the filters [k0, k1). */
+static void output_items(void *ctx, int k0, int k1)
+{
+	const job *j = ctx;
+	const int m = j->st->m, ho = j->ho, wo = j->wo;
+	for (int k = k0; k < k1; k++) {
+		float *plane = j->out + (ptrdiff_t)k * ho * wo;
+		for (int ty = 0; ty < j->tyn; ty++)
+			for (int tx = 0; tx < j->txn; tx++) {
+				int rows = ho - ty * m < m ? ho - ty * m : m;
+				int cols = wo - tx * m < m ? wo - tx * m : m;
+				output_tile(j->st, j->mm + k * j->t_count +
+				            (ptrdiff_t)ty * j->txn + tx, j->kt, j->bias[k],
+				            plane + (ptrdiff_t)ty * m * wo + tx * m,
+				            wo, rows, cols);
+			}
+	}
+}
+
 static dp_status execute(const dp_desc *d, const void *state,
                          const float *input, float *output, void *workspace)
 {
@@ -285,54 +360,36 @@ static dp_status execute(const dp_desc *d, const void *state,
 	const int a = st->alpha, m = st->m, xis = a * a;
 	if (m != d->tile || st->r != d->r)
 		return DP_ERR_ARG;
-	const int ho = dp_conv_out_h(d), wo = dp_conv_out_w(d);
-	const int tyn = (ho + m - 1) / m, txn = (wo + m - 1) / m;
-	const ptrdiff_t t_count = (ptrdiff_t)tyn * txn;
-	const ptrdiff_t kc = (ptrdiff_t)d->k * d->c;
-	const ptrdiff_t ct = (ptrdiff_t)d->c * t_count;
-	const ptrdiff_t kt = (ptrdiff_t)d->k * t_count;
-	const float *u = (const float *)(st + 1);
-	const float *bias = u + xis * kc;
-	float *v = workspace, *mm = v + xis * ct;
+	job j = { .d = d, .st = st };
+	j.ho = dp_conv_out_h(d);
+	j.wo = dp_conv_out_w(d);
+	j.tyn = (j.ho + m - 1) / m;
+	j.txn = (j.wo + m - 1) / m;
+	j.t_count = (ptrdiff_t)j.tyn * j.txn;
+	j.kc = (ptrdiff_t)d->k * d->c;
+	j.ct = (ptrdiff_t)d->c * j.t_count;
+	j.kt = (ptrdiff_t)d->k * j.t_count;
+	j.u = (const float *)(st + 1);
+	j.bias = j.u + xis * j.kc;
+	j.v = workspace;
+	j.mm = j.v + xis * j.ct;
+	/* Work per stage: per tile and channel the input transform is two
+	 * products of alpha x alpha matrices (2 a^3 multiply-adds), a^2
+	 * loads and a^2 stores; per tile and filter the output transform is
+	 * m a^2 + m^2 a multiply-adds, a^2 loads and m^2 stores; the
+	 * products are K C T multiply-adds per xi. */
+	const double tiles_c = (double)j.t_count * d->c;
+	const double tiles_k = (double)j.t_count * d->k;
+	const double in_work = tiles_c * (4.0 * a * a * a + 2.0 * a * a);
+	const double prod_work = 2.0 * xis * (double)j.kc * (double)j.t_count;
+	const double out_work = tiles_k * (2.0 * (m * a * a + m * m * a) +
+	                                   a * a + m * m);
 	for (int n = 0; n < d->n; n++) {
-		const float *img = input + (ptrdiff_t)n * d->c * d->h * d->w;
-		float *out = output + (ptrdiff_t)n * d->k * ho * wo;
-		/* 1. input transform */
-		for (int c = 0; c < d->c; c++) {
-			const float *plane = img + (ptrdiff_t)c * d->h * d->w;
-			for (int ty = 0; ty < tyn; ty++)
-				for (int tx = 0; tx < txn; tx++)
-					input_tile(st, plane, d->h, d->w,
-					           ty * m - d->pad_h, tx * m - d->pad_w,
-					           v + c * t_count + (ptrdiff_t)ty * txn + tx,
-					           ct);
-		}
-		/* 2. M_xi = U_xi (K x C) V_xi (C x T) */
-		for (int xi = 0; xi < xis; xi++)
-			for (int k = 0; k < d->k; k++) {
-				float *row = mm + xi * kt + k * t_count;
-				for (ptrdiff_t t = 0; t < t_count; t++)
-					row[t] = 0;
-				for (int c = 0; c < d->c; c++) {
-					const float ukc = u[xi * kc + (ptrdiff_t)k * d->c + c];
-					const float *vc = v + xi * ct + c * t_count;
-					for (ptrdiff_t t = 0; t < t_count; t++)
-						row[t] += ukc * vc[t];
-				}
-			}
-		/* 3. output transform, bias, crop */
-		for (int k = 0; k < d->k; k++) {
-			float *plane = out + (ptrdiff_t)k * ho * wo;
-			for (int ty = 0; ty < tyn; ty++)
-				for (int tx = 0; tx < txn; tx++) {
-					int rows = ho - ty * m < m ? ho - ty * m : m;
-					int cols = wo - tx * m < m ? wo - tx * m : m;
-					output_tile(st, mm + k * t_count +
-					            (ptrdiff_t)ty * txn + tx, kt, bias[k],
-					            plane + (ptrdiff_t)ty * m * wo + tx * m,
-					            wo, rows, cols);
-				}
-		}
+		j.img = input + (ptrdiff_t)n * d->c * d->h * d->w;
+		j.out = output + (ptrdiff_t)n * d->k * j.ho * j.wo;
+		dp_parallel_for(d->c, in_work, input_items, &j);
+		dp_parallel_for(xis, prod_work, product_items, &j);
+		dp_parallel_for(d->k, out_work, output_items, &j);
 	}
 	return DP_OK;
 }

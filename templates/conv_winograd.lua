@@ -11,6 +11,11 @@
 --             2. M_xi = U_xi V_xi, alpha*alpha products (K x C)(C x T);
 --             3. Y = AT M AT^T per tile, plus the bias, cropped to the
 --                output (the last tile row and column may be ragged).
+-- Threads: each stage of execute() (0. padding the input into a
+-- channels-last buffer, then 1-3) is one par_for over independent items
+-- (padded rows, tiles, whole products, tiles or filters), each writing
+-- its own part of the buffers, so results are bitwise identical for any
+-- thread count (emit_phases says why whole products).
 -- Each 1-D transform is emitted once as straight-line code with the
 -- constants folded (no multiply by 0 or +-1; pairs of points p, -p share
 -- their sums and differences); a 2-D transform is the 1-D one applied to
@@ -156,9 +161,19 @@ local function stride_index(i, stride)
 	return string.format("%d * %s", i, stride)
 end
 
+-- Arithmetic operators in a C expression of form_text/term_text: the
+-- binary + - * between terms (spelled with spaces around them) and a
+-- leading unary minus. Constants are magnitudes, so they hold no sign.
+local function ops_of(expr)
+	local n = expr:sub(1, 1) == "-" and 1 or 0
+	for _ in expr:gmatch(" [%+%-%*] ") do n = n + 1 end
+	return n
+end
+
 -- static inline void fname(x, xs, y, ys): y = A x for the rows x rows
 -- rational matrix A, x and y read and written with strides xs and ys, in
--- elements of type ty ("float", or "vec": 8 channels at once).
+-- elements of type ty ("float", or "vec": 8 channels at once). Returns
+-- the number of arithmetic operations emitted (one call's work, per lane).
 local function emit_linear(e, fname, A, what, ty)
 	ty = ty or "float"
 	local zero = ty == "float" and "0.0f" or "(vec){ 0 }"
@@ -191,15 +206,17 @@ local function emit_linear(e, fname, A, what, ty)
 		e:line("/* xapb = xa + xb, xamb = xa - xb: inputs that every output")
 		e:line(" * takes as a sum or a difference (points p and -p). */")
 	end
-	local pair_of = {}
+	local pair_of, ops = {}, 0
 	for _, p in ipairs(cp) do
 		pair_of[p.k], pair_of[p.l] = p, p
 		local a, b = p.k - 1, p.l - 1
 		if p.sum then
 			e:line("const %s x%dp%d = x%d + x%d;", ty, a, b, a, b)
+			ops = ops + 1
 		end
 		if p.diff then
 			e:line("const %s x%dm%d = x%d - x%d;", ty, a, b, a, b)
+			ops = ops + 1
 		end
 	end
 	local forms = {}
@@ -226,17 +243,21 @@ local function emit_linear(e, fname, A, what, ty)
 	local done = {}
 	for _, p in ipairs(rp) do
 		local a, b = p.a - 1, p.b - 1
-		e:line("const %s s%d%d = %s;", ty, a, b, form_text(p.same, zero))
-		e:line("const %s t%d%d = %s;", ty, a, b, form_text(p.opp, zero))
+		local st, tt = form_text(p.same, zero), form_text(p.opp, zero)
+		e:line("const %s s%d%d = %s;", ty, a, b, st)
+		e:line("const %s t%d%d = %s;", ty, a, b, tt)
+		ops = ops + ops_of(st) + ops_of(tt)
 		done[p.a] = string.format("s%d%d + t%d%d", a, b, a, b)
 		done[p.b] = string.format("s%d%d - t%d%d", a, b, a, b)
 	end
 	for i = 1, nrows do
-		e:line("y[%s] = %s;", stride_index(i - 1, "ys"),
-			done[i] or form_text(forms[i], zero))
+		local y = done[i] or form_text(forms[i], zero)
+		e:line("y[%s] = %s;", stride_index(i - 1, "ys"), y)
+		ops = ops + ops_of(y)
 	end
 	e:close("}")
 	e:line()
+	return ops
 end
 
 -- The parts of the file -------------------------------------------------
@@ -291,6 +312,7 @@ local function round_up(x, m) return (x + m - 1) // m * m end
 -- from L1 often enough to hide its first read (measured with
 -- bench/bench_winograd: C256 H14 F(4,3), T = 16: filter-major 2.7x
 -- im2col-blas against 1.8x; C64 H56 F(4,3), T = 196: 2.1x against 2.4x).
+local MAX_SLICES = 16        -- slots of packed A for the products, at most
 local FM_MR = 6            -- filters per register block (12 accumulators)
 local FM_PREFETCH = 1024   -- floats of U prefetched ahead of the block
 
@@ -411,10 +433,10 @@ end
 local function emit_transforms(e, w, pp)
 	emit_linear(e, "filter_1d", w.G,
 		string.format("y = G x: %d filter taps to %d values.", w.r, w.alpha))
-	emit_linear(e, "input_1d", w.BT,
+	local ops_in = emit_linear(e, "input_1d", w.BT,
 		string.format("y = BT x: %d input pixels to %d values, %d channels at once.",
 			w.alpha, w.alpha, LANES), "vec")
-	emit_linear(e, "output_1d", w.AT,
+	local ops_out = emit_linear(e, "output_1d", w.AT,
 		string.format("y = AT x: %d products to %d outputs, %d filters at once.",
 			w.alpha, w.m, LANES), "vec")
 
@@ -537,62 +559,51 @@ local function emit_transforms(e, w, pp)
 		e:line()
 	end
 
-	if pp.fm then
-		e:line("/* The image into the padded channels-last buffer (zeros around it")
-		e:line(" * and in the channels past C): blocks of 8 channels x 8 pixels")
-		e:line(" * of a row transposed in registers, the last W %% 8 pixels one by")
-		e:line(" * one; only the border is cleared. */")
-		e:line("static void pad_input(const float *restrict img, float *restrict p)")
-		e:open("{")
-		e:line("typedef float uvec __attribute__((vector_size(%d), aligned(4)));",
-			LANES * 4)
-		e:line("memset(p, 0, (size_t)PAD_H * WP * CP * sizeof(float));")
-		e:line("memset(p + (ptrdiff_t)(PAD_H + H) * WP * CP, 0,")
-		e:line("       (size_t)(HP - PAD_H - H) * WP * CP * sizeof(float));")
-		e:open("for (int y = 0; y < H; y++) {")
-		e:line("float *row = p + (ptrdiff_t)(y + PAD_H) * WP * CP;")
-		e:line("memset(row, 0, (size_t)PAD_W * CP * sizeof(float));")
-		e:line("memset(row + (ptrdiff_t)(PAD_W + W) * CP, 0,")
-		e:line("       (size_t)(WP - PAD_W - W) * CP * sizeof(float));")
-		e:line("row += (ptrdiff_t)PAD_W * CP;")
-		e:open("for (int c0 = 0; c0 < CP; c0 += LANES) {")
-		e:line("const float *src = img + ((ptrdiff_t)c0 * H + y) * W;")
-		e:line("int x = 0;")
-		e:open("for (; x + LANES <= W; x += LANES) {")
-		e:line("vec r[LANES];")
-		e:single("for (int l = 0; l < LANES; l++)",
-			"r[l] = c0 + l < C ? *(const uvec *)(src + (ptrdiff_t)l * H * W + x) : (vec){ 0 };")
-		e:line("transpose(r);")
-		e:single("for (int l = 0; l < LANES; l++)",
-			"*(vec *)(row + (ptrdiff_t)(x + l) * CP + c0) = r[l];")
-		e:close("}")
-		e:single("for (; x < W; x++)", "for (int l = 0; l < LANES; l++)")
-		e.depth = e.depth + 2
-		e:line("row[(ptrdiff_t)x * CP + c0 + l] = c0 + l < C ? src[(ptrdiff_t)l * H * W + x] : 0.0f;")
-		e.depth = e.depth - 2
-		e:close("}")
-		e:close("}")
-		e:close("}")
-		e:line()
-		return
-	end
-	e:line("/* The image into the padded channels-last buffer (zeros around it")
-	e:line(" * and in the channels past C). */")
-	e:line("static void pad_input(const float *restrict img, float *restrict p)")
+	if not pp.fm then emit_transpose(e) end
+	e:line("/* Padded rows y0 .. y1 - 1 of the channels-last buffer: zero rows")
+	e:line(" * and columns around the image, zero channels past C, and each image")
+	e:line(" * row in blocks of 8 channels x 8 pixels transposed in registers")
+	e:line(" * (the last W % 8 pixels one by one). Rows are independent: the")
+	e:line(" * threads share them. */")
+	e:line("static void pad_rows(const float *restrict img, float *restrict p, int y0, int y1)")
 	e:open("{")
-	e:line("memset(p, 0, PADDED * sizeof(float));")
-	e:open("for (int y = 0; y < H; y++) {")
-	e:line("float *row = p + ((ptrdiff_t)(y + PAD_H) * WP + PAD_W) * CP;")
-	e:single("for (int c = 0; c < C; c++)", "for (int x = 0; x < W; x++)")
+	e:line("typedef float uvec __attribute__((vector_size(%d), aligned(4)));",
+		LANES * 4)
+	e:open("for (int y = y0; y < y1; y++) {")
+	e:line("float *row = p + (ptrdiff_t)y * WP * CP;")
+	if pp.border_rows then
+		e:open("if (y < PAD_H || y >= PAD_H + H) {")
+		e:line("memset(row, 0, (size_t)WP * CP * sizeof(float));")
+		e:line("continue;")
+		e:close("}")
+	end
+	e:line("memset(row, 0, (size_t)PAD_W * CP * sizeof(float));")
+	e:line("memset(row + (ptrdiff_t)(PAD_W + W) * CP, 0,")
+	e:line("       (size_t)(WP - PAD_W - W) * CP * sizeof(float));")
+	e:line("row += (ptrdiff_t)PAD_W * CP;")
+	e:open("for (int c0 = 0; c0 < CP; c0 += LANES) {")
+	e:line("const float *src = img + ((ptrdiff_t)c0 * H + y - PAD_H) * W;")
+	e:line("int x = 0;")
+	e:open("for (; x + LANES <= W; x += LANES) {")
+	e:line("vec r[LANES];")
+	e:single("for (int l = 0; l < LANES; l++)",
+		"r[l] = c0 + l < C ? *(const uvec *)(src + (ptrdiff_t)l * H * W + x) : (vec){ 0 };")
+	e:line("transpose(r);")
+	e:single("for (int l = 0; l < LANES; l++)",
+		"*(vec *)(row + (ptrdiff_t)(x + l) * CP + c0) = r[l];")
+	e:close("}")
+	e:single("for (; x < W; x++)", "for (int l = 0; l < LANES; l++)")
 	e.depth = e.depth + 2
-	e:line("row[(ptrdiff_t)x * CP + c] = img[((ptrdiff_t)c * H + y) * W + x];")
+	e:line("row[(ptrdiff_t)x * CP + c0 + l] = c0 + l < C ? src[(ptrdiff_t)l * H * W + x] : 0.0f;")
 	e.depth = e.depth - 2
 	e:close("}")
 	e:close("}")
+	e:close("}")
 	e:line()
+	return { input = ops_in, output = ops_out }
 end
 
-local function emit_state(e)
+local function emit_state(e, pp)
 	kernel.align_up(e)
 	e:line("/* State: the bias (KP values), then U^T packed for the GEMM, XI")
 	e:line(" * sets of PACKED_B floats, each from a 64-byte boundary. */")
@@ -624,55 +635,23 @@ local function emit_state(e)
 	e:line("return DP_OK;")
 	e:close("}")
 	e:line()
-	e:line("/* Workspace, each part from a 64-byte boundary: the padded input,")
-	e:line(" * V, M and the GEMM's packed A. */")
-	e:line("static size_t workspace_bytes(const dp_desc *d)")
-	e:open("{")
-	e:line("(void)d;")
-	e:line("return ((size_t)PADDED + XI * (CT + KT) + PACKED_A + 4 * ALIGN) *")
-	e:line("       sizeof(float);")
-	e:close("}")
-	e:line()
-end
-
-local function emit_execute(e)
-	e:line("static dp_status execute(const dp_desc *d, const void *state,")
-	e:line("                         const float *input, float *output,")
-	e:line("                         void *workspace)")
-	e:open("{")
-	e:line("const float *bias = align_up(state);")
-	e:line("const float *packed_u = align_up(bias + KP);")
-	e:line("float *p = align_up(workspace);")
-	e:line("float *v = align_up(p + PADDED);")
-	e:line("float *mm = align_up(v + XI * CT);")
-	e:line("float *packed_a = align_up(mm + XI * KT);")
-	e:line("(void)d;")
-	e:open("for (int n = 0; n < N; n++) {")
-	e:line("float *out = output + (ptrdiff_t)n * K * HO * WO;")
-	e:line("pad_input(input + (ptrdiff_t)n * C * H * W, p);")
-	e:line()
-	e:line("/* 1. Input transform of every tile, LANES channels at a time. */")
-	e:single("for (int t = 0; t < T; t++)", "for (int c0 = 0; c0 < CP; c0 += LANES)")
-	e.depth = e.depth + 2
-	e:line("input_tile(p, t / TILES_X * TILE, t % TILES_X * TILE, c0,")
-	e:line("           v + (ptrdiff_t)t * CP + c0);")
-	e.depth = e.depth - 2
-	e:line()
-	e:line("/* 2. XI independent products M_xi^T = V_xi^T U_xi^T,")
-	e:line(" *    (T x CP)(CP x KP), with the generated GEMM. */")
-	e:single("for (int xi = 0; xi < XI; xi++)",
-		"gemm_run(v + xi * CT, packed_u + (ptrdiff_t)xi * PACKED_B, mm + xi * KT, packed_a);")
-	e:line()
-	e:line("/* 3. Output transform, bias, and the crop of ragged edge tiles. */")
-	e:open("for (int t = 0; t < T; t++) {")
-	e:line("const int ty = t / TILES_X, tx = t % TILES_X;")
-	e:line("const int rows = HO - ty * TILE < TILE ? HO - ty * TILE : TILE;")
-	e:line("const int cols = WO - tx * TILE < TILE ? WO - tx * TILE : TILE;")
-	e:single("for (int k0 = 0; k0 < KP; k0 += LANES)",
-		"output_tile(mm + (ptrdiff_t)t * KP + k0, bias, k0, out + ty * TILE * WO + tx * TILE, rows, cols);")
-	e:close("}")
-	e:close("}")
-	e:line("return DP_OK;")
+	if pp.slots then
+		e:line("/* Workspace, each part from a 64-byte boundary: the padded input,")
+		e:line(" * V, M and SLICES slots of the GEMM's packed A, one per slice of")
+		e:line(" * the products (whichever thread runs it). */")
+		e:line("static size_t workspace_bytes(const dp_desc *d)")
+		e:open("{")
+		e:line("(void)d;")
+		e:line("return ((size_t)PADDED + XI * (CT + KT) + (size_t)SLICES * A_SLOT +")
+		e:line("        4 * ALIGN) * sizeof(float);")
+	else
+		e:line("/* Workspace, each part from a 64-byte boundary: the padded input,")
+		e:line(" * V and M (the GEMM packs nothing). */")
+		e:line("static size_t workspace_bytes(const dp_desc *d)")
+		e:open("{")
+		e:line("(void)d;")
+		e:line("return ((size_t)PADDED + XI * (CT + KT) + 3 * ALIGN) * sizeof(float);")
+	end
 	e:close("}")
 	e:line()
 end
@@ -732,22 +711,11 @@ local function emit_fm_products(e, pp, kp)
 	if nt > 0 then emit_fm_micro(e, "block_nt", pp.mr, nt // LANES) end
 	if mt > 0 and nt > 0 then emit_fm_micro(e, "block_mt_nt", mt, nt // LANES) end
 
-	parallel.emit(e)
-	e:line("struct products_job { const float *u, *v; float *m; };")
-	e:line()
-	e:line("/* M_xi = U_xi V_xi for xi in [xi0, xi1): panels of NR tiles, then")
-	e:line(" * blocks of MR filters, so that the panel of V stays in L1 while U")
-	e:line(" * streams past it. */")
-	e:line("static void products_items(void *ctx, int xi0, int xi1)")
+	e:line("/* M_xi = U_xi V_xi for one xi: panels of NR tiles, then blocks of MR")
+	e:line(" * filters, so that the panel of V stays in L1 while U streams past it. */")
+	e:line("static void product(const float *restrict ux, const float *restrict vx,")
+	e:line("                    float *restrict mx)")
 	e:open("{")
-	e:line("const struct products_job *job = ctx;")
-	e:line("const float *restrict u = job->u;")
-	e:line("const float *restrict v = job->v;")
-	e:line("float *restrict m = job->m;")
-	e:open("for (int xi = xi0; xi < xi1; xi++) {")
-	e:line("const float *ux = u + xi * KC;")
-	e:line("const float *vx = v + xi * CTP;")
-	e:line("float *mx = m + xi * KTP;")
 	local function rows(suffix, j)
 		e:single("for (int k = 0; k < KF; k += MR)",
 			string.format("block%s(ux + k * CP, vx + %s, mx + k * TP + %s);", suffix, j, j))
@@ -762,15 +730,6 @@ local function emit_fm_products(e, pp, kp)
 		e:line("/* The last %d tiles (and padding up to TP). */", nt)
 		rows("_nt", "TPF")
 	end
-	e:close("}")
-	e:close("}")
-	e:line()
-	e:line("/* The XI products are independent: threads share them (each one")
-	e:line(" * computed alike whatever the partition). */")
-	e:line("static void products(const float *u, const float *v, float *m)")
-	e:open("{")
-	e:line("struct products_job job = { u, v, m };")
-	e:line("par_for(XI, 2.0 * XI * KC * TP, products_items, &job);")
 	e:close("}")
 	e:line()
 end
@@ -828,37 +787,199 @@ local function emit_fm_state(e)
 	e:line()
 end
 
-local function emit_fm_execute(e, pp, tiles)
+-- Threads and execute -------------------------------------------------
+
+-- The phases of execute(), one par_for each, over items that write
+-- disjoint parts of the padded input, V, M and the output, each in an
+-- order of operations that does not depend on the partition: results are
+-- bitwise identical for any thread count.
+local function emit_phases(e, pp, ops)
+	local vt = pp.fm and "TP" or "T"   -- tiles in V and M (rows or columns)
+	e:comment({
+		"The work of each phase, for par_for's choice between the caller's",
+		"thread alone and the pool (dpgen.h; the pool assumes ~50 GFLOP/s):",
+		"the arithmetic operators of the emitted code, times the lanes, plus",
+		"one per float loaded or stored (the pool counts copies as elements",
+		"moved). The transforms move about as many floats as they compute and",
+		"run well below 50 GFLOP/s, so these err on the serial side: a small",
+		"layer stays on one thread. Per tile and 8 channels, the input",
+		"transform is 2 ALPHA calls of input_1d, XI loads and XI stores; per",
+		"tile and 8 filters the output transform is ALPHA + TILE calls of",
+		"output_1d, XI loads and TILE^2 stores.",
+	})
+	e:line("enum { INPUT_1D_OPS = %d, OUTPUT_1D_OPS = %d };", ops.input, ops.output)
+	e:line("static const double PAD_WORK = (double)HP * WP * CP + (double)C * H * W;")
+	e:line("static const double INPUT_WORK = (double)%s * CP * (2 * ALPHA * INPUT_1D_OPS + 2 * XI);", vt)
+	e:line("static const double PRODUCT_WORK = 2.0 * XI * %s * CP * KP;", vt)
+	e:line("static const double OUTPUT_WORK =")
+	e:line("	(double)%s * %s * ((ALPHA + TILE) * OUTPUT_1D_OPS + XI + TILE * TILE);",
+		vt, pp.fm and "K" or "KP")
+	e:line()
+	e:line("/* One image's buffers, shared by the phases and their threads. */")
+	e:line("struct image_job {")
+	e:line("\tconst float *img;       /* the image, C x H x W */")
+	e:line("\tfloat *p;               /* padded, channels-last: HP x WP x CP */")
+	e:line("\tfloat *v, *m;           /* V and M: XI matrices each */")
+	e:line("\tconst float *packed_u;  /* U, as prepare() packed it */")
+	if pp.slots then
+		e:line("\tfloat *packed_a;        /* SLICES slots of A_SLOT floats */")
+	end
+	e:line("\tconst float *bias;      /* KP values */")
+	e:line("\tfloat *out;             /* the image's output, K x HO x WO */")
+	e:line("};")
+	e:line()
+
+	e:line("/* 0. Padded rows [y0, y1). */")
+	e:line("static void pad_items(void *ctx, int y0, int y1)")
+	e:open("{")
+	e:line("const struct image_job *job = ctx;")
+	e:line("pad_rows(job->img, job->p, y0, y1);")
+	e:close("}")
+	e:line()
+
+	if pp.fm then
+		e:line("/* 1. Input transform, items of LANES tiles x LANES channels: item i")
+		e:line(" *    is tiles LANES (i / (CP / LANES)) on, channels LANES (i % (CP /")
+		e:line(" *    LANES)) on. */")
+		e:line("static void input_items(void *ctx, int i0, int i1)")
+		e:open("{")
+		e:line("const struct image_job *job = ctx;")
+		e:single("for (int i = i0; i < i1; i++)",
+			"input_tiles(job->p, i / (CP / LANES) * LANES, i % (CP / LANES) * LANES, job->v);")
+		e:close("}")
+	else
+		e:line("/* 1. Input transform of the tiles [t0, t1), LANES channels at a time. */")
+		e:line("static void input_items(void *ctx, int t0, int t1)")
+		e:open("{")
+		e:line("const struct image_job *job = ctx;")
+		e:single("for (int t = t0; t < t1; t++)", "for (int c0 = 0; c0 < CP; c0 += LANES)")
+		e.depth = e.depth + 2
+		e:line("input_tile(job->p, t / TILES_X * TILE, t % TILES_X * TILE, c0,")
+		e:line("           job->v + (ptrdiff_t)t * CP + c0);")
+		e.depth = e.depth - 2
+		e:close("}")
+	end
+	e:line()
+
+	if pp.fm then
+		e:line("/* 2. The products M_xi = U_xi V_xi, (KP x CP)(CP x TP), xi in [xi0, xi1). */")
+		e:line("static void product_items(void *ctx, int xi0, int xi1)")
+		e:open("{")
+		e:line("const struct image_job *job = ctx;")
+		e:single("for (int xi = xi0; xi < xi1; xi++)",
+			"product(job->packed_u + xi * KC, job->v + xi * CTP, job->m + xi * KTP);")
+		e:close("}")
+	elseif pp.slots then
+		e:line("/* 2. The products M_xi^T = V_xi^T U_xi^T, (T x CP)(CP x KP), of the")
+		e:line(" *    slices [s0, s1): slice s is xi = XI s / SLICES .. XI (s + 1) /")
+		e:line(" *    SLICES - 1, and packs A into slot s of the workspace, so no two")
+		e:line(" *    threads share scratch. Each GEMM runs on this thread alone (its")
+		e:line(" *    own par_for, nested in this one, runs serially). */")
+		e:line("static void product_items(void *ctx, int s0, int s1)")
+		e:open("{")
+		e:line("const struct image_job *job = ctx;")
+		e:open("for (int s = s0; s < s1; s++) {")
+		e:line("float *packed_a = job->packed_a + (ptrdiff_t)s * A_SLOT;")
+		e:single("for (int xi = XI * s / SLICES; xi < XI * (s + 1) / SLICES; xi++)",
+			"gemm_run(job->v + xi * CT, job->packed_u + (ptrdiff_t)xi * PACKED_B, job->m + xi * KT, packed_a);")
+		e:close("}")
+		e:close("}")
+	else
+		e:line("/* 2. The products M_xi^T = V_xi^T U_xi^T, (T x CP)(CP x KP), xi in")
+		e:line(" *    [xi0, xi1). Each GEMM runs on this thread alone (its own par_for,")
+		e:line(" *    nested in this one, runs serially); it packs nothing (A is read")
+		e:line(" *    in place), so the products share no scratch. */")
+		e:line("static void product_items(void *ctx, int xi0, int xi1)")
+		e:open("{")
+		e:line("const struct image_job *job = ctx;")
+		e:single("for (int xi = xi0; xi < xi1; xi++)",
+			"gemm_run(job->v + xi * CT, job->packed_u + (ptrdiff_t)xi * PACKED_B, job->m + xi * KT, NULL);")
+		e:close("}")
+	end
+	e:line()
+
+	if pp.fm then
+		e:line("/* 3. Output transform, bias and crop of the filters [k0, k1), LANES")
+		e:line(" *    tiles at a time. */")
+		e:line("static void output_items(void *ctx, int k0, int k1)")
+		e:open("{")
+		e:line("const struct image_job *job = ctx;")
+		e:single("for (int k = k0; k < k1; k++)", "for (int t0 = 0; t0 < T; t0 += LANES)")
+		e.depth = e.depth + 2
+		e:line("output_tile(job->m + (ptrdiff_t)k * TP + t0, job->bias[k], t0,")
+		e:line("            job->out + (ptrdiff_t)k * HO * WO);")
+		e.depth = e.depth - 2
+		e:close("}")
+	else
+		e:line("/* 3. Output transform, bias and crop (the last tile row and column")
+		e:line(" *    may be ragged). Item i is the tile row i / KG for the OUT_FILTERS")
+		e:line(" *    filters from OUT_FILTERS (i % KG) on: it writes whole rows of its")
+		e:line(" *    filters' planes and reads whole 64-byte lines of M. (Items of")
+		e:line(" *    single tiles made the threads write the same cache lines, as")
+		e:line(" *    tiles side by side share them, and scaled poorly.) */")
+		e:line("enum { OUT_FILTERS = %d, KG = KP / OUT_FILTERS };", pp.out_filters)
+		e:line()
+		e:line("static void output_items(void *ctx, int i0, int i1)")
+		e:open("{")
+		e:line("const struct image_job *job = ctx;")
+		e:open("for (int i = i0; i < i1; i++) {")
+		e:line("const int ty = i / KG, kf = i % KG * OUT_FILTERS;")
+		e:line("const int rows = HO - ty * TILE < TILE ? HO - ty * TILE : TILE;")
+		e:open("for (int tx = 0; tx < TILES_X; tx++) {")
+		e:line("const int t = ty * TILES_X + tx;")
+		e:line("const int cols = WO - tx * TILE < TILE ? WO - tx * TILE : TILE;")
+		e:single("for (int k0 = kf; k0 < kf + OUT_FILTERS; k0 += LANES)",
+			"output_tile(job->m + (ptrdiff_t)t * KP + k0, job->bias, k0, job->out + ty * TILE * WO + tx * TILE, rows, cols);")
+		e:close("}")
+		e:close("}")
+		e:close("}")
+	end
+	e:line()
+
+	e:comment({
+		"Each stage is one par_for over independent items; the pool runs it",
+		"on this thread alone when its work is small. The products share out",
+		"whole GEMMs rather than the panels inside each one: the XI products",
+		"of a layer are small (C64 H56 F(6,3): 64 of 100 x 64 x 64, 0.8",
+		"MFLOP each), below the pool's threshold one by one or split into",
+		"many hand-offs, and the transforms around them stayed serial: two",
+		"threads were 0.87-1.0x one on the C64 and C128 layers. With whole",
+		"products (medians of interleaved calls in quiet spells of the",
+		"shared 2-core machine; bench_threads_winograd): 1.6-1.8x on C64 H56",
+		"and C128 H28 (F(4,3), F(6,3)), 1.75x on C256 H14, 1.8x on C512 H7;",
+		"1.3-1.6x on C32 H28 5x5 (125 us) when the pool does not back off",
+		"to one thread after a job that did not pay. XI is at least 4 when",
+		"r > 1, enough to balance two threads; a lone product (F(1,1)) is a",
+		"par_for of one item, which runs outside the pool, so the GEMM's own",
+		"par_for may still share its panels.",
+	})
 	e:line("static dp_status execute(const dp_desc *d, const void *state,")
 	e:line("                         const float *input, float *output,")
 	e:line("                         void *workspace)")
 	e:open("{")
-	e:line("const float *bias = align_up(state);")
-	e:line("const float *packed_u = align_up(bias + KP);")
-	e:line("float *p = align_up(workspace);")
-	e:line("float *v = align_up(p + PADDED);")
-	e:line("float *mm = align_up(v + XI * CTP);")
+	e:line("struct image_job job;")
+	e:line("job.bias = align_up(state);")
+	e:line("job.packed_u = align_up(job.bias + KP);")
+	e:line("job.p = align_up(workspace);")
+	e:line("job.v = align_up(job.p + PADDED);")
+	e:line("job.m = align_up(job.v + XI * C%s);", vt)
+	if pp.slots then
+		e:line("job.packed_a = align_up(job.m + XI * K%s);", vt)
+	end
 	e:line("(void)d;")
 	e:open("for (int n = 0; n < N; n++) {")
-	e:line("float *out = output + (ptrdiff_t)n * K * HO * WO;")
-	e:line("pad_input(input + (ptrdiff_t)n * C * H * W, p);")
-	e:line()
-	e:line("/* 1. Input transform of every tile, LANES tiles and LANES")
-	e:line(" *    channels at a time (the padding tiles up to TP are zero). */")
-	e:single("for (int t0 = 0; t0 < TP; t0 += LANES)",
-		"for (int c0 = 0; c0 < CP; c0 += LANES)")
-	e.depth = e.depth + 2
-	e:line("input_tiles(p, t0, c0, v);")
-	e.depth = e.depth - 2
-	e:line()
-	e:line("/* 2. XI independent products M_xi = U_xi V_xi, (KP x CP)(CP x TP). */")
-	e:line("products(packed_u, v, mm);")
-	e:line()
-	e:line("/* 3. Output transform, bias, and the crop of ragged edge tiles. */")
-	e:single("for (int k = 0; k < K; k++)", "for (int t0 = 0; t0 < T; t0 += LANES)")
-	e.depth = e.depth + 2
-	e:line("output_tile(mm + (ptrdiff_t)k * TP + t0, bias[k], t0, out + (ptrdiff_t)k * HO * WO);")
-	e.depth = e.depth - 2
+	e:line("job.img = input + (ptrdiff_t)n * C * H * W;")
+	e:line("job.out = output + (ptrdiff_t)n * K * HO * WO;")
+	e:line("par_for(HP, PAD_WORK, pad_items, &job);")
+	if pp.fm then
+		e:line("par_for(TP / LANES * (CP / LANES), INPUT_WORK, input_items, &job);")
+		e:line("par_for(XI, PRODUCT_WORK, product_items, &job);")
+		e:line("par_for(K, OUTPUT_WORK, output_items, &job);")
+	else
+		e:line("par_for(T, INPUT_WORK, input_items, &job);")
+		e:line("par_for(%s, PRODUCT_WORK, product_items, &job);", pp.slots and "SLICES" or "XI")
+		e:line("par_for(TILES_Y * KG, OUTPUT_WORK, output_items, &job);")
+	end
 	e:close("}")
 	e:line("return DP_OK;")
 	e:close("}")
@@ -883,6 +1004,13 @@ function M.generate(d, name)
 	local tiles = ((d.ho + d.tile - 1) // d.tile) * ((d.wo + d.tile - 1) // d.tile)
 	local kp = round_up(d.k, LANES)
 	local pp = plan_products(tiles, kp)
+	-- Padded rows that are all zero: above the image, or below it when
+	-- the last tile row reaches past it.
+	local hp = ((d.ho + d.tile - 1) // d.tile) * d.tile + d.r - 1
+	pp.border_rows = d.pad_h > 0 or hp > d.pad_h + d.h
+	-- Filters per item of the output transform: 16 (a 64-byte line of M)
+	-- when they divide KP.
+	pp.out_filters = kp % (2 * LANES) == 0 and 2 * LANES or LANES
 	emit_constants(e, d, w, pp)
 	if pp.fm then
 		e:line("enum { ALIGN = 16 };   /* 64 bytes, in floats */")
@@ -894,19 +1022,34 @@ function M.generate(d, name)
 		e:line("#endif")
 		e:line()
 		emit_fm_products(e, pp, kp)
-		emit_transforms(e, w, pp)
+		parallel.emit(e)
+		local ops = emit_transforms(e, w, pp)
 		emit_fm_state(e)
-		emit_fm_execute(e, pp, tiles)
+		emit_phases(e, pp, ops)
 	else
 		local spec = { name = "gemm", m = tiles, n = kp, k = round_up(d.c, LANES) }
+		local packed_a = gemm.workspace_floats(spec)
 		e:line("/* The GEMM's buffers, in floats. */")
-		e:line("enum { PACKED_B = %d, PACKED_A = %d, ALIGN = %d };",
-			gemm.packed_b_floats(spec), gemm.workspace_floats(spec), gemm.ALIGN_FLOATS)
+		e:line("enum { PACKED_B = %d, ALIGN = %d };", gemm.packed_b_floats(spec),
+			gemm.ALIGN_FLOATS)
+		if packed_a > 0 then
+			-- The products go to the threads in SLICES slices, each with
+			-- a slot of packed A of its own: a few more slices than
+			-- threads (the pool claims them in order, so a slow thread
+			-- leaves its share to the others), and few enough slots that
+			-- the workspace stays a few MiB.
+			pp.slots = true
+			e:line("/* The products in SLICES slices, each packing A into a slot of")
+			e:line(" * A_SLOT floats (PACKED_A rounded up to 64 bytes) of its own. */")
+			e:line("enum { PACKED_A = %d, A_SLOT = %d, SLICES = %d };", packed_a,
+				round_up(packed_a, gemm.ALIGN_FLOATS),
+				math.min(alpha * alpha, MAX_SLICES))
+		end
 		e:line()
 		gemm.emit(e, spec)
-		emit_transforms(e, w, pp)
-		emit_state(e)
-		emit_execute(e)
+		local ops = emit_transforms(e, w, pp)
+		emit_state(e, pp)
+		emit_phases(e, pp, ops)
 	end
 	kernel.object(e, d, name)
 	return e:text()

@@ -6,7 +6,12 @@
  * point sets; the generic kernel's transforms checked against the exact
  * identity; the generated source checked for folded constants; and the
  * seed cases (one channel, no padding, 3x3, H = 3, 7, ..., 47, 100
- * seeds each), whose mean absolute error must stay below 1e-3.
+ * seeds each), whose mean absolute error must stay below 1e-3. Threads
+ * (issue 7): generated and generic kernels give the same bits on 1, 2
+ * and 3 threads, every parallel-for forced parallel, on shapes that take
+ * each of the generated kernel's three product paths (GEMM reading A in
+ * place, GEMM packing A into per-slice slots, filter-major), with ragged
+ * tiles, batch > 1, C and K not multiples of 8, and a 5x5 kernel.
  *
  * Tolerance, per output, derived from the transforms (not tuned):
  *   |y - y_ref| <= gamma_n * S,   gamma_n = n u / (1 - n u), u = 2^-24,
@@ -275,6 +280,122 @@ static void check_folded(const char *dir)
 	free(src);
 }
 
+/* ---- threads ---- */
+
+/* kern's output at `threads` threads, NaN-poisoned first (so an output
+ * no item writes fails), into y; 0 on success. */
+static int run_threads(const dp_kernel *kern, const dp_desc *d, int threads,
+                       const float *x, const float *w, const float *b,
+                       float *y, size_t ny)
+{
+	dp_set_num_threads(threads);
+	void *state = malloc(kern->state_bytes(d) + 1);
+	void *ws = malloc(kern->workspace_bytes(d) + 1);
+	dp_status st = DP_ERR_NOMEM;
+	for (size_t i = 0; i < ny; i++)
+		y[i] = NAN;
+	if (state && ws) {
+		st = kern->prepare(d, w, b, state);
+		if (st == DP_OK)
+			st = kern->execute(d, state, x, y, ws);
+	}
+	free(state);
+	free(ws);
+	for (size_t i = 0; st == DP_OK && i < ny; i++)
+		if (isnan(y[i]))
+			return -1;
+	return st == DP_OK ? 0 : -1;
+}
+
+static const struct {
+	int n, c, h, w, k, r, m;
+	const char *why;
+	const char *path;   /* a constant the generated source must define */
+} thread_cases[] = {
+	{ 2, 5, 30, 29, 11, 3, 4, "GEMM, A in place, ragged, batch 2", "PACKED_B" },
+	{ 2, 9, 13, 14, 256, 3, 2, "GEMM, A packed per slice, batch 2",
+	  "SLICES" },
+	{ 2, 20, 13, 15, 13, 3, 4, "filter-major, ragged, batch 2", "TPF" },
+	{ 1, 3, 17, 17, 2, 5, 4, "5x5, F(4,5), ragged", "PACKED_B" },
+};
+
+/* The same bits at 2 and 3 threads as at 1, generated and generic, with
+ * every parallel-for made parallel whatever its work. */
+static void check_threads(const char *dir)
+{
+	for (size_t i = 0; i < sizeof thread_cases / sizeof thread_cases[0];
+	     i++) {
+		dp_desc d = conv_desc(thread_cases[i].n, thread_cases[i].c,
+		                      thread_cases[i].h, thread_cases[i].w,
+		                      thread_cases[i].k, thread_cases[i].r,
+		                      thread_cases[i].m, (thread_cases[i].r - 1) / 2,
+		                      (thread_cases[i].r - 1) / 2, "");
+		size_t nx = (size_t)dp_conv_input_elems(&d);
+		size_t nw = (size_t)dp_conv_weight_elems(&d);
+		size_t ny = (size_t)dp_conv_output_elems(&d);
+		float *x = malloc(nx * sizeof(float));
+		float *w = malloc(nw * sizeof(float));
+		float *b = malloc((size_t)d.k * sizeof(float));
+		float *y1 = malloc(ny * sizeof(float));
+		float *yt = malloc(ny * sizeof(float));
+		char note[2048], args[512];
+		if (!x || !w || !b || !y1 || !yt) {
+			ok(0, "memory for the thread cases");
+			free(x); free(w); free(b); free(y1); free(yt);
+			return;
+		}
+		rng_t rng;
+		rng_seed(&rng, 900 + i);
+		fill_normal(&rng, x, nx);
+		fill_normal(&rng, w, nw);
+		fill_normal(&rng, b, (size_t)d.k);
+		desc_args(&d, args, sizeof args);
+		const dp_kernel *kinds[2] = {
+			build_kernel(&d, dir, note, sizeof note),
+			&dp_conv_winograd_generic,
+		};
+		if (!ok(kinds[0] != NULL, "generated kernel builds: %s", args))
+			diag("%s", note);
+		else {
+			/* The shape takes the product path it is here for. */
+			char path[1024], want[64];
+			snprintf(path, sizeof path, "%s/%s.c", dir, kinds[0]->name);
+			snprintf(want, sizeof want, "%s = ", thread_cases[i].path);
+			char *src = slurp(path, NULL);
+			ok(src && strstr(src, want) &&
+			   (strcmp(thread_cases[i].path, "PACKED_B") ||
+			    !strstr(src, "SLICES = ")),
+			   "%s takes the path: %s", kinds[0]->name,
+			   thread_cases[i].why);
+			free(src);
+		}
+		for (int g = 0; g < 2; g++) {
+			if (!kinds[g])
+				continue;
+			dp_set_parallel_min_flops(0);
+			int good = run_threads(kinds[g], &d, 1, x, w, b, y1, ny) == 0;
+			for (int t = 2; t <= 3; t++)
+				good = good &&
+				       run_threads(kinds[g], &d, t, x, w, b, yt, ny) == 0 &&
+				       !memcmp(y1, yt, ny * sizeof(float));
+			ok(good, "%s %s: bitwise identical at 1, 2 and 3 threads",
+			   g ? "generic  " : "generated", thread_cases[i].why);
+			/* And right, on 2 threads. */
+			dp_set_num_threads(2);
+			result r = run_case(kinds[g], &d, 900 + i);
+			ok(passes(&r), "%s %s, 2 threads: %s",
+			   g ? "generic  " : "generated", thread_cases[i].why, r.note);
+			dp_set_parallel_min_flops(-1);
+			dp_set_num_threads(0);
+		}
+		free(x);
+		free(w);
+		free(b);
+		free(y1);
+		free(yt);
+	}
+}
+
 /* The seed cases: mean absolute error over 100 seeds per size. */
 static void seed_cases(const dp_kernel *kern, const dp_desc *d,
                        const char *who)
@@ -341,6 +462,7 @@ int main(void)
 	}
 	diag("largest err/bound over the shapes: %.3g", worst_seen);
 	check_folded(dir);
+	check_threads(dir);
 
 	/* Seed cases: C = K = 1, no padding, 3x3, F(4,3) (the default tile). */
 	for (int h = 3; h <= 47; h += 4) {
