@@ -78,7 +78,7 @@ static const ptrdiff_t PADDED = (ptrdiff_t)HP * WP * CP;
 typedef float vec __attribute__((vector_size(32)));
 
 /* The GEMM's buffers, in floats. */
-enum { PACKED_B = 4096, PACKED_A = 0, ALIGN = 16 };
+enum { PACKED_B = 4096, ALIGN = 16 };
 
 /* Threads: dp_parallel_for (dpgen.h), referenced weakly so that the
  * kernel also loads into a program that does not export libdpgen's
@@ -453,16 +453,67 @@ static void output_tile(const float *restrict m, const float *restrict bias,
 	}
 }
 
-/* The image into the padded channels-last buffer (zeros around it
- * and in the channels past C). */
-static void pad_input(const float *restrict img, float *restrict p)
+/* Shuffles of two vecs: clang and gcc spell them differently. */
+typedef int ivec __attribute__((vector_size(32)));
+#if defined(__clang__)
+#define SHUFFLE(a, b, ...) __builtin_shufflevector(a, b, __VA_ARGS__)
+#else
+#define SHUFFLE(a, b, ...) __builtin_shuffle(a, b, (ivec){ __VA_ARGS__ })
+#endif
+
+/* r[i][j] <-> r[j][i]. */
+static inline void transpose(vec r[LANES])
 {
-	memset(p, 0, PADDED * sizeof(float));
-	for (int y = 0; y < H; y++) {
-		float *row = p + ((ptrdiff_t)(y + PAD_H) * WP + PAD_W) * CP;
-		for (int c = 0; c < C; c++)
-			for (int x = 0; x < W; x++)
-				row[(ptrdiff_t)x * CP + c] = img[((ptrdiff_t)c * H + y) * W + x];
+	vec a[LANES], b[LANES];
+	for (int i = 0; i < LANES; i += 2) {
+		a[i] = SHUFFLE(r[i], r[i + 1], 0, 8, 1, 9, 4, 12, 5, 13);
+		a[i + 1] = SHUFFLE(r[i], r[i + 1], 2, 10, 3, 11, 6, 14, 7, 15);
+	}
+	for (int i = 0; i < LANES; i += 4) {
+		b[i] = SHUFFLE(a[i], a[i + 2], 0, 1, 8, 9, 4, 5, 12, 13);
+		b[i + 1] = SHUFFLE(a[i], a[i + 2], 2, 3, 10, 11, 6, 7, 14, 15);
+		b[i + 2] = SHUFFLE(a[i + 1], a[i + 3], 0, 1, 8, 9, 4, 5, 12, 13);
+		b[i + 3] = SHUFFLE(a[i + 1], a[i + 3], 2, 3, 10, 11, 6, 7, 14, 15);
+	}
+	for (int i = 0; i < 4; i++) {
+		r[i] = SHUFFLE(b[i], b[i + 4], 0, 1, 2, 3, 8, 9, 10, 11);
+		r[i + 4] = SHUFFLE(b[i], b[i + 4], 4, 5, 6, 7, 12, 13, 14, 15);
+	}
+}
+
+/* Padded rows y0 .. y1 - 1 of the channels-last buffer: zero rows
+ * and columns around the image, zero channels past C, and each image
+ * row in blocks of 8 channels x 8 pixels transposed in registers
+ * (the last W % 8 pixels one by one). Rows are independent: the
+ * threads share them. */
+static void pad_rows(const float *restrict img, float *restrict p, int y0, int y1)
+{
+	typedef float uvec __attribute__((vector_size(32), aligned(4)));
+	for (int y = y0; y < y1; y++) {
+		float *row = p + (ptrdiff_t)y * WP * CP;
+		if (y < PAD_H || y >= PAD_H + H) {
+			memset(row, 0, (size_t)WP * CP * sizeof(float));
+			continue;
+		}
+		memset(row, 0, (size_t)PAD_W * CP * sizeof(float));
+		memset(row + (ptrdiff_t)(PAD_W + W) * CP, 0,
+		       (size_t)(WP - PAD_W - W) * CP * sizeof(float));
+		row += (ptrdiff_t)PAD_W * CP;
+		for (int c0 = 0; c0 < CP; c0 += LANES) {
+			const float *src = img + ((ptrdiff_t)c0 * H + y - PAD_H) * W;
+			int x = 0;
+			for (; x + LANES <= W; x += LANES) {
+				vec r[LANES];
+				for (int l = 0; l < LANES; l++)
+					r[l] = c0 + l < C ? *(const uvec *)(src + (ptrdiff_t)l * H * W + x) : (vec){ 0 };
+				transpose(r);
+				for (int l = 0; l < LANES; l++)
+					*(vec *)(row + (ptrdiff_t)(x + l) * CP + c0) = r[l];
+			}
+			for (; x < W; x++)
+				for (int l = 0; l < LANES; l++)
+					row[(ptrdiff_t)x * CP + c0 + l] = c0 + l < C ? src[(ptrdiff_t)l * H * W + x] : 0.0f;
+		}
 	}
 }
 
@@ -506,48 +557,128 @@ static dp_status prepare(const dp_desc *d, const float *weights,
 }
 
 /* Workspace, each part from a 64-byte boundary: the padded input,
- * V, M and the GEMM's packed A. */
+ * V and M (the GEMM packs nothing). */
 static size_t workspace_bytes(const dp_desc *d)
 {
 	(void)d;
-	return ((size_t)PADDED + XI * (CT + KT) + PACKED_A + 4 * ALIGN) *
-	       sizeof(float);
+	return ((size_t)PADDED + XI * (CT + KT) + 3 * ALIGN) * sizeof(float);
 }
 
+/*
+ * The work of each phase, for par_for's choice between the caller's
+ * thread alone and the pool (dpgen.h; the pool assumes ~50 GFLOP/s):
+ * the arithmetic operators of the emitted code, times the lanes, plus
+ * one per float loaded or stored (the pool counts copies as elements
+ * moved). The transforms move about as many floats as they compute and
+ * run well below 50 GFLOP/s, so these err on the serial side: a small
+ * layer stays on one thread. Per tile and 8 channels, the input
+ * transform is 2 ALPHA calls of input_1d, XI loads and XI stores; per
+ * tile and 8 filters the output transform is ALPHA + TILE calls of
+ * output_1d, XI loads and TILE^2 stores.
+ */
+enum { INPUT_1D_OPS = 34, OUTPUT_1D_OPS = 18 };
+static const double PAD_WORK = (double)HP * WP * CP + (double)C * H * W;
+static const double INPUT_WORK = (double)T * CP * (2 * ALPHA * INPUT_1D_OPS + 2 * XI);
+static const double PRODUCT_WORK = 2.0 * XI * T * CP * KP;
+static const double OUTPUT_WORK =
+	(double)T * KP * ((ALPHA + TILE) * OUTPUT_1D_OPS + XI + TILE * TILE);
+
+/* One image's buffers, shared by the phases and their threads. */
+struct image_job {
+	const float *img;       /* the image, C x H x W */
+	float *p;               /* padded, channels-last: HP x WP x CP */
+	float *v, *m;           /* V and M: XI matrices each */
+	const float *packed_u;  /* U, as prepare() packed it */
+	const float *bias;      /* KP values */
+	float *out;             /* the image's output, K x HO x WO */
+};
+
+/* 0. Padded rows [y0, y1). */
+static void pad_items(void *ctx, int y0, int y1)
+{
+	const struct image_job *job = ctx;
+	pad_rows(job->img, job->p, y0, y1);
+}
+
+/* 1. Input transform of the tiles [t0, t1), LANES channels at a time. */
+static void input_items(void *ctx, int t0, int t1)
+{
+	const struct image_job *job = ctx;
+	for (int t = t0; t < t1; t++)
+		for (int c0 = 0; c0 < CP; c0 += LANES)
+			input_tile(job->p, t / TILES_X * TILE, t % TILES_X * TILE, c0,
+			           job->v + (ptrdiff_t)t * CP + c0);
+}
+
+/* 2. The products M_xi^T = V_xi^T U_xi^T, (T x CP)(CP x KP), xi in
+ *    [xi0, xi1). Each GEMM runs on this thread alone (its own par_for,
+ *    nested in this one, runs serially); it packs nothing (A is read
+ *    in place), so the products share no scratch. */
+static void product_items(void *ctx, int xi0, int xi1)
+{
+	const struct image_job *job = ctx;
+	for (int xi = xi0; xi < xi1; xi++)
+		gemm_run(job->v + xi * CT, job->packed_u + (ptrdiff_t)xi * PACKED_B, job->m + xi * KT, NULL);
+}
+
+/* 3. Output transform, bias and crop (the last tile row and column
+ *    may be ragged). Item i is the tile row i / KG for the OUT_FILTERS
+ *    filters from OUT_FILTERS (i % KG) on: it writes whole rows of its
+ *    filters' planes and reads whole 64-byte lines of M. (Items of
+ *    single tiles made the threads write the same cache lines, as
+ *    tiles side by side share them, and scaled poorly.) */
+enum { OUT_FILTERS = 16, KG = KP / OUT_FILTERS };
+
+static void output_items(void *ctx, int i0, int i1)
+{
+	const struct image_job *job = ctx;
+	for (int i = i0; i < i1; i++) {
+		const int ty = i / KG, kf = i % KG * OUT_FILTERS;
+		const int rows = HO - ty * TILE < TILE ? HO - ty * TILE : TILE;
+		for (int tx = 0; tx < TILES_X; tx++) {
+			const int t = ty * TILES_X + tx;
+			const int cols = WO - tx * TILE < TILE ? WO - tx * TILE : TILE;
+			for (int k0 = kf; k0 < kf + OUT_FILTERS; k0 += LANES)
+				output_tile(job->m + (ptrdiff_t)t * KP + k0, job->bias, k0, job->out + ty * TILE * WO + tx * TILE, rows, cols);
+		}
+	}
+}
+
+/*
+ * Each stage is one par_for over independent items; the pool runs it
+ * on this thread alone when its work is small. The products share out
+ * whole GEMMs rather than the panels inside each one: the XI products
+ * of a layer are small (C64 H56 F(6,3): 64 of 100 x 64 x 64, 0.8
+ * MFLOP each), below the pool's threshold one by one or split into
+ * many hand-offs, and the transforms around them stayed serial: two
+ * threads were 0.87-1.0x one on the C64 and C128 layers. With whole
+ * products (medians of interleaved calls in quiet spells of the
+ * shared 2-core machine; bench_threads_winograd): 1.6-1.8x on C64 H56
+ * and C128 H28 (F(4,3), F(6,3)), 1.75x on C256 H14, 1.8x on C512 H7;
+ * 1.3-1.6x on C32 H28 5x5 (125 us) when the pool does not back off
+ * to one thread after a job that did not pay. XI is at least 4 when
+ * r > 1, enough to balance two threads; a lone product (F(1,1)) is a
+ * par_for of one item, which runs outside the pool, so the GEMM's own
+ * par_for may still share its panels.
+ */
 static dp_status execute(const dp_desc *d, const void *state,
                          const float *input, float *output,
                          void *workspace)
 {
-	const float *bias = align_up(state);
-	const float *packed_u = align_up(bias + KP);
-	float *p = align_up(workspace);
-	float *v = align_up(p + PADDED);
-	float *mm = align_up(v + XI * CT);
-	float *packed_a = align_up(mm + XI * KT);
+	struct image_job job;
+	job.bias = align_up(state);
+	job.packed_u = align_up(job.bias + KP);
+	job.p = align_up(workspace);
+	job.v = align_up(job.p + PADDED);
+	job.m = align_up(job.v + XI * CT);
 	(void)d;
 	for (int n = 0; n < N; n++) {
-		float *out = output + (ptrdiff_t)n * K * HO * WO;
-		pad_input(input + (ptrdiff_t)n * C * H * W, p);
-
-		/* 1. Input transform of every tile, LANES channels at a time. */
-		for (int t = 0; t < T; t++)
-			for (int c0 = 0; c0 < CP; c0 += LANES)
-				input_tile(p, t / TILES_X * TILE, t % TILES_X * TILE, c0,
-				           v + (ptrdiff_t)t * CP + c0);
-
-		/* 2. XI independent products M_xi^T = V_xi^T U_xi^T,
-		 *    (T x CP)(CP x KP), with the generated GEMM. */
-		for (int xi = 0; xi < XI; xi++)
-			gemm_run(v + xi * CT, packed_u + (ptrdiff_t)xi * PACKED_B, mm + xi * KT, packed_a);
-
-		/* 3. Output transform, bias, and the crop of ragged edge tiles. */
-		for (int t = 0; t < T; t++) {
-			const int ty = t / TILES_X, tx = t % TILES_X;
-			const int rows = HO - ty * TILE < TILE ? HO - ty * TILE : TILE;
-			const int cols = WO - tx * TILE < TILE ? WO - tx * TILE : TILE;
-			for (int k0 = 0; k0 < KP; k0 += LANES)
-				output_tile(mm + (ptrdiff_t)t * KP + k0, bias, k0, out + ty * TILE * WO + tx * TILE, rows, cols);
-		}
+		job.img = input + (ptrdiff_t)n * C * H * W;
+		job.out = output + (ptrdiff_t)n * K * HO * WO;
+		par_for(HP, PAD_WORK, pad_items, &job);
+		par_for(T, INPUT_WORK, input_items, &job);
+		par_for(XI, PRODUCT_WORK, product_items, &job);
+		par_for(TILES_Y * KG, OUTPUT_WORK, output_items, &job);
 	}
 	return DP_OK;
 }
