@@ -213,11 +213,13 @@ dp_status dp_kernel_run(const dp_kernel *kern, const dp_desc *d,
                         const float *bias, float *out);
 
 /* ---- threads (issue 7) ----
- * Kernels that parallelize (generated direct and GEMM-based ones) use up
- * to this many threads; 0 (the default) means the DP_NUM_THREADS
- * environment variable, else 1. Small problems run on one thread whatever
- * the setting (waking a sleeping thread costs more than they take). Direct
- * and im2col results are bitwise identical for every thread count. */
+ * The fp32 convolution and GEMM kernels (direct, im2col, Winograd, FFT,
+ * GEMM; generated and generic; OpenBLAS inside im2col-blas) use up to this
+ * many threads; 0 (the default) means the DP_NUM_THREADS environment
+ * variable, else 1. Small problems run on one thread whatever the setting
+ * (waking a sleeping thread costs more than they take). Their results are
+ * bitwise identical for every thread count (im2col-blas: as OpenBLAS
+ * gives them). */
 dp_status dp_set_num_threads(int n);  /* DP_ERR_ARG: n < 0 or n > 256 */
 int dp_get_num_threads(void);         /* the count in effect, >= 1 */
 
