@@ -119,20 +119,6 @@ static const dp_kernel *build_base(const dp_desc *d, const char *base,
 	return k;
 }
 
-static double max_rel_diff(const float *a, const float *b, size_t n)
-{
-	double e = 0, mx = 0;
-	for (size_t i = 0; i < n; i++) {
-		double dd = (double)a[i] - b[i];
-		dd = dd < 0 ? -dd : dd;
-		if (!(dd <= e))
-			e = dd;
-		double m = b[i] < 0 ? -b[i] : b[i];
-		mx = m > mx ? m : mx;
-	}
-	return mx > 0 ? e / mx : e;
-}
-
 int main(int argc, char **argv)
 {
 	const char *bs = getenv("BENCH_BUDGET");

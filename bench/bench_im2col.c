@@ -70,20 +70,6 @@ static double one_round(cand *c, const dp_desc *d, const float *x, int calls)
 	return best;
 }
 
-static double max_rel_diff(const float *a, const float *b, size_t n)
-{
-	double e = 0, mx = 0;
-	for (size_t i = 0; i < n; i++) {
-		double dd = (double)a[i] - b[i];
-		dd = dd < 0 ? -dd : dd;
-		if (!(dd <= e))
-			e = dd;
-		double m = b[i] < 0 ? -b[i] : b[i];
-		mx = m > mx ? m : mx;
-	}
-	return mx > 0 ? e / mx : e;
-}
-
 static int cmp(const void *a, const void *b)
 {
 	double x = *(const double *)a, y = *(const double *)b;

@@ -185,35 +185,6 @@ static int passes(const result *r)
 
 /* ---- threads ---- */
 
-/* Output of kern at `threads` threads, malloc'd and NaN-poisoned first
- * (an output a partition skipped fails the comparison); NULL if the
- * kernel failed. */
-static float *run_threads(const dp_kernel *kern, const dp_desc *d,
-                          int threads, const float *x, const float *w,
-                          const float *b, size_t ny)
-{
-	dp_set_num_threads(threads);
-	void *state = malloc(kern->state_bytes(d) + 1);
-	void *ws = malloc(kern->workspace_bytes(d) + 1);
-	float *y = malloc(ny * sizeof *y);
-	dp_status st = DP_ERR_NOMEM;
-	if (state && ws && y) {
-		for (size_t i = 0; i < ny; i++)
-			y[i] = NAN;
-		st = kern->prepare(d, w, b, state);
-		if (st == DP_OK)
-			st = kern->execute(d, state, x, y, ws);
-	}
-	free(state);
-	free(ws);
-	dp_set_num_threads(1);
-	if (st != DP_OK) {
-		free(y);
-		return NULL;
-	}
-	return y;
-}
-
 /* The same bits at 2 and 3 threads as at 1, and no NaN left. The
  * thresholds of dp_parallel_for would keep these small shapes on one
  * thread: the caller sets dp_set_parallel_min_flops(0), so that every
@@ -234,12 +205,12 @@ static void same_bits(const char *who, const char *why, const dp_kernel *kern,
 		fill_normal(&rng, w, nw);
 		fill_normal(&rng, b, (size_t)d->k);
 	}
-	float *y1 = good ? run_threads(kern, d, 1, x, w, b, ny) : NULL;
+	float *y1 = good ? run_at_threads(kern, d, 1, x, w, b, ny) : NULL;
 	good = y1 != NULL;
 	for (size_t i = 0; good && i < ny; i++)
 		good = !isnan(y1[i]);
 	for (int t = 2; good && t <= 3; t++) {
-		float *yt = run_threads(kern, d, t, x, w, b, ny);
+		float *yt = run_at_threads(kern, d, t, x, w, b, ny);
 		good = yt && memcmp(y1, yt, ny * sizeof *yt) == 0;
 		free(yt);
 	}

@@ -282,29 +282,21 @@ static void check_folded(const char *dir)
 
 /* ---- threads ---- */
 
-/* kern's output at `threads` threads, NaN-poisoned first (so an output
- * no item writes fails), into y; 0 on success. */
+/* kern's output at `threads` threads (tests/util.c: NaN-poisoned first),
+ * copied into y; 0 if it ran and wrote every output. */
 static int run_threads(const dp_kernel *kern, const dp_desc *d, int threads,
                        const float *x, const float *w, const float *b,
                        float *y, size_t ny)
 {
-	dp_set_num_threads(threads);
-	void *state = malloc(kern->state_bytes(d) + 1);
-	void *ws = malloc(kern->workspace_bytes(d) + 1);
-	dp_status st = DP_ERR_NOMEM;
-	for (size_t i = 0; i < ny; i++)
-		y[i] = NAN;
-	if (state && ws) {
-		st = kern->prepare(d, w, b, state);
-		if (st == DP_OK)
-			st = kern->execute(d, state, x, y, ws);
+	float *out = run_at_threads(kern, d, threads, x, w, b, ny);
+	int rc = out ? 0 : -1;
+	for (size_t i = 0; out && i < ny; i++) {
+		y[i] = out[i];
+		if (isnan(out[i]))
+			rc = -1;
 	}
-	free(state);
-	free(ws);
-	for (size_t i = 0; st == DP_OK && i < ny; i++)
-		if (isnan(y[i]))
-			return -1;
-	return st == DP_OK ? 0 : -1;
+	free(out);
+	return rc;
 }
 
 static const struct {

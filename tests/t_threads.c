@@ -152,45 +152,18 @@ static void test_parallel_for(void)
 
 /* ---- kernels at 1, 2 and 3 threads ---- */
 
-/* Output of kern on (x, w, b) at `threads` threads, malloc'd; NULL if the
- * kernel failed. */
-static float *run_at(const dp_kernel *kern, const dp_desc *d, int threads,
-                     const float *x, const float *w, const float *b,
-                     size_t ny)
-{
-	dp_set_num_threads(threads);
-	void *state = malloc(kern->state_bytes(d) + 1);
-	void *ws = malloc(kern->workspace_bytes(d) + 1);
-	float *y = malloc(ny * sizeof *y);
-	dp_status st = DP_ERR_NOMEM;
-	if (state && ws && y) {
-		for (size_t i = 0; i < ny; i++)
-			y[i] = NAN;
-		st = kern->prepare(d, w, b, state);
-		if (st == DP_OK)
-			st = kern->execute(d, state, x, y, ws);
-	}
-	free(state);
-	free(ws);
-	if (st != DP_OK) {
-		free(y);
-		return NULL;
-	}
-	return y;
-}
-
 /* Same bits at 2 and 3 threads as at 1 (NaN-poisoned outputs, so a
  * skipped output fails too). */
 static void same_bits(const char *what, const dp_kernel *kern,
                       const dp_desc *d, const float *x, const float *w,
                       const float *b, size_t ny)
 {
-	float *y1 = run_at(kern, d, 1, x, w, b, ny);
+	float *y1 = run_at_threads(kern, d, 1, x, w, b, ny);
 	int good = y1 != NULL;
 	for (size_t i = 0; good && i < ny; i++)
 		good = !isnan(y1[i]);
 	for (int t = 2; t <= 3; t++) {
-		float *yt = run_at(kern, d, t, x, w, b, ny);
+		float *yt = run_at_threads(kern, d, t, x, w, b, ny);
 		good &= yt && y1 && memcmp(y1, yt, ny * sizeof *yt) == 0;
 		free(yt);
 	}
@@ -254,8 +227,8 @@ static void test_blas_threads(void)
 	openblas_set_num_threads(3);
 	for (int t = 1; t <= 2; t++) {
 		sgemm_threads = -2;
-		float *y = x && w && b ? run_at(&dp_conv_im2col_blas_generic, &d,
-		                                t, x, w, b, ny) : NULL;
+		float *y = x && w && b ? run_at_threads(&dp_conv_im2col_blas_generic,
+		                                        &d, t, x, w, b, ny) : NULL;
 		ok(y && sgemm_threads == t, "im2col-blas on %d dpgen thread%s: "
 		   "OpenBLAS ran on %d", t, t > 1 ? "s" : "", sgemm_threads);
 		ok(blas_threads == 3 && openblas_get_num_threads() == 3,
@@ -375,7 +348,7 @@ static void test_gemm(const char *dir)
 				continue;
 			/* kernel contract: weights = B, input = A */
 			same_bits(label, kinds[g], &d, a, bm, NULL, nc);
-			float *c = run_at(kinds[g], &d, 3, a, bm, NULL, nc);
+			float *c = run_at_threads(kinds[g], &d, 3, a, bm, NULL, nc);
 			/* Higham: gamma_K * sum |a||b|, any summation order. */
 			double worst = c ? 0 : -1;
 			for (size_t j = 0; c && j < nc; j++) {

@@ -293,3 +293,42 @@ const dp_kernel *build_kernel(const dp_desc *d, const char *dir, char *err,
 		snprintf(err, err_len, "%s has no symbol %s", cmd, name);
 	return k;
 }
+
+float *run_at_threads(const dp_kernel *kern, const dp_desc *d, int threads,
+                      const float *x, const float *w, const float *b,
+                      size_t ny)
+{
+	dp_set_num_threads(threads);
+	void *state = malloc(kern->state_bytes(d) + 1);
+	void *ws = malloc(kern->workspace_bytes(d) + 1);
+	float *y = malloc(ny * sizeof *y);
+	dp_status st = DP_ERR_NOMEM;
+	if (state && ws && y) {
+		for (size_t i = 0; i < ny; i++)
+			y[i] = NAN;
+		st = kern->prepare(d, w, b, state);
+		if (st == DP_OK)
+			st = kern->execute(d, state, x, y, ws);
+	}
+	free(state);
+	free(ws);
+	dp_set_num_threads(1);
+	if (st != DP_OK) {
+		free(y);
+		return NULL;
+	}
+	return y;
+}
+
+double max_rel_diff(const float *a, const float *b, size_t n)
+{
+	double e = 0, mx = 0;
+	for (size_t i = 0; i < n; i++) {
+		double dd = fabs((double)a[i] - b[i]);
+		if (!(dd <= e))
+			e = isnan(dd) ? INFINITY : dd;
+		double m = fabs((double)b[i]);
+		mx = m > mx ? m : mx;
+	}
+	return mx > 0 ? e / mx : e;
+}

@@ -61,4 +61,15 @@ const dp_kernel *build_kernel(const dp_desc *d, const char *dir, char *err,
 /* The dpgen generation arguments for d (without "dpgen"). */
 void desc_args(const dp_desc *d, char *buf, size_t len);
 
+/* kern's output on (x, w, b) at `threads` threads, in a malloc'd buffer
+ * of ny floats poisoned with NaN first (an output no thread wrote stays
+ * NaN); NULL if the kernel failed. The thread count is 1 again after. */
+float *run_at_threads(const dp_kernel *kern, const dp_desc *d, int threads,
+                      const float *x, const float *w, const float *b,
+                      size_t ny);
+
+/* max |a - b| / max |b| (max |a - b| if b is all zero); NaN counts as
+ * the largest difference. */
+double max_rel_diff(const float *a, const float *b, size_t n);
+
 #endif
