@@ -280,8 +280,10 @@ void dp_array_free(dp_array *a);
  *
  * dp_find_conv / dp_find_matmul run every algorithm and variant that could
  * serve a problem on the same random data (deterministic seed), time each
- * one (warm-up, then timed runs until the median is stable) and measure its
- * error against the fp64 reference. dp_plan_conv picks one (the
+ * one (warm-up, then timed runs until the median is stable; then the
+ * candidates within 10% of the fastest again, interleaved, so that the
+ * machine's drift cannot order them) and measure its error against the
+ * fp64 reference. dp_plan_conv picks one (the
  * descriptor's own, the fastest, or the fastest within an error budget),
  * prepares it with the caller's weights and owns its state and workspace.
  * Wisdom files remember the choice per problem, machine and build.

@@ -1,6 +1,7 @@
 /* find.c - measure every algorithm and variant for one problem: time
- * (median of stable repetitions) and error against the fp64 reference on
- * the same deterministic random data. Never prints. */
+ * (median of stable repetitions; the close contenders for the first place
+ * again in interleaved rounds, see runoff()) and error against the fp64
+ * reference on the same deterministic random data. Never prints. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -279,6 +280,15 @@ static dp_status time_kernel(problem *p, const dp_kernel *kern,
 	return DP_OK;
 }
 
+/* The kernel of r's descriptor: the exact-shape generated one when
+ * registered, else the generic one, or NULL. */
+static const dp_kernel *kernel_of(dp_find_result *r)
+{
+	const dp_kernel *kern = dp_registry_find(&r->desc);
+	r->generated = kern != NULL;
+	return kern ? kern : dp_generic_kernel(&r->desc);
+}
+
 static void measure(problem *p, dp_find_result *r, const dp_find_opts *o)
 {
 	const dp_desc *d = &r->desc;
@@ -288,10 +298,7 @@ static void measure(problem *p, dp_find_result *r, const dp_find_opts *o)
 		snprintf(r->message, sizeof r->message, "not applicable: %s", why);
 		return;
 	}
-	const dp_kernel *kern = dp_registry_find(d);
-	r->generated = kern != NULL;
-	if (!kern)
-		kern = dp_generic_kernel(d);
+	const dp_kernel *kern = kernel_of(r);
 	if (!kern) {
 		r->status = DP_ERR_UNSUPPORTED;
 		if (d->op == DP_OP_CONV && d->precision != DP_PREC_FP32)
@@ -331,6 +338,73 @@ static void measure(problem *p, dp_find_result *r, const dp_find_opts *o)
 	}
 	free(state);
 	free(ws);
+}
+
+/* The run-off. Timed one after another, two candidates a few percent
+ * apart can swap places by the machine's drift alone (shared machines
+ * drift 5-15% within seconds; measured in bench-tune: find chose generic
+ * im2col at 3539 us over im2col-blas at 3882 us, and head to head
+ * im2col-blas was 6.5% faster). So the candidates within RUNOFF_BAND of
+ * the fastest (at most RUNOFF_MAX of them) are timed again in
+ * interleaved rounds, one sample of each per round, and get the median
+ * of their samples as their time: drift then hits all of them alike. A
+ * sample is one untimed call (the others' data just went through the
+ * caches) and then calls for at least RUNOFF_SAMPLE_S. */
+enum { RUNOFF_MAX = 4, RUNOFF_ROUNDS = 9 };
+#define RUNOFF_BAND 0.10
+#define RUNOFF_SAMPLE_S 1e-3
+
+static void runoff(problem *p, dp_find_result *all, int n)
+{
+	int idx[RUNOFF_MAX], m = 0, best = -1;
+	for (int i = 0; i < n; i++)
+		if (all[i].status == DP_OK &&
+		    (best < 0 || all[i].seconds < all[best].seconds))
+			best = i;
+	for (int i = 0; best >= 0 && i < n && m < RUNOFF_MAX; i++)
+		if (all[i].status == DP_OK &&
+		    all[i].seconds <= (1 + RUNOFF_BAND) * all[best].seconds)
+			idx[m++] = i;
+	if (m < 2)
+		return;
+	const dp_kernel *kern[RUNOFF_MAX];
+	void *state[RUNOFF_MAX] = { 0 }, *ws[RUNOFF_MAX] = { 0 };
+	int batch[RUNOFF_MAX];
+	double t[RUNOFF_MAX][RUNOFF_ROUNDS];
+	int ready = 1;
+	for (int j = 0; j < m; j++) {
+		dp_find_result *r = &all[idx[j]];
+		kern[j] = kernel_of(r);
+		state[j] = malloc(r->state_bytes + 1);
+		ws[j] = malloc(r->workspace_bytes + 1);
+		ready = ready && kern[j] && state[j] && ws[j] &&
+		        kern[j]->prepare(&r->desc, p->w, r->desc.op == DP_OP_CONV ?
+		                         p->b : NULL, state[j]) == DP_OK;
+		batch[j] = r->seconds > 0 && r->seconds < RUNOFF_SAMPLE_S ?
+		           (int)(RUNOFF_SAMPLE_S / r->seconds) + 1 : 1;
+	}
+	dp_status st = DP_OK;
+	for (int k = 0; ready && k < RUNOFF_ROUNDS && st == DP_OK; k++)
+		for (int j = 0; j < m && st == DP_OK; j++) {
+			const dp_desc *d = &all[idx[j]].desc;
+			st = kern[j]->execute(d, state[j], p->in, p->out, ws[j]);
+			double t0 = now_s();
+			for (int i = 0; i < batch[j] && st == DP_OK; i++)
+				st = kern[j]->execute(d, state[j], p->in, p->out, ws[j]);
+			t[j][k] = (now_s() - t0) / batch[j];
+		}
+	/* Timed once already, these kernels do not fail now; if one does
+	 * (memory), the first pass's times stand. */
+	for (int j = 0; j < m; j++) {
+		if (ready && st == DP_OK) {
+			dp_find_result *r = &all[idx[j]];
+			r->seconds = median(t[j], RUNOFF_ROUNDS, p->scratch);
+			r->gflops = r->seconds > 0 ? p->flops / r->seconds * 1e-9 : 0;
+			r->reps = RUNOFF_ROUNDS;
+		}
+		free(state[j]);
+		free(ws[j]);
+	}
 }
 
 /* a before b: measured ones by time, then the others in their order. */
@@ -388,6 +462,7 @@ static dp_status find(const dp_desc *desc, dp_op op,
 		}
 		measure(&p, r, &o);
 	}
+	runoff(&p, all, n);
 	if (o.progress)
 		o.progress(o.progress_user, n, n, "done");
 	problem_free(&p);
