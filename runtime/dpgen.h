@@ -306,6 +306,11 @@ typedef struct dp_find_opts {
 	int include_approx;    /* matmul: also svd (rank min(K,N)/2), log
 	                        * (exact) and lns (F=8, 32-bit), which change
 	                        * the result: marked approximate */
+	size_t max_bytes;      /* a candidate whose state plus workspace
+	                        * would exceed this is skipped, not run
+	                        * (default 512 MiB: the generic FFT's
+	                        * weight spectra for C512 K512 at T64 are
+	                        * 4 GiB and take minutes to prepare) */
 	dp_progress_fn progress;
 	void *progress_user;
 } dp_find_opts;

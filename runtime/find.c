@@ -39,6 +39,8 @@ void dp_find_opts_resolve(const dp_find_opts *in, dp_find_opts *o)
 		o->stable = 0.05;
 	if (!o->seed)
 		o->seed = 1;
+	if (!o->max_bytes)
+		o->max_bytes = (size_t)512 << 20;
 }
 
 /* xorshift64*, uniform in [-1, 1). */
@@ -312,6 +314,16 @@ static void measure(problem *p, dp_find_result *r, const dp_find_opts *o)
 	snprintf(r->kernel, sizeof r->kernel, "%s", kern->name);
 	r->state_bytes = kern->state_bytes(d);
 	r->workspace_bytes = kern->workspace_bytes(d);
+	if (r->state_bytes > o->max_bytes ||
+	    r->workspace_bytes > o->max_bytes - r->state_bytes) {
+		r->status = DP_ERR_UNSUPPORTED;
+		snprintf(r->message, sizeof r->message, "skipped: needs %.0f MiB "
+		         "of state and workspace, above the limit of %.0f MiB "
+		         "(dp_find_opts.max_bytes)", ((double)r->state_bytes +
+		         (double)r->workspace_bytes) / 1048576.0,
+		         (double)o->max_bytes / 1048576.0);
+		return;
+	}
 	void *state = malloc(r->state_bytes + 1);
 	void *ws = malloc(r->workspace_bytes + 1);
 	dp_status st = DP_ERR_NOMEM;

@@ -304,11 +304,62 @@ static void check_plans(void)
 	free(x); free(w); free(b); free(y1); free(y2);
 }
 
+/* The memory limit: a candidate whose state plus workspace exceeds
+ * max_bytes is skipped (not prepared, not run) with a message that says
+ * so; the same candidate under a limit it fits is measured. */
+static void check_memory_limit(void)
+{
+	dp_desc d = conv_desc(14, 8, 8, 3);
+	d.precision = DP_PREC_FP32;
+	dp_find_opts o = quick();
+	dp_find_result r[DP_FIND_MAX];
+	int n = 0;
+	/* The smallest footprint of any candidate, from a normal find. */
+	size_t least = (size_t)-1;
+	dp_status st = dp_find_conv(&d, &o, r, DP_FIND_MAX, &n);
+	ok(st == DP_OK && n > 0, "find under the default limit: %d results",
+	   n);
+	int measured = 0;
+	for (int i = 0; i < n; i++)
+		if (r[i].status == DP_OK) {
+			measured++;
+			size_t b = r[i].state_bytes + r[i].workspace_bytes;
+			least = b < least ? b : least;
+		}
+	ok(measured > 0, "%d candidates measured under the default limit",
+	   measured);
+	/* A limit below every footprint: all skipped, each saying why. */
+	o.max_bytes = least > 1 ? least - 1 : 1;
+	int skipped = 0, said = 0;
+	st = dp_find_conv(&d, &o, r, DP_FIND_MAX, &n);
+	ok(st == DP_OK, "find with max_bytes %zu runs", o.max_bytes);
+	for (int i = 0; i < n; i++) {
+		if (r[i].status == DP_OK)
+			continue;
+		if (strstr(r[i].message, "skipped: needs") &&
+		    strstr(r[i].message, "max_bytes"))
+			said++;
+		skipped++;
+	}
+	ok(skipped == n && said == measured, "max_bytes below every "
+	   "footprint: %d of %d skipped, %d with the reason (%d were "
+	   "measured before)", skipped, n, said, measured);
+	/* Exactly the smallest footprint: that candidate fits again. */
+	o.max_bytes = least;
+	int back = 0;
+	dp_find_conv(&d, &o, r, DP_FIND_MAX, &n);
+	for (int i = 0; i < n; i++)
+		back += r[i].status == DP_OK;
+	ok(back >= 1 && back < measured, "max_bytes = the smallest "
+	   "footprint (%zu bytes): %d candidate(s) measured", least, back);
+}
+
 int main(void)
 {
 	check_conv_layer("C3 H28 K16 3x3", conv_desc(28, 3, 16, 3));
 	check_conv_layer("C8 H14 K8 5x5", conv_desc(14, 8, 8, 5));
 	check_matmul();
 	check_plans();
+	check_memory_limit();
 	return done_testing();
 }
