@@ -750,6 +750,26 @@ end
 -- blocks, each with a block buffer of its own (a fixed count, so the
 -- workspace does not depend on the thread count), and the par_for calls
 -- inside a run are nested, so serial.
+-- The job of one MC x KC block of A against the panels jc..jend of B:
+-- its fields, then one par_for over its (panel, MR-row block) items.
+-- Both drivers (packed B ahead of time or just in time) end so.
+local function emit_block_job(e, pre, P, p)
+	e:line("g.jc = jc;")
+	e:line("g.pc = pc;")
+	e:line("g.kc = kc;")
+	e:line("g.ic = ic;")
+	e:line("g.mc = mc;")
+	if p.m_ragged then
+		e:line("g.mfull = mc / %s_MR * %s_MR;", P, P)
+	else
+		e:line("g.mfull = mc;")
+	end
+	e:line("g.add = add;")
+	e:line("g.mb = (mc + %s_MR - 1) / %s_MR;", P, P)
+	e:line("par_for((jend - jc) / %s_NR * g.mb, 2.0 * mc * kc * (jend - jc),", P)
+	e:line("        %s_items, &g);", pre)
+end
+
 local function emit_run_jit(e, pre, P, p)
 	assert(p.a_packed, "gemm: b_panels needs a_packed")
 	e:line("struct %s_args {", pre)
@@ -806,20 +826,7 @@ local function emit_run_jit(e, pre, P, p)
 	e:open("for (int ic = m0; ic < m1; ic += %s_MC) {", P)
 	e:line("const int mc = %s_min(%s_MC, m1 - ic);", pre, P)
 	e:line("g.a = r->ap + pc * %s_MP + ic * kc;", P)
-	e:line("g.jc = jc;")
-	e:line("g.pc = pc;")
-	e:line("g.kc = kc;")
-	e:line("g.ic = ic;")
-	e:line("g.mc = mc;")
-	if p.m_ragged then
-		e:line("g.mfull = mc / %s_MR * %s_MR;", P, P)
-	else
-		e:line("g.mfull = mc;")
-	end
-	e:line("g.add = add;")
-	e:line("g.mb = (mc + %s_MR - 1) / %s_MR;", P, P)
-	e:line("par_for((jend - jc) / %s_NR * g.mb, 2.0 * mc * kc * (jend - jc),", P)
-	e:line("        %s_items, &g);", pre)
+	emit_block_job(e, pre, P, p)
 	e:close("}")
 	e:close("}")
 	e:close("}")
@@ -915,20 +922,7 @@ local function emit_run(e, pre, P, p)
 	if p.pack_a then
 		e:line("%s_pack_a(a, ap, ic, mc, pc, kc);", pre)
 	end
-	e:line("g.jc = jc;")
-	e:line("g.pc = pc;")
-	e:line("g.kc = kc;")
-	e:line("g.ic = ic;")
-	e:line("g.mc = mc;")
-	if p.m_ragged then
-		e:line("g.mfull = mc / %s_MR * %s_MR;", P, P)
-	else
-		e:line("g.mfull = mc;")
-	end
-	e:line("g.add = add;")
-	e:line("g.mb = (mc + %s_MR - 1) / %s_MR;", P, P)
-	e:line("par_for((jend - jc) / %s_NR * g.mb, 2.0 * mc * kc * (jend - jc),", P)
-	e:line("        %s_items, &g);", pre)
+	emit_block_job(e, pre, P, p)
 	e:close("}")
 	e:close("}")
 	e:close("}")
