@@ -124,20 +124,6 @@ static void call(run *r, const dp_desc *d, const float *x)
 	}
 }
 
-static int parse_list(const char *s, int *out, int cap)
-{
-	int n = 0;
-	while (*s && n < cap) {
-		char *end;
-		long v = strtol(s, &end, 10);
-		if (end == s)
-			break;
-		out[n++] = (int)v;
-		s = *end == ',' ? end + 1 : end;
-	}
-	return n;
-}
-
 static const dp_kernel *generated(const dp_desc *d, const char *dpgen,
                                   const char *dir)
 {
@@ -318,7 +304,7 @@ int main(int argc, char **argv)
 			return 2;
 		}
 		if (!strcmp(argv[i], "-l"))
-			nl = parse_list(v, lis, NLAYERS);
+			nl = parse_int_list(v, lis, NLAYERS);
 		else if (!strcmp(argv[i], "-r"))
 			turns = atoi(v);
 		else if (!strcmp(argv[i], "-q"))

@@ -75,21 +75,6 @@ static void execute_fn(void *arg)
 	}
 }
 
-/* "0,1" -> {0, 1}; returns the count. */
-static int parse_list(const char *s, int *out, int cap)
-{
-	int n = 0;
-	while (*s && n < cap) {
-		char *end;
-		long v = strtol(s, &end, 10);
-		if (end == s)
-			break;
-		out[n++] = (int)v;
-		s = *end == ',' ? end + 1 : end;
-	}
-	return n;
-}
-
 static void *xmalloc(size_t n)
 {
 	void *p = malloc(n ? n : 1);
@@ -304,16 +289,17 @@ int main(int argc, char **argv)
 	int rounds = 5;
 	double budget = 0.3, profile = 0;
 	int block = 1;
-	for (int i = 1; i < argc; i++) {
+	/* Options come in pairs: the flag, then its value. */
+	for (int i = 1; i < argc; i += 2) {
 		const char *v = i + 1 < argc ? argv[i + 1] : NULL;
 		if (!v) {
 			fprintf(stderr, "bench_winograd: %s needs a value\n", argv[i]);
 			return 2;
 		}
 		if (!strcmp(argv[i], "-l"))
-			nl = parse_list(v, lis, NLAYERS);
+			nl = parse_int_list(v, lis, NLAYERS);
 		else if (!strcmp(argv[i], "-t"))
-			nt = parse_list(v, tiles, MAX_VARIANTS);
+			nt = parse_int_list(v, tiles, MAX_VARIANTS);
 		else if (!strcmp(argv[i], "-r"))
 			rounds = atoi(v);
 		else if (!strcmp(argv[i], "-b"))
@@ -327,7 +313,6 @@ int main(int argc, char **argv)
 			        "[-r ROUNDS] [-b BUDGET] [-q CALLS] [-p SECS]\n");
 			return 2;
 		}
-		i++;
 	}
 	if (rounds < 1)
 		rounds = 1;

@@ -745,8 +745,8 @@ static void check_fp32_clean(void)
 static void check_determinism(void)
 {
 	static const char *const args[] = {
-		"--op conv --algo direct --shape 17x9x5 --filters 3 --kernel 5x3 "
-		"--stride 2 --pad 2x1 --batch 3 --precision bf16",
+		("--op conv --algo direct --shape 17x9x5 --filters 3 --kernel 5x3 "
+		 "--stride 2 --pad 2x1 --batch 3 --precision bf16"),
 		"--op conv --algo direct --shape 12x10x5 --precision fp64",
 		"--op conv --algo winograd --shape 12x10x5 --tile 4 --precision int8",
 		"--op conv --algo winograd --shape 12x10x5 --precision fp8-e4m3:acc32",

@@ -332,3 +332,17 @@ double max_rel_diff(const float *a, const float *b, size_t n)
 	}
 	return mx > 0 ? e / mx : e;
 }
+
+int parse_int_list(const char *s, int *out, int cap)
+{
+	int n = 0;
+	while (*s && n < cap) {
+		char *end;
+		long v = strtol(s, &end, 10);
+		if (end == s)
+			break;
+		out[n++] = (int)v;
+		s = *end == ',' ? end + 1 : end;
+	}
+	return n;
+}

@@ -68,6 +68,9 @@ float *run_at_threads(const dp_kernel *kern, const dp_desc *d, int threads,
                       const float *x, const float *w, const float *b,
                       size_t ny);
 
+/* "0,1,5" -> {0, 1, 5}: at most cap numbers; returns the count. */
+int parse_int_list(const char *s, int *out, int cap);
+
 /* max |a - b| / max |b| (max |a - b| if b is all zero); NaN counts as
  * the largest difference. */
 double max_rel_diff(const float *a, const float *b, size_t n);
