@@ -49,13 +49,6 @@ static void run_kernel(void *arg)
 }
 
 /* CPU time of this thread: time spent descheduled does not count. */
-static double cpu_seconds(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-	return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
 /* The fastest of repeated runs in thread CPU time: on a shared machine
  * the least disturbed run is the best estimate of the code's own speed
  * (the median wall time, from timing.h, is printed too). */

@@ -5,7 +5,7 @@
  * asks for at least 70% of it wherever it is at least 2. Prepare (the
  * SVD, the packing) is outside the timed part. Every candidate runs on
  * one thread; the four are timed in interleaved rounds, each time is the
- * best round's median of this thread's CPU time (see median_cpu_time),
+ * best round's median of this thread's CPU time (median_time_on(cpu_seconds), timing.h),
  * the speedup over the GEMM (and so the fraction of the ideal) the median
  * of the rounds' paired ratios, and the machine is shared: compare rows
  * of one run.
@@ -21,6 +21,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "timing.h"
 #include "util.h"
 
 void openblas_set_num_threads(int n);
@@ -82,58 +83,15 @@ enum { ROUNDS = 7 };
  * as its own, and a 5 ms dense GEMM is hit far more often than a 0.1 ms
  * svd, which skews the very ratio measured here. So the times are this
  * thread's CPU time (every candidate runs on one thread), with the same
- * protocol as median_time (timing.h): warm-up, repetitions of at least
- * 50 us, median of at least 5 runs over the budget. */
-static double cpu_seconds(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-	return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-	return (x > y) - (x < y);
-}
-
-static double median_cpu_time(void (*fn)(void *), void *arg, double budget)
-{
-	enum { MAX_RUNS = 1000 };
-	static double t[MAX_RUNS];
-	double start = cpu_seconds();
-	int reps = 1;
-	fn(arg);
-	for (;;) {
-		double t0 = cpu_seconds();
-		for (int i = 0; i < reps; i++)
-			fn(arg);
-		if (cpu_seconds() - t0 > 50e-6 || reps > (1 << 20))
-			break;
-		reps *= 2;
-	}
-	while (cpu_seconds() - start < budget / 10)
-		fn(arg);
-	int n = 0;
-	start = cpu_seconds();
-	while (n < MAX_RUNS && (n < 5 || cpu_seconds() - start < budget)) {
-		double t0 = cpu_seconds();
-		for (int i = 0; i < reps; i++)
-			fn(arg);
-		t[n++] = (cpu_seconds() - t0) / reps;
-	}
-	qsort(t, (size_t)n, sizeof t[0], cmp_double);
-	return t[n / 2];
-}
-
+ * protocol as median_time (timing.h): median_time_on(cpu_seconds). */
 static void time_jobs(job *j, int n, double budget, double *t, int ri,
                       int rj, double *r)
 {
 	double x[8];
 	for (int round = 0; round < ROUNDS; round++) {
 		for (int i = 0; i < n; i++) {
-			x[i] = median_cpu_time(j[i].k ? run_kernel : run_blas, &j[i],
-			                       budget / ROUNDS);
+			x[i] = median_time_on(cpu_seconds, j[i].k ? run_kernel :
+			                      run_blas, &j[i], budget / ROUNDS);
 			if (round == 0 || x[i] < t[i])
 				t[i] = x[i];
 		}

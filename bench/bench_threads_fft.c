@@ -29,6 +29,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "timing.h"
 #include "util.h"
 
 #include "kernels.h"
@@ -57,19 +58,6 @@ typedef struct {
 } cand;
 
 static const float *g_x;
-
-static double now_seconds(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-	return (x > y) - (x < y);
-}
 
 static void run(void *p)
 {

@@ -324,7 +324,6 @@ int main(int argc, char **argv)
 		turns = MAXT;
 	if (block < 1)
 		block = 1;
-	(void)median_time;   /* timing.h's; here calls are timed one by one */
 	for (int i = 0; i < nl; i++)
 		if (lis[i] < 0 || lis[i] >= NLAYERS) {
 			fprintf(stderr, "bench_threads_winograd: no layer %d\n",

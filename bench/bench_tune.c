@@ -24,6 +24,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "timing.h"
 #include "util.h"
 
 /* The layer list of bench/bench_conv.c (copied, not shared: that file
@@ -81,12 +82,6 @@ static double now_s(void)
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-	return (x > y) - (x < y);
 }
 
 static double median(const double *t, int n)

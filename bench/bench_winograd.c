@@ -59,13 +59,6 @@ typedef struct run {
  * often preempted for a whole time slice, which wall time would count
  * (and count more often against the slower kernel). Cache and memory
  * contention still show. */
-static double cpu_seconds(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-	return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
 static void execute_fn(void *arg)
 {
 	run *r = arg;
@@ -316,7 +309,6 @@ int main(int argc, char **argv)
 	}
 	if (rounds < 1)
 		rounds = 1;
-	(void)median_time;   /* timing.h's; here calls are timed one by one */
 	for (int i = 0; i < nl; i++)
 		if (lis[i] < 0 || lis[i] >= NLAYERS) {
 			fprintf(stderr, "bench_winograd: no layer %d\n", lis[i]);
